@@ -1,0 +1,279 @@
+//! Device status: probes the reader (PC/SC), the camera (nokhwa) and the backend link, and
+//! turns what each library reports into [`DeviceStatus`] for the screens.
+//!
+//! It runs on its own thread ([`spawn_poller`]), never on the UI thread, and publishes each
+//! snapshot as a `device-status` event. In simulation it reports the simulators; those not
+//! built yet are reported as missing, never as working.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use madoguchi_config::Config;
+use serde_json::{Map, Value, json};
+
+use crate::dto::{DeviceKind, DeviceMode, DeviceState, DeviceStatus};
+
+/// How often the devices are probed.
+pub const POLL_EVERY: Duration = Duration::from_secs(3);
+/// The backend probe's time limit.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The latest snapshot, shared with the commands.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Devices in order reader, camera, backend.
+    pub devices: Vec<DeviceStatus>,
+    /// When they were probed (UNIX seconds).
+    pub probed_at: u64,
+}
+
+/// Shared handle to the latest snapshot.
+pub type SharedSnapshot = Arc<Mutex<Snapshot>>;
+
+fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+fn status(
+    kind: DeviceKind,
+    mode: DeviceMode,
+    state: DeviceState,
+    detail: &'static str,
+    p: Map<String, Value>,
+) -> DeviceStatus {
+    DeviceStatus {
+        kind,
+        mode,
+        state,
+        detail,
+        params: p,
+    }
+}
+
+/// The card reader. The virtual card is not built yet, so in simulation it is missing.
+pub fn probe_reader(config: &Config) -> DeviceStatus {
+    use DeviceKind::Reader;
+    if config.devices.simulate {
+        return status(
+            Reader,
+            DeviceMode::Simulated,
+            DeviceState::Missing,
+            "reader.sim_unavailable",
+            Map::new(),
+        );
+    }
+    let hw = |state, detail, p| status(Reader, DeviceMode::Hardware, state, detail, p);
+    match madoguchi_card::list_readers() {
+        Err(madoguchi_card::ReadersError::ServiceUnavailable) => {
+            hw(DeviceState::Error, "reader.service_down", Map::new())
+        }
+        Err(e) => hw(
+            DeviceState::Error,
+            "reader.error",
+            params(&[("info", json!(e.to_string()))]),
+        ),
+        Ok(readers) => {
+            let wanted = &config.devices.reader;
+            match readers.iter().find(|r| r.name.contains(wanted.as_str())) {
+                None if readers.is_empty() => hw(DeviceState::Missing, "reader.none", Map::new()),
+                None => hw(
+                    DeviceState::Missing,
+                    "reader.not_matching",
+                    params(&[("wanted", json!(wanted))]),
+                ),
+                Some(r) => hw(
+                    DeviceState::Ok,
+                    if r.card_present {
+                        "reader.card_present"
+                    } else {
+                        "reader.ready"
+                    },
+                    params(&[("name", json!(r.name))]),
+                ),
+            }
+        }
+    }
+}
+
+/// The camera. The recorded-clip source is not built yet, so in simulation it is missing.
+pub fn probe_camera(config: &Config) -> DeviceStatus {
+    use DeviceKind::Camera;
+    if config.devices.simulate {
+        return status(
+            Camera,
+            DeviceMode::Simulated,
+            DeviceState::Missing,
+            "camera.sim_unavailable",
+            Map::new(),
+        );
+    }
+    let hw = |state, detail, p| status(Camera, DeviceMode::Hardware, state, detail, p);
+    match madoguchi_camera::list_cameras() {
+        Err(e) => hw(
+            DeviceState::Error,
+            "camera.error",
+            params(&[("info", json!(e.to_string()))]),
+        ),
+        Ok(cams) if cams.is_empty() => hw(DeviceState::Missing, "camera.none", Map::new()),
+        Ok(cams) => {
+            let wanted = &config.devices.camera;
+            let pick = cams.iter().find(|c| {
+                wanted.is_empty() || c.index == *wanted || c.name.contains(wanted.as_str())
+            });
+            match pick {
+                Some(c) => hw(
+                    DeviceState::Ok,
+                    "camera.ready",
+                    params(&[("name", json!(c.name))]),
+                ),
+                None => hw(
+                    DeviceState::Missing,
+                    "camera.not_matching",
+                    params(&[("wanted", json!(wanted))]),
+                ),
+            }
+        }
+    }
+}
+
+/// The backend link. With no URL configured it is missing (the embedded backend arrives
+/// with the sync issue).
+pub fn probe_backend(config: &Config) -> DeviceStatus {
+    use DeviceKind::Backend;
+    let mode = DeviceMode::Network;
+    if config.backend.url.is_empty() {
+        return status(
+            Backend,
+            mode,
+            DeviceState::Missing,
+            "backend.not_configured",
+            Map::new(),
+        );
+    }
+    let url = config.backend.url.as_str();
+    match madoguchi_sync::probe(url, BACKEND_TIMEOUT) {
+        madoguchi_sync::BackendProbe::Reachable { latency_ms } => status(
+            Backend,
+            mode,
+            DeviceState::Ok,
+            "backend.reachable",
+            params(&[("url", json!(url)), ("latencyMs", json!(latency_ms))]),
+        ),
+        madoguchi_sync::BackendProbe::Unhealthy { status: code } => status(
+            Backend,
+            mode,
+            DeviceState::Error,
+            "backend.unhealthy",
+            params(&[("url", json!(url)), ("status", json!(code))]),
+        ),
+        madoguchi_sync::BackendProbe::Unreachable { reason } => status(
+            Backend,
+            mode,
+            DeviceState::Error,
+            "backend.unreachable",
+            params(&[("url", json!(url)), ("info", json!(reason))]),
+        ),
+    }
+}
+
+/// Probes everything once.
+pub fn probe_all(config: &Config) -> Snapshot {
+    let devices = vec![
+        probe_reader(config),
+        probe_camera(config),
+        probe_backend(config),
+    ];
+    let probed_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Snapshot { devices, probed_at }
+}
+
+/// Starts the polling thread: probes now and every [`POLL_EVERY`], stores the snapshot and
+/// calls `publish` when anything changed (and on the first probe).
+pub fn spawn_poller(
+    config: Config,
+    shared: SharedSnapshot,
+    publish: impl Fn(&Snapshot) + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("device-status".into())
+        .spawn(move || {
+            let mut last: Option<Vec<DeviceStatus>> = None;
+            loop {
+                let snap = probe_all(&config);
+                if last.as_ref() != Some(&snap.devices) {
+                    for d in &snap.devices {
+                        tracing::info!(device = ?d.kind, mode = ?d.mode, state = ?d.state, detail = d.detail, "device status");
+                    }
+                    last = Some(snap.devices.clone());
+                    publish(&snap);
+                }
+                if let Ok(mut s) = shared.lock() {
+                    *s = snap;
+                }
+                std::thread::sleep(POLL_EVERY);
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim() -> Config {
+        let mut c = Config::default();
+        c.devices.simulate = true;
+        c
+    }
+
+    #[test]
+    fn simulators_not_built_yet_are_reported_missing_not_ok() {
+        let snap = probe_all(&sim());
+        let kinds: Vec<_> = snap.devices.iter().map(|d| d.kind).collect();
+        assert_eq!(
+            kinds,
+            [DeviceKind::Reader, DeviceKind::Camera, DeviceKind::Backend]
+        );
+        assert_eq!(snap.devices[0].mode, DeviceMode::Simulated);
+        assert_eq!(snap.devices[0].state, DeviceState::Missing);
+        assert_eq!(snap.devices[1].mode, DeviceMode::Simulated);
+        assert_eq!(snap.devices[1].state, DeviceState::Missing);
+        assert_eq!(snap.devices[2].detail, "backend.not_configured");
+        assert!(snap.probed_at > 0);
+    }
+
+    #[test]
+    fn hardware_camera_on_a_machine_without_cameras_is_missing() {
+        // No /dev/video* on CI: the hardware path must say "no camera", not fail.
+        let s = probe_camera(&Config::default());
+        assert_eq!(s.mode, DeviceMode::Hardware);
+        if madoguchi_camera::list_cameras().unwrap().is_empty() {
+            assert_eq!((s.state, s.detail), (DeviceState::Missing, "camera.none"));
+        }
+    }
+
+    #[test]
+    fn unreachable_backend_is_an_error_with_its_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = madoguchi_config::Config::from_toml(
+            &format!("[backend]\nurl = \"http://127.0.0.1:{port}\"\n"),
+            std::path::Path::new("t.toml"),
+            Vec::new(),
+        )
+        .unwrap();
+        let s = probe_backend(&c);
+        assert_eq!(
+            (s.state, s.detail),
+            (DeviceState::Error, "backend.unreachable")
+        );
+        assert_eq!(s.params["url"], json!(format!("http://127.0.0.1:{port}")));
+    }
+}

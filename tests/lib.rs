@@ -1,0 +1,351 @@
+//! The end-to-end harness: a private X server (Xvfb) with a window manager, WebKitWebDriver
+//! (the WebDriver of the WebKitGTK engine the app itself runs on), and a small W3C WebDriver
+//! client, to drive the real `madoguchi` binary.
+//!
+//! What it does not do: build the app (the test command builds it first), fake a display,
+//! or skip: a missing tool is a failure with a message saying what to install.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The cargo target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace().join(p)
+            }
+        })
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The app binary under test: `$MADOGUCHI_BIN`, else `target/debug/madoguchi`.
+pub fn app_binary() -> PathBuf {
+    let bin = std::env::var_os("MADOGUCHI_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug/madoguchi"));
+    assert!(
+        bin.exists(),
+        "{} does not exist: build the app first (`cargo build -p madoguchi`; tests/run.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Where screenshots go: `target/e2e-shots/`.
+pub fn shots_dir() -> PathBuf {
+    let dir = target_dir().join("e2e-shots");
+    std::fs::create_dir_all(&dir).expect("create target/e2e-shots");
+    dir
+}
+
+fn require_tool(name: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{name}` is not installed: apt-get install {package} (installer/deps.sh does)"
+    );
+}
+
+/// A child process killed on drop.
+#[derive(Debug)]
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private X display with a window manager.
+#[derive(Debug)]
+pub struct Display {
+    /// `:N`
+    pub name: String,
+    _wm: Proc,
+    _x: Proc,
+}
+
+impl Display {
+    /// Starts `Xvfb -displayfd` (it picks a free display number) and matchbox.
+    pub fn start(width: u32, height: u32) -> Display {
+        require_tool("Xvfb", "xvfb");
+        require_tool("matchbox-window-manager", "matchbox-window-manager");
+        let mut x = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
+            .arg(format!("{width}x{height}x24"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let stdout = x.stdout.take().expect("Xvfb stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read display number from Xvfb");
+        let name = format!(":{}", line.trim());
+        assert!(name.len() > 1, "Xvfb gave no display number");
+        let x = Proc(x);
+        let wm = Command::new("matchbox-window-manager")
+            .args(["-use_titlebar", "no"])
+            .env("DISPLAY", &name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start matchbox-window-manager");
+        std::thread::sleep(Duration::from_millis(500));
+        Display {
+            name,
+            _wm: Proc(wm),
+            _x: x,
+        }
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// WebKitWebDriver, running on a display, ready for sessions.
+#[derive(Debug)]
+pub struct Driver {
+    base: String,
+    agent: ureq::Agent,
+    _proc: Proc,
+}
+
+impl Driver {
+    /// Starts `WebKitWebDriver` on `display` with extra environment for the app it launches.
+    pub fn start(display: &Display, env: &[(&str, &str)]) -> Driver {
+        require_tool("WebKitWebDriver", "webkit2gtk-driver");
+        let port = free_port();
+        let mut cmd = Command::new("WebKitWebDriver");
+        cmd.arg(format!("--port={port}"))
+            .env("DISPLAY", &display.name)
+            .env("TAURI_WEBVIEW_AUTOMATION", "true")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let proc = Proc(cmd.spawn().expect("start WebKitWebDriver"));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if agent.get(&format!("{base}/status")).call().is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "WebKitWebDriver did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver {
+            base,
+            agent,
+            _proc: proc,
+        }
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        // The first request after a pause is sometimes reset; retry a few times.
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let result = match (method, &body) {
+                ("GET", _) => self.agent.get(&url).call(),
+                ("DELETE", _) => self.agent.delete(&url).call(),
+                (_, Some(b)) => self.agent.post(&url).send_json(b),
+                (_, None) => self.agent.post(&url).send_json(json!({})),
+            };
+            match result {
+                Ok(mut resp) => {
+                    let v: Value = resp
+                        .body_mut()
+                        .read_json()
+                        .unwrap_or_else(|e| panic!("{method} {path}: bad JSON: {e}"));
+                    if let Some(err) = v["value"].get("error") {
+                        panic!(
+                            "{method} {path}: WebDriver error {err}: {}",
+                            v["value"]["message"]
+                        );
+                    }
+                    return v["value"].clone();
+                }
+                Err(e) => {
+                    last_err = e.to_string();
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+        }
+        panic!("{method} {path}: {last_err}");
+    }
+
+    /// Launches the app with `args` and returns its session.
+    pub fn session(&self, binary: &Path, args: &[&str]) -> Session<'_> {
+        let caps = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "webkitgtk:browserOptions": {
+                        "binary": binary.to_string_lossy(),
+                        "args": args,
+                    }
+                }
+            }
+        });
+        let v = self.request("POST", "/session", Some(caps));
+        let id = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no sessionId in {v}"))
+            .to_string();
+        Session { driver: self, id }
+    }
+}
+
+/// One WebDriver session: one run of the app.
+#[derive(Debug)]
+pub struct Session<'d> {
+    driver: &'d Driver,
+    id: String,
+}
+
+impl Session<'_> {
+    fn path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.id)
+    }
+
+    /// The app's window handles.
+    pub fn window_handles(&self) -> Vec<String> {
+        let v = self
+            .driver
+            .request("GET", &self.path("/window/handles"), None);
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Switches to a window.
+    pub fn switch_to(&self, handle: &str) {
+        self.driver.request(
+            "POST",
+            &self.path("/window"),
+            Some(json!({ "handle": handle })),
+        );
+    }
+
+    /// Runs a script in the current window and returns its value.
+    pub fn script(&self, script: &str) -> Value {
+        self.driver.request(
+            "POST",
+            &self.path("/execute/sync"),
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Polls `script` until it returns `true`, failing after `timeout` with `what`.
+    pub fn wait_for(&self, script: &str, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.script(script) == Value::Bool(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Text of the first element matching `css` (empty when none).
+    pub fn text(&self, css: &str) -> String {
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.textContent : '';",
+            json!(css)
+        );
+        self.script(&script)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Clicks the first element matching `css` through WebDriver (a real input event).
+    pub fn click(&self, css: &str) {
+        let v = self.driver.request(
+            "POST",
+            &self.path("/element"),
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        let id = v
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element for {css}: {v}"))
+            .to_string();
+        self.driver.request(
+            "POST",
+            &self.path(&format!("/element/{id}/click")),
+            Some(json!({})),
+        );
+    }
+
+    /// Saves a PNG screenshot of the current window to `target/e2e-shots/NAME.png`.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        // Let the page paint what the DOM already holds: two animation frames.
+        self.driver.request(
+            "POST",
+            &self.path("/execute/async"),
+            Some(json!({
+                "script": "const done = arguments[arguments.length - 1]; \
+                           requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                "args": []
+            })),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let v = self.driver.request("GET", &self.path("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("screenshot is base64"))
+            .expect("valid base64");
+        assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+        let path = shots_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Ends the session (the app closes).
+    pub fn close(self) {
+        self.driver.request("DELETE", &self.path(""), None);
+    }
+}

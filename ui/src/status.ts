@@ -1,0 +1,72 @@
+// The kiosk status as the Rust side sends it (see src-tauri/src/dto.rs), and how a screen
+// turns it into text. Pure functions: tested without a browser or Tauri.
+
+import { isKey, t, type Key, type Lang } from "./i18n";
+
+export type DeviceKind = "reader" | "camera" | "backend";
+export type DeviceMode = "hardware" | "simulated" | "network";
+export type DeviceState = "ok" | "missing" | "error";
+
+export interface DeviceStatus {
+  kind: DeviceKind;
+  mode: DeviceMode;
+  state: DeviceState;
+  detail: string;
+  params: Record<string, unknown>;
+}
+
+export interface KioskStatus {
+  version: string;
+  kioskId: string;
+  branchCode: string;
+  language: Lang;
+  simulate: boolean;
+  singleScreen: boolean;
+  devices: DeviceStatus[];
+  probedAt: number;
+}
+
+export interface UiError {
+  code: string;
+  message: string;
+}
+
+export interface DeviceView {
+  kind: DeviceKind;
+  name: string;
+  mode: string;
+  state: DeviceState;
+  stateText: string;
+  /** A symbol so that state is never told by colour alone. */
+  symbol: string;
+  detail: string;
+}
+
+const SYMBOL: Record<DeviceState, string> = { ok: "✓", missing: "—", error: "✕" };
+
+export function describeDevice(lang: Lang, d: DeviceStatus): DeviceView {
+  const detailKey = d.detail;
+  const detail = isKey(detailKey)
+    ? t(lang, detailKey, d.params)
+    : t(lang, "error.unknown", { code: detailKey });
+  return {
+    kind: d.kind,
+    name: t(lang, `device.${d.kind}` as Key),
+    mode: t(lang, `mode.${d.mode}` as Key),
+    state: d.state,
+    stateText: t(lang, `state.${d.state}` as Key),
+    symbol: SYMBOL[d.state],
+    detail,
+  };
+}
+
+/** Every device present and working. */
+export function allDevicesOk(s: KioskStatus): boolean {
+  return s.devices.length > 0 && s.devices.every((d) => d.state === "ok");
+}
+
+export function describeError(lang: Lang, e: unknown): string {
+  const code = typeof e === "object" && e !== null && "code" in e ? String((e as UiError).code) : "";
+  const key = `error.${code}`;
+  return isKey(key) ? t(lang, key) : t(lang, "error.unknown", { code: code || String(e) });
+}
