@@ -15,7 +15,7 @@ fn madoguchi() -> Command {
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, text).expect("write test config");
     p
 }
 
