@@ -18,11 +18,15 @@
 //! drains): writers serialise on SQLite's write lock, so the audit chain stays linear.
 
 mod audit;
+mod cache;
+pub mod cli;
 mod crypto;
 mod error;
 mod key;
 pub mod migrate;
 mod outbox;
+mod records;
+mod retention;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -32,9 +36,14 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 
 pub use audit::{AuditEntry, AuditReport, BrokenLink, BrokenReason};
+pub use cache::{CacheEntry, CacheKind};
 pub use error::LedgerError;
 pub use key::DataKey;
 pub use outbox::{OutboxEvent, SyncState};
+pub use records::{
+    Decision, Evidence, EvidenceKind, NewOutcome, Procedure, Recorded, SessionEnd, TellerRole,
+};
+pub use retention::{PurgeReport, RotationReport};
 
 /// The ledger: one SQLite connection behind a mutex (so `Ledger` is `Send + Sync`) and the
 /// data key.

@@ -148,6 +148,16 @@ CREATE TABLE revocations (
 ) STRICT, WITHOUT ROWID;
 "#,
     },
+    Migration {
+        version: 4,
+        name: "audit: refuse UPDATE and DELETE",
+        sql: r#"
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -159,6 +169,7 @@ pub const PINNED: &[&str] = &[
     "f25a625267ed67e691fd17013cebf2b7b54e4920f57072eed0e4a1b728a7bcb3",
     "2b9afabe7f78e702117a512a0276fded9b439e380b8c2226c09c6e5e346c2097",
     "48eb57d8fa21bddbe55784da4a59f3c7b151020dc3712ea847b42bba2ace498b",
+    "eca9e613f7ae3c3e4a933a7695ef63c2089db514f27319fe5bb1fd09d07d6507",
 ];
 
 /// The schema version of an open database.
