@@ -45,6 +45,27 @@ pub use records::{
 };
 pub use retention::{PurgeReport, RotationReport};
 
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed write survives a power cut (one fsync per commit).
+    /// The default, and what the kiosk uses.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a power cut may undo the last commits (never corrupts, never
+    /// splits a record from its event; a killed process loses nothing). For load generators
+    /// and benchmarks, not for the kiosk.
+    Normal,
+}
+
+/// Options for [`Ledger::open_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Commit durability (default [`Durability::Full`]).
+    pub durability: Durability,
+}
+
 /// The ledger: one SQLite connection behind a mutex (so `Ledger` is `Send + Sync`) and the
 /// data key.
 pub struct Ledger {
@@ -100,16 +121,21 @@ impl Ledger {
     /// Opens (creating if needed) the ledger file, refuses a database from a newer version,
     /// applies pending migrations and checks that `key` is the database's data key.
     pub fn open(path: &Path, key: DataKey) -> Result<Ledger, LedgerError> {
+        Self::open_with(path, key, OpenOptions::default())
+    }
+
+    /// [`Ledger::open`] with options.
+    pub fn open_with(path: &Path, key: DataKey, opts: OpenOptions) -> Result<Ledger, LedgerError> {
         let conn = Connection::open(path)?;
-        Self::init(conn, key)
+        Self::init(conn, key, opts)
     }
 
     /// An in-memory ledger (tests, and dry runs). Not persistent; no WAL.
     pub fn open_in_memory(key: DataKey) -> Result<Ledger, LedgerError> {
-        Self::init(Connection::open_in_memory()?, key)
+        Self::init(Connection::open_in_memory()?, key, OpenOptions::default())
     }
 
-    fn init(mut conn: Connection, key: DataKey) -> Result<Ledger, LedgerError> {
+    fn init(mut conn: Connection, key: DataKey, opts: OpenOptions) -> Result<Ledger, LedgerError> {
         conn.busy_timeout(Duration::from_secs(10))?;
         // Refuse a newer database before changing anything in it.
         let found = migrate::schema_version(&conn)?;
@@ -122,7 +148,11 @@ impl Ledger {
         // "memory" for in-memory databases, "wal" for files.
         let _mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let sync = match opts.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         migrate::migrate_to(&mut conn, migrate::LATEST)?;

@@ -135,6 +135,32 @@ impl Ledger {
         })
     }
 
+    /// Several generic events in ONE transaction (one commit, so one disk flush): each still
+    /// gets its own audit entry and event. All or none are written.
+    pub fn append_events(
+        &self,
+        events: &[(&str, serde_json::Value)],
+    ) -> Result<Vec<OutboxEvent>, LedgerError> {
+        self.write(|tx, key| {
+            let at = now_ms();
+            events
+                .iter()
+                .map(|(kind, payload)| {
+                    emit(
+                        tx,
+                        key,
+                        at,
+                        None,
+                        kind,
+                        None,
+                        &serde_json::json!({}),
+                        payload,
+                    )
+                })
+                .collect()
+        })
+    }
+
     /// Up to `limit` events not yet acknowledged, oldest first.
     pub fn outbox_peek(&self, limit: usize) -> Result<Vec<OutboxEvent>, LedgerError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
