@@ -125,7 +125,28 @@ impl Ledger {
     }
 
     /// [`Ledger::open`] with options.
+    /// A new file is created with mode 0600 on Unix (SQLite gives its `-wal` and `-shm`
+    /// files the same mode).
     pub fn open_with(path: &Path, key: DataKey, opts: OpenOptions) -> Result<Ledger, LedgerError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(LedgerError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        }
         let conn = Connection::open(path)?;
         Self::init(conn, key, opts)
     }
@@ -242,6 +263,22 @@ impl Ledger {
     /// Walks the audit chain and names the first broken link, if any.
     pub fn verify_audit(&self) -> Result<AuditReport, LedgerError> {
         self.read(|c, _| audit::verify(c))
+    }
+
+    /// Whether the local audit chain has entry `seq` with hash `hash_hex` (an anchor from an
+    /// event's `"audit"` member, as the backend holds it).
+    pub fn audit_anchor_matches(&self, seq: i64, hash_hex: &str) -> Result<bool, LedgerError> {
+        let Ok(want) = hex::decode(hash_hex) else {
+            return Ok(false);
+        };
+        self.read(|c, _| {
+            let got: Option<Vec<u8>> = c
+                .query_row("SELECT hash FROM audit WHERE seq = ?1", params![seq], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(got.is_some_and(|g| g == want))
+        })
     }
 
     /// Audit entries from `from_seq` on (at most `limit`).

@@ -114,3 +114,55 @@ fn sigkill_mid_write_leaves_a_consistent_ledger() {
          {killed_mid_stream} lines read after the kill"
     );
 }
+
+#[test]
+fn two_writer_processes_share_one_linear_audit_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let key_file = dir.path().join("data.key");
+    let key = DataKey::provision(&key_file).expect("key");
+    // Create the schema first so both writers start from the same file.
+    drop(Ledger::open(&db, key.clone()).expect("create"));
+    let mut children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_ledger-crash-writer"))
+                .arg(&db)
+                .arg(&key_file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn ledger-crash-writer")
+        })
+        .collect();
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| BufReader::new(c.stdout.take().expect("stdout")).lines())
+        .collect();
+    let mut reported = 0i64;
+    for r in readers.iter_mut() {
+        let mut last = 0i64;
+        while last < 15 {
+            let line = r.next().expect("writer died early").expect("read");
+            last = line
+                .strip_prefix("committed ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        }
+        reported += last;
+    }
+    for c in children.iter_mut() {
+        c.kill().expect("SIGKILL");
+        c.wait().expect("wait");
+    }
+    let l = Ledger::open(&db, key).expect("open");
+    let audit = l.verify_audit().expect("audit");
+    assert!(audit.is_intact(), "{audit:?}");
+    assert!(l.check_consistency().expect("consistency").is_consistent());
+    assert!(l.integrity_check().expect("integrity").ok);
+    drop(l);
+    let ended = count(
+        &db,
+        "SELECT COUNT(*) FROM sessions WHERE end_state = 'completed'",
+    );
+    assert!(ended >= reported, "{ended} < {reported}");
+}
