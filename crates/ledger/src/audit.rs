@@ -71,7 +71,7 @@ pub struct BrokenLink {
     pub reason: BrokenReason,
 }
 
-/// Result of [`verify`].
+/// Result of [`Ledger::verify_audit`](crate::Ledger::verify_audit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
     /// Entries checked.
