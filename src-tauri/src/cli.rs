@@ -45,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// The local ledger: status, integrity, audit-chain check, retention purge, data keys.
+    Ledger {
+        #[command(subcommand)]
+        action: madoguchi_ledger::cli::LedgerCommand,
+    },
 }
 
 /// `madoguchi config …`
@@ -61,6 +66,7 @@ pub fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check,
         }) => config_check(cli.config.as_deref()),
+        Some(Command::Ledger { action }) => madoguchi_ledger::cli::run(action),
         None => match load_config(cli.config.as_deref()) {
             Ok((mut config, source)) => {
                 config.devices.simulate |= cli.simulate;
