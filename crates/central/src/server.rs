@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_BATCH: usize = 1000;
 /// Largest `created_at_ms` accepted (2^53 − 1, as in the OpenAPI document).
 pub const MAX_TIMESTAMP_MS: i64 = 9_007_199_254_740_991;
 /// Longest event kind, in characters.
-pub const MAX_KIND_CHARS: usize = 64;
+pub const MAX_KIND_CHARS: usize = 100;
 
 /// The verdict of an [`EvidenceVerifier`] on one event, stored beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,242 @@
+//! Ordered, append-only schema migrations, tracked in `PRAGMA user_version`.
+//!
+//! Migration *n* takes the schema from version *n − 1* to *n* and runs in one transaction
+//! together with the version bump, so a power cut leaves the database at one version or the
+//! next, never between. A database whose version is above [`LATEST`] was written by a newer
+//! madoguchi and is refused before anything is written to it.
+//!
+//! Append-only is enforced by a test: the SHA-256 of each released migration's SQL is pinned
+//! in [`PINNED`]; changing a released migration fails the build's tests. To change the schema,
+//! append a migration.
+//!
+//! What it does not do: downgrade, or migrate data between files.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::LedgerError;
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version the schema has after this step (1-based, consecutive).
+    pub version: u32,
+    /// Short name for logs and diagnostics.
+    pub name: &'static str,
+    /// SQL run in the step's transaction.
+    pub sql: &'static str,
+}
+
+/// All migrations, in order. Append only.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core: meta, audit chain, outbox, sync state",
+        sql: r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT;
+
+-- Hash-chained audit trail. hash = SHA-256(domain ‖ prev_hash ‖ seq ‖ at_ms ‖ actor ‖ action
+-- ‖ subject ‖ detail), see audit.rs. Never updated, never deleted.
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash      BLOB NOT NULL
+) STRICT;
+
+-- Transactional outbox. payload is AES-256-GCM sealed (associated data: event_id);
+-- NULL once purged by retention after the backend acknowledged it.
+CREATE TABLE outbox (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id      TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL,
+    payload       BLOB,
+    created_at_ms INTEGER NOT NULL,
+    audit_seq     INTEGER NOT NULL REFERENCES audit(seq),
+    record_table  TEXT,
+    record_id     TEXT,
+    acked_at_ms   INTEGER
+) STRICT;
+CREATE INDEX outbox_pending ON outbox(seq) WHERE acked_at_ms IS NULL;
+CREATE INDEX outbox_record ON outbox(record_table, record_id);
+
+CREATE TABLE sync_state (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    last_success_ms  INTEGER,
+    last_attempt_ms  INTEGER,
+    last_error_code  TEXT
+) STRICT;
+INSERT INTO sync_state (id) VALUES (1);
+"#,
+    },
+    Migration {
+        version: 2,
+        name: "records: tellers, sessions, outcomes, overrides, evidence",
+        sql: r#"
+CREATE TABLE tellers (
+    id            TEXT PRIMARY KEY NOT NULL,
+    role          TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    disabled_at_ms INTEGER
+) STRICT;
+
+CREATE TABLE sessions (
+    id            TEXT PRIMARY KEY NOT NULL,
+    procedure     TEXT NOT NULL,
+    teller_id     TEXT NOT NULL REFERENCES tellers(id),
+    started_at_ms INTEGER NOT NULL,
+    ended_at_ms   INTEGER,
+    end_state     TEXT
+) STRICT;
+
+-- scores and reasons are JSON (numbers and reason codes only, no personal data).
+CREATE TABLE outcomes (
+    id            TEXT PRIMARY KEY NOT NULL,
+    session_id    TEXT NOT NULL REFERENCES sessions(id),
+    teller_id     TEXT NOT NULL REFERENCES tellers(id),
+    decision      TEXT NOT NULL,
+    scores        TEXT NOT NULL,
+    reasons       TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outcomes_session ON outcomes(session_id);
+
+-- A teller's override of an outcome; the written reason is free text and therefore sealed.
+CREATE TABLE overrides (
+    id            TEXT PRIMARY KEY NOT NULL,
+    outcome_id    TEXT NOT NULL REFERENCES outcomes(id),
+    teller_id     TEXT NOT NULL REFERENCES tellers(id),
+    decision      TEXT NOT NULL,
+    reason_sealed BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+-- Evidence content is always sealed (associated data: the evidence id); NULL once purged.
+CREATE TABLE evidence (
+    id            TEXT PRIMARY KEY NOT NULL,
+    session_id    TEXT NOT NULL REFERENCES sessions(id),
+    kind          TEXT NOT NULL,
+    content       BLOB,
+    size          INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    purged_at_ms  INTEGER
+) STRICT;
+CREATE INDEX evidence_created ON evidence(created_at_ms) WHERE content IS NOT NULL;
+"#,
+    },
+    Migration {
+        version: 3,
+        name: "caches: trust list, revocations, thresholds, config",
+        sql: r#"
+CREATE TABLE cache_entries (
+    kind          TEXT PRIMARY KEY NOT NULL,
+    version       TEXT NOT NULL,
+    body          BLOB NOT NULL,
+    sha256        TEXT NOT NULL,
+    fetched_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE revocations (
+    credential_id TEXT PRIMARY KEY NOT NULL,
+    list_version  TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
+    },
+    Migration {
+        version: 4,
+        name: "audit: refuse UPDATE and DELETE",
+        sql: r#"
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
+    },
+];
+
+/// The schema version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// SHA-256 (hex) of each released migration's SQL. Append a line with each new migration;
+/// never edit one (the test `released_migrations_are_unchanged` checks).
+pub const PINNED: &[&str] = &[
+    "f25a625267ed67e691fd17013cebf2b7b54e4920f57072eed0e4a1b728a7bcb3",
+    "2b9afabe7f78e702117a512a0276fded9b439e380b8c2226c09c6e5e346c2097",
+    "48eb57d8fa21bddbe55784da4a59f3c7b151020dc3712ea847b42bba2ace498b",
+    "eca9e613f7ae3c3e4a933a7695ef63c2089db514f27319fe5bb1fd09d07d6507",
+];
+
+/// The schema version of an open database.
+pub fn schema_version(conn: &Connection) -> Result<u32, LedgerError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    u32::try_from(v).map_err(|_| LedgerError::Corrupt {
+        table: "pragma user_version",
+        detail: format!("negative or huge version {v}"),
+    })
+}
+
+/// Migrates to `target` (at most [`LATEST`]), one transaction per step. Refuses a database
+/// newer than [`LATEST`] without writing to it. Returns the versions applied.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<Vec<u32>, LedgerError> {
+    if target > LATEST {
+        return Err(LedgerError::InvalidInput(format!(
+            "migration target {target} is beyond the latest known version {LATEST}"
+        )));
+    }
+    let mut applied = Vec::new();
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = schema_version(&tx)?;
+        if current > LATEST {
+            return Err(LedgerError::NewerSchema {
+                found: current,
+                supported: LATEST,
+            });
+        }
+        if current >= target {
+            return Ok(applied);
+        }
+        let m = &MIGRATIONS[current as usize];
+        debug_assert_eq!(m.version, current + 1);
+        tx.execute_batch(m.sql)?;
+        tx.pragma_update(None, "user_version", m.version)?;
+        tx.commit()?;
+        applied.push(m.version);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn released_migrations_are_unchanged() {
+        assert_eq!(
+            PINNED.len(),
+            MIGRATIONS.len(),
+            "pin the SHA-256 of every migration"
+        );
+        for (m, pinned) in MIGRATIONS.iter().zip(PINNED) {
+            let h = hex::encode(Sha256::digest(m.sql.as_bytes()));
+            assert_eq!(
+                &h, pinned,
+                "migration {} ({}) was edited; append a new one",
+                m.version, m.name
+            );
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Typed records: each write brings its audit entry and outbox event; bad input writes nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{key, one_procedure};
+use madoguchi_ledger::{
+    CacheKind, Decision, EvidenceKind, Ledger, LedgerError, NewOutcome, Procedure, SessionEnd,
+    TellerRole,
+};
+
+#[test]
+fn a_procedure_writes_records_events_and_audit_together() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    let t = l
+        .register_teller("t-001", TellerRole::Teller)
+        .expect("teller");
+    assert_eq!(t.event.kind, "teller.registered");
+    let s = l
+        .start_session(Procedure::IdentityVerification, "t-001")
+        .expect("session");
+    let photo = vec![0xFFu8, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
+    let ev = l
+        .store_evidence(&s.id, EvidenceKind::FaceImage, &photo)
+        .expect("evidence");
+    let mut scores = BTreeMap::new();
+    scores.insert("face_similarity".to_owned(), 0.42);
+    let reasons = vec!["face.match_below_threshold".to_owned()];
+    let o = l
+        .record_outcome(&NewOutcome {
+            session_id: &s.id,
+            teller_id: "t-001",
+            decision: Decision::Rejected,
+            scores: &scores,
+            reasons: &reasons,
+        })
+        .expect("outcome");
+    let ov = l
+        .record_override(
+            &o.id,
+            "t-001",
+            Decision::Accepted,
+            "  顔写真が古いため目視で確認  ",
+        )
+        .expect("override");
+    let end = l.end_session(&s.id, SessionEnd::Completed).expect("end");
+
+    let kinds: Vec<String> = l
+        .outbox_peek(100)
+        .expect("peek")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "teller.registered",
+            "session.started",
+            "evidence.stored",
+            "outcome.recorded",
+            "outcome.overridden",
+            "session.ended"
+        ]
+    );
+    assert_eq!(end.kind, "session.ended");
+    // The outcome event carries scores, decision and reasons.
+    let p: serde_json::Value = serde_json::from_slice(&o.event.payload).expect("json");
+    assert_eq!(p["decision"], "rejected");
+    assert_eq!(p["scores"]["face_similarity"], 0.42);
+    assert_eq!(p["reasons"][0], "face.match_below_threshold");
+    // The face image travels in its event; it comes back from the sealed store intact.
+    let p: serde_json::Value = serde_json::from_slice(&ev.event.payload).expect("json");
+    assert!(p["content_b64"].is_string());
+    let e = l.load_evidence(&ev.id).expect("load").expect("present");
+    assert_eq!(e.kind, EvidenceKind::FaceImage);
+    assert_eq!(e.content.as_slice(), photo.as_slice());
+    assert!(!format!("{e:?}").contains("255"), "Debug shows content");
+    // The override reason is kept (trimmed) and required.
+    assert_eq!(
+        l.override_reason(&ov.id).expect("reason").as_str(),
+        "顔写真が古いため目視で確認"
+    );
+    // Audit: one entry per event, with the teller as actor, chain intact.
+    let audit = l.audit_entries(1, 100).expect("audit");
+    assert_eq!(audit.len(), 6);
+    assert_eq!(audit[3].action, "outcome.recorded");
+    assert_eq!(audit[3].actor.as_deref(), Some("t-001"));
+    assert!(l.verify_audit().expect("verify").is_intact());
+    assert!(l.check_consistency().expect("consistency").is_consistent());
+}
+
+#[test]
+fn bad_input_is_refused_and_writes_nothing() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    let (session, outcome) = one_procedure(&l, "t-001");
+    let before = l.outbox_total().expect("total");
+    let audit_before = l.verify_audit().expect("verify").entries;
+
+    let nan = BTreeMap::from([("face_similarity".to_owned(), f64::NAN)]);
+    let cases: Vec<(&str, Result<(), LedgerError>)> = vec![
+        (
+            "empty override reason",
+            l.record_override(&outcome, "t-001", Decision::Accepted, "   ")
+                .map(drop),
+        ),
+        (
+            "override of unknown outcome",
+            l.record_override("nope", "t-001", Decision::Accepted, "reason")
+                .map(drop),
+        ),
+        (
+            "unknown teller",
+            l.start_session(Procedure::Enrollment, "ghost").map(drop),
+        ),
+        (
+            "teller id with spaces",
+            l.register_teller("a b", TellerRole::Teller).map(drop),
+        ),
+        (
+            "duplicate teller",
+            l.register_teller("t-001", TellerRole::Teller).map(drop),
+        ),
+        (
+            "NaN score",
+            l.record_outcome(&NewOutcome {
+                session_id: &session,
+                teller_id: "t-001",
+                decision: Decision::Accepted,
+                scores: &nan,
+                reasons: &[],
+            })
+            .map(drop),
+        ),
+        (
+            "reason that is a sentence",
+            l.record_outcome(&NewOutcome {
+                session_id: &session,
+                teller_id: "t-001",
+                decision: Decision::Accepted,
+                scores: &BTreeMap::new(),
+                reasons: &["Taro Yamada looked fine".to_owned()],
+            })
+            .map(drop),
+        ),
+        (
+            "empty evidence",
+            l.store_evidence(&session, EvidenceKind::Signature, &[])
+                .map(drop),
+        ),
+        (
+            "evidence for unknown session",
+            l.store_evidence("no-such-session", EvidenceKind::Signature, b"x")
+                .map(drop),
+        ),
+    ];
+    for (what, r) in cases {
+        assert!(r.is_err(), "{what} was accepted");
+    }
+    l.end_session(&session, SessionEnd::Completed).expect("end");
+    assert!(
+        l.store_evidence(&session, EvidenceKind::FaceImage, b"late")
+            .is_err(),
+        "evidence for an ended session"
+    );
+    assert!(l.end_session(&session, SessionEnd::Completed).is_err());
+    assert_eq!(l.outbox_total().expect("total"), before + 1);
+    assert_eq!(l.verify_audit().expect("verify").entries, audit_before + 1);
+}
+
+#[test]
+fn templates_and_my_numbers_stay_on_the_kiosk() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    let (session, _) = one_procedure(&l, "t-001");
+    for kind in [
+        EvidenceKind::Template,
+        EvidenceKind::MyNumber,
+        EvidenceKind::CardData,
+    ] {
+        let r = l
+            .store_evidence(&session, kind, b"123456789012")
+            .expect("store");
+        let p: serde_json::Value = serde_json::from_slice(&r.event.payload).expect("json");
+        assert!(p.get("content_b64").is_none(), "{kind:?} travelled");
+        assert!(!String::from_utf8_lossy(&r.event.payload).contains("123456789012"));
+    }
+    let r = l
+        .store_evidence(&session, EvidenceKind::Signature, b"sig")
+        .expect("store");
+    let p: serde_json::Value = serde_json::from_slice(&r.event.payload).expect("json");
+    assert_eq!(p["content_b64"], "c2ln");
+}
+
+#[test]
+fn caches_and_revocations_are_replaced_atomically_and_audited() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    assert_eq!(l.cache_get(CacheKind::TrustList).expect("get"), None);
+    l.cache_put(CacheKind::TrustList, "v1", b"{\"issuers\":[]}")
+        .expect("put");
+    l.cache_put(CacheKind::TrustList, "v2", b"{\"issuers\":[1]}")
+        .expect("put");
+    l.cache_put(CacheKind::Thresholds, "t1", b"{\"face\":0.6}")
+        .expect("put");
+    let e = l
+        .cache_get(CacheKind::TrustList)
+        .expect("get")
+        .expect("some");
+    assert_eq!(e.version, "v2");
+    assert_eq!(e.body, b"{\"issuers\":[1]}");
+    assert_eq!(e.sha256.len(), 64);
+    l.replace_revocations("r1", &["cred-a".into(), "cred-b".into()])
+        .expect("revocations");
+    assert!(l.is_revoked("cred-a").expect("q"));
+    l.replace_revocations("r2", &["cred-b".into()])
+        .expect("revocations");
+    assert!(!l.is_revoked("cred-a").expect("q"));
+    assert!(l.is_revoked("cred-b").expect("q"));
+    assert_eq!(
+        l.cache_get(CacheKind::Revocations)
+            .expect("get")
+            .expect("some")
+            .version,
+        "r2"
+    );
+    let audit = l.audit_entries(1, 100).expect("audit");
+    assert_eq!(audit.len(), 5);
+    assert!(audit.iter().all(|a| a.action == "cache.updated"));
+    assert!(l.cache_put(CacheKind::Config, "", b"x").is_err());
+    // Caches are not records: no outbox events.
+    assert_eq!(l.outbox_total().expect("total"), 0);
+}
