@@ -9,10 +9,16 @@
 //! Entries carry ids, codes and numbers, never personal data: `detail` is JSON built by the
 //! ledger itself.
 //!
+//! Anchors: every event the ledger builds itself (records, purges, rotations) carries
+//! `"audit": {"seq", "hash"}` of its entry, so the backend holds hashes of the chain as it
+//! was when each event left. `Ledger::audit_anchor_matches` checks one against the local
+//! chain: a chain rewritten or cut on the kiosk no longer matches the backend's latest anchor.
+//!
 //! What it does not do: detect removal of the newest entries on its own (a chain cut at its
-//! end is still a valid chain), nor stop someone holding the file from rewriting the whole
-//! chain. Diagnostics show the head (seq and hash) so it can be noted elsewhere; anchoring
-//! the head at the backend is not implemented yet.
+//! end is still a valid chain; the anchors above are what catch that, and only for entries
+//! whose events reached the backend), nor stop someone holding the file and the code from
+//! rewriting the whole chain before anything was synced. SQL triggers refuse UPDATE and
+//! DELETE on the table, which stops accidents, not an attacker.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -65,7 +71,7 @@ pub struct BrokenLink {
     pub reason: BrokenReason,
 }
 
-/// Result of [`verify`].
+/// Result of [`Ledger::verify_audit`](crate::Ledger::verify_audit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
     /// Entries checked.

@@ -16,6 +16,16 @@
 //!
 //! Several processes may open the same file (the kiosk records, `madoguchi sync run`
 //! drains): writers serialise on SQLite's write lock, so the audit chain stays linear.
+//!
+//! Keys: the data key is provisioned at install into a 0600 key file
+//! ([`DataKey::provision`], `madoguchi ledger provision-key`) and loaded at start
+//! ([`DataKey::load`] refuses wider permissions). Rotation re-encrypts every sealed value
+//! under a new key in one transaction ([`Ledger::rotate_key`]); the operator's procedure is
+//! in [`cli`] (`madoguchi ledger rotate-key`).
+//!
+//! Durability costs one fsync per commit: on this project's reference machine that is about
+//! 220 commits/s, so bulk writers (load generators) use [`Ledger::append_events`] or
+//! [`Durability::Normal`]; `src/bin/ledger-bench.rs` measures it.
 
 mod audit;
 mod cache;
@@ -44,6 +54,27 @@ pub use records::{
     Decision, Evidence, EvidenceKind, NewOutcome, Procedure, Recorded, SessionEnd, TellerRole,
 };
 pub use retention::{PurgeReport, RotationReport};
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed write survives a power cut (one fsync per commit).
+    /// The default, and what the kiosk uses.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a power cut may undo the last commits (never corrupts, never
+    /// splits a record from its event; a killed process loses nothing). For load generators
+    /// and benchmarks, not for the kiosk.
+    Normal,
+}
+
+/// Options for [`Ledger::open_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Commit durability (default [`Durability::Full`]).
+    pub durability: Durability,
+}
 
 /// The ledger: one SQLite connection behind a mutex (so `Ledger` is `Send + Sync`) and the
 /// data key.
@@ -100,16 +131,42 @@ impl Ledger {
     /// Opens (creating if needed) the ledger file, refuses a database from a newer version,
     /// applies pending migrations and checks that `key` is the database's data key.
     pub fn open(path: &Path, key: DataKey) -> Result<Ledger, LedgerError> {
+        Self::open_with(path, key, OpenOptions::default())
+    }
+
+    /// [`Ledger::open`] with options.
+    /// A new file is created with mode 0600 on Unix (SQLite gives its `-wal` and `-shm`
+    /// files the same mode).
+    pub fn open_with(path: &Path, key: DataKey, opts: OpenOptions) -> Result<Ledger, LedgerError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(LedgerError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        }
         let conn = Connection::open(path)?;
-        Self::init(conn, key)
+        Self::init(conn, key, opts)
     }
 
     /// An in-memory ledger (tests, and dry runs). Not persistent; no WAL.
     pub fn open_in_memory(key: DataKey) -> Result<Ledger, LedgerError> {
-        Self::init(Connection::open_in_memory()?, key)
+        Self::init(Connection::open_in_memory()?, key, OpenOptions::default())
     }
 
-    fn init(mut conn: Connection, key: DataKey) -> Result<Ledger, LedgerError> {
+    fn init(mut conn: Connection, key: DataKey, opts: OpenOptions) -> Result<Ledger, LedgerError> {
         conn.busy_timeout(Duration::from_secs(10))?;
         // Refuse a newer database before changing anything in it.
         let found = migrate::schema_version(&conn)?;
@@ -122,7 +179,11 @@ impl Ledger {
         // "memory" for in-memory databases, "wal" for files.
         let _mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let sync = match opts.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         migrate::migrate_to(&mut conn, migrate::LATEST)?;
@@ -212,6 +273,22 @@ impl Ledger {
     /// Walks the audit chain and names the first broken link, if any.
     pub fn verify_audit(&self) -> Result<AuditReport, LedgerError> {
         self.read(|c, _| audit::verify(c))
+    }
+
+    /// Whether the local audit chain has entry `seq` with hash `hash_hex` (an anchor from an
+    /// event's `"audit"` member, as the backend holds it).
+    pub fn audit_anchor_matches(&self, seq: i64, hash_hex: &str) -> Result<bool, LedgerError> {
+        let Ok(want) = hex::decode(hash_hex) else {
+            return Ok(false);
+        };
+        self.read(|c, _| {
+            let got: Option<Vec<u8>> = c
+                .query_row("SELECT hash FROM audit WHERE seq = ?1", params![seq], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(got.is_some_and(|g| g == want))
+        })
     }
 
     /// Audit entries from `from_seq` on (at most `limit`).

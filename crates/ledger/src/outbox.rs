@@ -62,7 +62,9 @@ pub(crate) struct RecordRef<'a> {
     pub id: &'a str,
 }
 
-/// Writes an audit entry and an outbox event inside `tx`.
+/// Writes an audit entry and an outbox event inside `tx`. Ledger-built payloads (objects)
+/// get an `"audit": {"seq", "hash"}` member naming their audit entry, so the backend holds
+/// anchors of the chain; caller-built payloads of [`Ledger::append_event`] are left as given.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn emit(
     tx: &Transaction<'_>,
@@ -73,6 +75,7 @@ pub(crate) fn emit(
     record: Option<RecordRef<'_>>,
     audit_detail: &serde_json::Value,
     payload: &serde_json::Value,
+    anchor: bool,
 ) -> Result<OutboxEvent, LedgerError> {
     if kind.is_empty() || kind.len() > 100 {
         return Err(LedgerError::InvalidInput(
@@ -88,8 +91,18 @@ pub(crate) fn emit(
     if let serde_json::Value::Object(m) = &mut detail {
         m.insert("event_id".into(), event_id.clone().into());
     }
-    let (audit_seq, _) = audit::append(tx, at_ms, actor, kind, &subject, &detail)?;
-    let payload = serde_json::to_vec(payload)?;
+    let (audit_seq, audit_hash) = audit::append(tx, at_ms, actor, kind, &subject, &detail)?;
+    let payload = match payload {
+        serde_json::Value::Object(m) if anchor => {
+            let mut m = m.clone();
+            m.insert(
+                "audit".into(),
+                serde_json::json!({ "seq": audit_seq, "hash": hex::encode(audit_hash) }),
+            );
+            serde_json::to_vec(&m)?
+        }
+        _ => serde_json::to_vec(payload)?,
+    };
     let sealed = crypto::seal(key, TABLE, &event_id, &payload)?;
     tx.prepare_cached(
         "INSERT INTO outbox (event_id, kind, payload, created_at_ms, audit_seq, record_table, record_id)
@@ -131,7 +144,35 @@ impl Ledger {
                 None,
                 &serde_json::json!({}),
                 payload,
+                false,
             )
+        })
+    }
+
+    /// Several generic events in ONE transaction (one commit, so one disk flush): each still
+    /// gets its own audit entry and event. All or none are written.
+    pub fn append_events(
+        &self,
+        events: &[(&str, serde_json::Value)],
+    ) -> Result<Vec<OutboxEvent>, LedgerError> {
+        self.write(|tx, key| {
+            let at = now_ms();
+            events
+                .iter()
+                .map(|(kind, payload)| {
+                    emit(
+                        tx,
+                        key,
+                        at,
+                        None,
+                        kind,
+                        None,
+                        &serde_json::json!({}),
+                        payload,
+                        false,
+                    )
+                })
+                .collect()
         })
     }
 

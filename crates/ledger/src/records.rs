@@ -220,7 +220,7 @@ fn session_open(tx: &Transaction<'_>, id: &str) -> Result<(), LedgerError> {
 pub const MAX_EVIDENCE_BYTES: usize = 8 * 1024 * 1024;
 
 impl Ledger {
-    /// Registers a teller (idempotent per id is not offered: a second registration is an error).
+    /// Registers a teller. Registering an id twice is an error (`InvalidInput`).
     pub fn register_teller(
         &self,
         teller_id: &str,
@@ -250,6 +250,7 @@ impl Ledger {
                 }),
                 &json!({ "role": role.as_str() }),
                 &json!({ "teller_id": teller_id, "role": role.as_str(), "at_ms": at }),
+                true,
             )?;
             Ok(Recorded {
                 id: teller_id.to_owned(),
@@ -258,7 +259,39 @@ impl Ledger {
         })
     }
 
-    /// Starts a procedure session for a registered teller.
+    /// Disables a teller: no new session can be started for them. Their records stay.
+    pub fn disable_teller(&self, teller_id: &str) -> Result<OutboxEvent, LedgerError> {
+        check_id("teller id", teller_id)?;
+        self.write(|tx, key| {
+            let at = now_ms();
+            let n = tx.execute(
+                "UPDATE tellers SET disabled_at_ms = ?1 WHERE id = ?2 AND disabled_at_ms IS NULL",
+                params![at, teller_id],
+            )?;
+            if n == 0 {
+                exists(tx, "tellers", teller_id)?;
+                return Err(LedgerError::InvalidInput(format!(
+                    "teller {teller_id} is already disabled"
+                )));
+            }
+            emit(
+                tx,
+                key,
+                at,
+                Some(teller_id),
+                "teller.disabled",
+                Some(RecordRef {
+                    table: "tellers",
+                    id: teller_id,
+                }),
+                &json!({}),
+                &json!({ "teller_id": teller_id, "at_ms": at }),
+                true,
+            )
+        })
+    }
+
+    /// Starts a procedure session for a registered, enabled teller.
     pub fn start_session(
         &self,
         procedure: Procedure,
@@ -266,7 +299,24 @@ impl Ledger {
     ) -> Result<Recorded, LedgerError> {
         check_id("teller id", teller_id)?;
         self.write(|tx, key| {
-            exists(tx, "tellers", teller_id)?;
+            let disabled: Option<Option<i64>> = tx
+                .prepare_cached("SELECT disabled_at_ms FROM tellers WHERE id = ?1")?
+                .query_row(params![teller_id], |r| r.get(0))
+                .optional()?;
+            match disabled {
+                None => {
+                    return Err(LedgerError::NotFound {
+                        what: "tellers",
+                        id: teller_id.to_owned(),
+                    });
+                }
+                Some(Some(_)) => {
+                    return Err(LedgerError::InvalidInput(format!(
+                        "teller {teller_id} is disabled"
+                    )));
+                }
+                Some(None) => {}
+            }
             let at = now_ms();
             let id = uuid::Uuid::new_v4().to_string();
             tx.prepare_cached(
@@ -285,7 +335,7 @@ impl Ledger {
                 }),
                 &json!({ "procedure": procedure.as_str() }),
                 &json!({ "session_id": id, "procedure": procedure.as_str(),
-                         "teller_id": teller_id, "at_ms": at }),
+                         "teller_id": teller_id, "at_ms": at }), true,
             )?;
             Ok(Recorded { id, event })
         })
@@ -322,6 +372,7 @@ impl Ledger {
                 }),
                 &json!({ "end": end.as_str() }),
                 &json!({ "session_id": session_id, "end": end.as_str(), "at_ms": at }),
+                true,
             )
         })
     }
@@ -370,7 +421,7 @@ impl Ledger {
                     "outcome_id": id, "session_id": o.session_id, "teller_id": o.teller_id,
                     "decision": o.decision.as_str(), "scores": o.scores, "reasons": o.reasons,
                     "at_ms": at,
-                }),
+                }), true,
             )?;
             Ok(Recorded { id, event })
         })
@@ -415,7 +466,7 @@ impl Ledger {
                 &json!({
                     "override_id": id, "outcome_id": outcome_id, "teller_id": teller_id,
                     "decision": decision.as_str(), "reason": reason, "at_ms": at,
-                }),
+                }), true,
             )?;
             Ok(Recorded { id, event })
         })
@@ -502,6 +553,7 @@ impl Ledger {
                 }),
                 &json!({ "session_id": session_id, "kind": kind.as_str(), "size": content.len() }),
                 &payload,
+                true,
             )?;
             Ok(Recorded { id, event })
         })

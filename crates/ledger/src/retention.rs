@@ -151,6 +151,7 @@ impl Ledger {
                 None,
                 &detail,
                 &detail,
+                true,
             )?;
             Ok(report)
         })
@@ -193,6 +194,7 @@ impl Ledger {
                 None,
                 &detail,
                 &detail,
+                true,
             )?;
             tx.commit()?;
             report

@@ -115,3 +115,19 @@ fn the_schema_has_no_column_for_a_pin_or_password() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("ledger.sqlite");
+    let l = Ledger::open(&p, key()).expect("open");
+    l.append_event("a", &serde_json::json!({})).expect("event");
+    let mut wal = p.as_os_str().to_owned();
+    wal.push("-wal");
+    for f in [p.as_os_str().to_owned(), wal] {
+        let mode = std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f:?}");
+    }
+}

@@ -186,3 +186,51 @@ fn forged_hash(
     s(Some(detail));
     h.finalize().into()
 }
+
+#[test]
+fn typed_events_carry_an_anchor_that_stops_matching_after_a_rewrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("ledger.sqlite");
+    let l = Ledger::open(&p, key()).expect("open");
+    let (s, _) = one_procedure(&l, "t-1");
+    let ev = l
+        .end_session(&s, madoguchi_ledger::SessionEnd::Completed)
+        .expect("end");
+    let payload: serde_json::Value = serde_json::from_slice(&ev.payload).expect("json");
+    let seq = payload["audit"]["seq"].as_i64().expect("seq");
+    let hash = payload["audit"]["hash"].as_str().expect("hash").to_owned();
+    let entry = l.audit_entries(seq, 1).expect("read").remove(0);
+    assert_eq!(entry.hash, hash);
+    assert_eq!(entry.action, "session.ended");
+    assert!(l.audit_anchor_matches(seq, &hash).expect("match"));
+    assert!(!l.audit_anchor_matches(seq - 1, &hash).expect("match"));
+    assert!(!l.audit_anchor_matches(seq, "not hex").expect("match"));
+    // Generic events keep their payload as given.
+    let g = l
+        .append_event("x", &serde_json::json!({"a": 1}))
+        .expect("event");
+    assert_eq!(g.payload, br#"{"a":1}"#);
+    drop(l);
+    // Someone rewrites the chain from that entry on (here: just that entry, consistently).
+    let prev: [u8; 32] = hex::decode(&entry.prev_hash)
+        .expect("hex")
+        .try_into()
+        .expect("32");
+    let h = forged_hash(
+        &prev,
+        seq,
+        entry.at_ms,
+        Some("t-other"),
+        &entry.action,
+        &entry.subject,
+        &entry.detail,
+    );
+    raw(&p)
+        .execute(
+            "UPDATE audit SET actor = 't-other', hash = ?1 WHERE seq = ?2",
+            params![&h[..], seq],
+        )
+        .expect("tamper");
+    let l = Ledger::open(&p, key()).expect("open");
+    assert!(!l.audit_anchor_matches(seq, &hash).expect("match"));
+}

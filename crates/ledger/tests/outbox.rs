@@ -126,3 +126,38 @@ fn debug_of_event_hides_payload() {
     assert!(!d.contains("山田"), "{d}");
     assert!(d.contains("bytes"));
 }
+
+#[test]
+fn a_batch_is_written_whole_or_not_at_all() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    let evs = l
+        .append_events(&[("a", json!(1)), ("b", json!(2)), ("c", json!(3))])
+        .expect("batch");
+    assert_eq!(evs.len(), 3);
+    assert_eq!(l.outbox_peek(10).expect("peek"), evs);
+    assert_eq!(l.verify_audit().expect("verify").entries, 3);
+    // One bad kind in the batch: nothing from it is written.
+    assert!(l.append_events(&[("d", json!(4)), ("", json!(5))]).is_err());
+    assert_eq!(l.outbox_backlog().expect("backlog"), 3);
+    assert_eq!(l.verify_audit().expect("verify").entries, 3);
+}
+
+#[test]
+fn normal_durability_opens_the_same_file() {
+    use madoguchi_ledger::{Durability, OpenOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("l.sqlite");
+    let opts = OpenOptions {
+        durability: Durability::Normal,
+    };
+    let l = Ledger::open_with(&p, key(), opts).expect("open");
+    l.append_event("a", &json!({})).expect("append");
+    drop(l);
+    assert_eq!(
+        Ledger::open(&p, key())
+            .expect("reopen")
+            .outbox_backlog()
+            .expect("backlog"),
+        1
+    );
+}

@@ -229,3 +229,21 @@ fn caches_and_revocations_are_replaced_atomically_and_audited() {
     // Caches are not records: no outbox events.
     assert_eq!(l.outbox_total().expect("total"), 0);
 }
+
+#[test]
+fn a_disabled_teller_cannot_start_a_session() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    one_procedure(&l, "t-001");
+    let ev = l.disable_teller("t-001").expect("disable");
+    assert_eq!(ev.kind, "teller.disabled");
+    assert!(matches!(
+        l.start_session(Procedure::Enrollment, "t-001"),
+        Err(LedgerError::InvalidInput(_))
+    ));
+    assert!(l.disable_teller("t-001").is_err());
+    assert!(matches!(
+        l.disable_teller("t-unknown"),
+        Err(LedgerError::NotFound { .. })
+    ));
+    assert!(l.check_consistency().expect("consistency").is_consistent());
+}
