@@ -108,9 +108,10 @@ pub fn client_from(args: &SyncArgs) -> Result<Client, SyncError> {
     }
     o.bank_ca_only = args.bank_ca_only;
     if let Some(p) = &args.client_identity {
-        o.client_identity_pem = Some(Zeroizing::new(std::fs::read(p).map_err(|e| {
-            SyncError::Config(format!("client identity {}: {e}", p.display()))
-        })?));
+        o.client_identity_pem =
+            Some(Zeroizing::new(std::fs::read(p).map_err(|e| {
+                SyncError::Config(format!("client identity {}: {e}", p.display()))
+            })?));
     }
     Client::new(o)
 }
@@ -207,10 +208,7 @@ fn run_sync(
         let pulled = pull_all(&client, &ledger);
         return match (drained, pulled) {
             (Ok(d), Ok(p)) => {
-                println!(
-                    "{}",
-                    json!({"drain": d, "pull": p, "clock": skew})
-                );
+                println!("{}", json!({"drain": d, "pull": p, "clock": skew}));
                 ExitCode::SUCCESS
             }
             (Err(e), _) | (_, Err(e)) => fail(1, e.code(), &e.to_string()),
@@ -237,7 +235,10 @@ fn run_sync(
             if let Ok(s) = measure_skew(&client)
                 && !s.ok
             {
-                tracing::warn!(skew_ms = s.skew_ms, "kiosk clock differs from the backend's");
+                tracing::warn!(
+                    skew_ms = s.skew_ms,
+                    "kiosk clock differs from the backend's"
+                );
             }
         }
         std::thread::sleep(Duration::from_secs(2));

@@ -32,9 +32,10 @@ impl KioskToken {
 
     /// Reads a token file (surrounding whitespace ignored).
     pub fn from_file(path: &Path) -> Result<KioskToken, SyncError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            SyncError::Config(format!("token file {}: {e}", path.display()))
-        })?);
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| SyncError::Config(format!("token file {}: {e}", path.display())))?,
+        );
         let t = text.trim();
         if t.is_empty() {
             return Err(SyncError::Config(format!(
@@ -134,7 +135,9 @@ impl Client {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| SyncError::Config(format!("bank CA: {e}")))?;
             if certs.is_empty() {
-                return Err(SyncError::Config("bank CA file holds no certificate".into()));
+                return Err(SyncError::Config(
+                    "bank CA file holds no certificate".into(),
+                ));
             }
             for c in certs {
                 b = b.add_root_certificate(c);
@@ -149,8 +152,11 @@ impl Client {
             b = b.tls_built_in_root_certs(false);
         }
         if let Some(pem) = &opts.client_identity_pem {
-            let id = reqwest::Identity::from_pem(pem)
-                .map_err(|_| SyncError::Config("client certificate: not a PEM certificate with its private key".into()))?;
+            let id = reqwest::Identity::from_pem(pem).map_err(|_| {
+                SyncError::Config(
+                    "client certificate: not a PEM certificate with its private key".into(),
+                )
+            })?;
             b = b.identity(id);
         }
         let http = b
@@ -246,7 +252,12 @@ mod tests {
         ] {
             assert!(Client::new(ClientOptions::new(ok)).is_ok(), "{ok}");
         }
-        for bad in ["http://10.0.0.1:80", "http://central.bank.example", "ftp://x", "nonsense"] {
+        for bad in [
+            "http://10.0.0.1:80",
+            "http://central.bank.example",
+            "ftp://x",
+            "nonsense",
+        ] {
             let e = Client::new(ClientOptions::new(bad)).unwrap_err();
             assert_eq!(e.code(), "sync.config", "{bad}");
         }

@@ -123,6 +123,7 @@ impl Outbox for MemoryOutbox {
         Ok(self.lock().0.iter().take(limit).cloned().collect())
     }
     fn ack(&self, seqs: &[i64]) -> Result<(), SyncError> {
+        let seqs: std::collections::HashSet<i64> = seqs.iter().copied().collect();
         self.lock().0.retain(|e| !seqs.contains(&e.seq));
         Ok(())
     }
@@ -385,7 +386,10 @@ pub fn drain<O: Outbox + ?Sized>(
                     report.retries += 1;
                     continue;
                 }
-                if opts.max_attempts.is_some_and(|m| backoff.attempts() + 1 >= m) {
+                if opts
+                    .max_attempts
+                    .is_some_and(|m| backoff.attempts() + 1 >= m)
+                {
                     return Err(SyncError::GaveUp {
                         attempts: backoff.attempts() + 1,
                         last: Box::new(e),
@@ -398,7 +402,11 @@ pub fn drain<O: Outbox + ?Sized>(
                 if let Some(d) = opts.deadline {
                     wait = wait.min(d.saturating_duration_since(Instant::now()));
                 }
-                tracing::info!(code = e.code(), wait_ms = wait.as_millis() as u64, "sync retry");
+                tracing::info!(
+                    code = e.code(),
+                    wait_ms = wait.as_millis() as u64,
+                    "sync retry"
+                );
                 report.retries += 1;
                 sleep(wait);
             }

@@ -68,7 +68,9 @@ pub fn measure_skew(client: &Client) -> Result<ClockSkew, SyncError> {
     let a: TimeAnswer = serde_json::from_slice(&body)
         .map_err(|e| SyncError::Protocol(format!("time answer: {e}")))?;
     let rtt_ms = i64::try_from(rtt.as_millis()).unwrap_or(i64::MAX);
-    let skew_ms = a.server_time_ms.saturating_sub(t0.saturating_add(rtt_ms / 2));
+    let skew_ms = a
+        .server_time_ms
+        .saturating_sub(t0.saturating_add(rtt_ms / 2));
     Ok(ClockSkew {
         skew_ms,
         rtt_ms: u64::try_from(rtt_ms).unwrap_or(0),
@@ -159,7 +161,10 @@ fn json<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T, Sync
 }
 
 /// Pulls the trust list, revocations, thresholds and template keys.
-pub fn pull_all<C: TrustCache + ?Sized>(client: &Client, cache: &C) -> Result<PullReport, SyncError> {
+pub fn pull_all<C: TrustCache + ?Sized>(
+    client: &Client,
+    cache: &C,
+) -> Result<PullReport, SyncError> {
     let mut r = PullReport::default();
     for (path, kind, name) in [
         ("/v1/trust-list", CacheKind::TrustList, "trust_list"),
@@ -182,7 +187,11 @@ pub fn pull_all<C: TrustCache + ?Sized>(client: &Client, cache: &C) -> Result<Pu
     r.revocations_version = rev.version;
     r.revoked = rev.revocations.len();
     if cache.cached_version(CacheKind::Revocations)?.as_deref() != Some(label.as_str()) {
-        let ids: Vec<String> = rev.revocations.into_iter().map(|e| e.credential_id).collect();
+        let ids: Vec<String> = rev
+            .revocations
+            .into_iter()
+            .map(|e| e.credential_id)
+            .collect();
         cache.put_revocations(&label, &ids)?;
         r.updated.push("revocations");
     }
@@ -194,7 +203,9 @@ pub fn pull_all<C: TrustCache + ?Sized>(client: &Client, cache: &C) -> Result<Pu
         let key = Zeroizing::new(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(text.as_bytes())
-                .map_err(|_| SyncError::Protocol(format!("template key {} is not base64url", k.kid)))?,
+                .map_err(|_| {
+                    SyncError::Protocol(format!("template key {} is not base64url", k.kid))
+                })?,
         );
         if key.len() != 32 {
             return Err(SyncError::Protocol(format!(

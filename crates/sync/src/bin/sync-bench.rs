@@ -60,7 +60,11 @@ fn main() -> ExitCode {
         Run::Crash { kills, batch } => stress::crash_run(&worker, kills, batch).map(|r| {
             println!(
                 "lost={} duplicated={} recorded={} stored={} kills={}",
-                r.delivery.lost, r.delivery.duplicated, r.delivery.recorded, r.delivery.stored, r.kills
+                r.delivery.lost,
+                r.delivery.duplicated,
+                r.delivery.recorded,
+                r.delivery.stored,
+                r.kills
             );
             serde_json::to_value(r).unwrap_or_default()
         }),
