@@ -12,6 +12,7 @@
 //!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
 //!   branches).
 //! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats`.
+//! - [`pgtest`]: a throwaway PostgreSQL cluster for the tests (Debian `postgresql`).
 //!
 //! What it does NOT do:
 //! - Terminate TLS: it speaks plain HTTP and is meant to listen on loopback (demo, tests) or
@@ -24,6 +25,7 @@
 //! - Log request bodies, tokens or key material.
 
 pub mod cli;
+pub mod pgtest;
 pub mod server;
 pub mod store;
 

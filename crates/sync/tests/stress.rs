@@ -1,5 +1,5 @@
-//! The crash and outage runs at test-suite size (the full sizes are `sync-bench crash` and
-//! `sync-bench outage`; see the crate's `stress` module).
+//! The crash and outage runs at the sizes the issue sets (`sync-bench crash|outage` runs them
+//! in release with other sizes; see the crate's `stress` module).
 //!
 //! - crash: 200 SIGKILLs of the record+drain worker at random points, then a final drain:
 //!   every recorded event is at the backend exactly once.
