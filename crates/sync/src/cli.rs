@@ -24,7 +24,7 @@ use madoguchi_ledger::{CacheKind, DataKey, Ledger};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::drain::{DrainOptions, Outbox, drain};
+use crate::drain::{DrainOptions, drain};
 use crate::pull::{measure_skew, pull_all};
 use crate::{Client, ClientOptions, KioskToken, SyncError};
 
@@ -139,9 +139,9 @@ fn status(args: &SyncArgs, probe: bool) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(2, e.code(), &e.to_string()),
     };
-    let (backlog, state) = match (ledger.backlog(), ledger.state()) {
-        (Ok(b), Ok(s)) => (b, s),
-        (Err(e), _) | (_, Err(e)) => return fail(2, e.code(), &e.to_string()),
+    let st = match crate::service::status(&ledger) {
+        Ok(s) => s,
+        Err(e) => return fail(2, e.code(), &e.to_string()),
     };
     let version = |k| {
         ledger
@@ -151,10 +151,10 @@ fn status(args: &SyncArgs, probe: bool) -> ExitCode {
             .map(|e| json!({"version": e.version, "fetched_at_ms": e.fetched_at_ms}))
     };
     let mut out = json!({
-        "backlog": backlog,
-        "last_success_ms": state.last_success_ms,
-        "last_attempt_ms": state.last_attempt_ms,
-        "last_error_code": state.last_error_code,
+        "backlog": st.backlog,
+        "last_success_ms": st.last_success_ms,
+        "last_attempt_ms": st.last_attempt_ms,
+        "last_error_code": st.last_error_code,
         "backend_url": args.backend_url,
         "caches": {
             "trust_list": version(CacheKind::TrustList),
@@ -214,33 +214,11 @@ fn run_sync(
             (Err(e), _) | (_, Err(e)) => fail(1, e.code(), &e.to_string()),
         };
     }
-    let mut last_pull: Option<Instant> = None;
-    loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return ExitCode::SUCCESS;
-        }
-        match drain(&ledger, &client, &opts, &mut std::thread::sleep) {
-            Ok(_) => {}
-            Err(e) => {
-                // Corrupt payload or ledger failure: report and wait, never skip.
-                tracing::error!(code = e.code(), "sync stopped on an error");
-                std::thread::sleep(Duration::from_secs(30));
-            }
-        }
-        if last_pull.is_none_or(|t| t.elapsed() >= Duration::from_secs(pull_interval_secs)) {
-            match pull_all(&client, &ledger) {
-                Ok(_) => last_pull = Some(Instant::now()),
-                Err(e) => tracing::warn!(code = e.code(), "trust data pull failed"),
-            }
-            if let Ok(s) = measure_skew(&client)
-                && !s.ok
-            {
-                tracing::warn!(
-                    skew_ms = s.skew_ms,
-                    "kiosk clock differs from the backend's"
-                );
-            }
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    let lo = crate::service::LoopOptions {
+        drain: opts,
+        pull_interval: Duration::from_secs(pull_interval_secs),
+        ..crate::service::LoopOptions::default()
+    };
+    crate::service::run_loop(&ledger, &client, &lo);
+    ExitCode::SUCCESS
 }

@@ -15,7 +15,8 @@
 //! reorder events (the backend sees them in outbox order).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use madoguchi_ledger::{Ledger, OutboxEvent, SyncState};
@@ -194,6 +195,8 @@ pub struct DrainOptions {
     pub backoff_max: Duration,
     /// Stop (with what was done so far) when this instant passes.
     pub deadline: Option<Instant>,
+    /// Stop (with what was done so far) when this flag is set.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for DrainOptions {
@@ -205,6 +208,7 @@ impl Default for DrainOptions {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(300),
             deadline: None,
+            stop: None,
         }
     }
 }
@@ -348,7 +352,12 @@ pub fn drain<O: Outbox + ?Sized>(
     let mut backoff = Backoff::new(opts.backoff_base, opts.backoff_max);
     let mut batch_size = opts.batch_size.max(1);
     loop {
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.deadline.is_some_and(|d| Instant::now() >= d)
+            || opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
             break;
         }
         let mut events = outbox.peek(batch_size)?;

@@ -13,7 +13,11 @@
 //! - [`client`]: the HTTP client: per-kiosk bearer token ([`KioskToken`], zeroizing, redacted),
 //!   the bank's CA (alone or beside the system roots), optional client certificate (mutual
 //!   TLS); plain `http://` only to loopback.
+//! - [`service`]: the continuous loop (drain, pull, clock check) with a stop flag, for the
+//!   kiosk's sync thread, and [`service::status`] (backlog, last success) for the UI.
 //! - [`cli`]: `madoguchi sync status` (JSON) and `madoguchi sync run [--once]`.
+//! - [`stress`]: the crash, outage and throughput runs (tests and `sync-bench`), with the
+//!   `sync-worker` binary as the kiosk process they kill.
 //!
 //! What it must not do: write to the ledger except through its outbox/cache/state APIs, send
 //! anything that did not go through the outbox, log request bodies or tokens, or know about
@@ -25,6 +29,7 @@ pub mod cli;
 pub mod client;
 pub mod drain;
 pub mod pull;
+pub mod service;
 pub mod stress;
 
 use std::time::{Duration, Instant};

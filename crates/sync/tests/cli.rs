@@ -123,3 +123,40 @@ fn bad_settings_exit_2_and_unreachable_backend_exits_1() {
         Some("sync.unreachable")
     );
 }
+
+#[test]
+fn continuous_run_drains_what_arrives_and_stops_at_its_deadline() {
+    let fx = Fixture::new().unwrap();
+    let central = fx.central("127.0.0.1:0").unwrap();
+    let ledger = fx.ledger().unwrap();
+    let url = central.base_url();
+    let args = cmd(&[
+        "run",
+        "--max-runtime-secs",
+        "4",
+        "--db",
+        fx.db.to_str().unwrap(),
+        "--key-file",
+        fx.key_file.to_str().unwrap(),
+        "--backend-url",
+        url.as_str(),
+        "--token-file",
+        fx.token_file.to_str().unwrap(),
+    ]);
+    let t = std::time::Instant::now();
+    let runner = std::thread::spawn(move || run(args));
+    // Events recorded while the loop runs reach the backend.
+    for n in 0..5 {
+        ledger.append_event("test.event", &json!({"n": n})).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(runner.join().unwrap(), ExitCode::SUCCESS);
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    let st = madoguchi_sync::service::status(&ledger).unwrap();
+    assert_eq!(st.backlog, 0, "{st:?}");
+    assert!(st.last_success_ms.is_some());
+    let n = central
+        .with_store(|s| async move { s.event_count().await })
+        .unwrap();
+    assert_eq!(n, 5);
+}
