@@ -1,7 +1,91 @@
 //! The reference central backend (`madoguchi-central`): the sync API of record, described by
-//! an OpenAPI document, used by the demo and the tests.
+//! `crates/central/openapi.yaml` (served at `/v1/openapi.yaml`), used by the demo and the tests.
 //!
-//! Status: empty. It arrives with the ledger-and-sync issue.
+//! What it does:
+//! - [`server`]: the axum HTTP API — health, server time (for the kiosk's clock-skew check),
+//!   idempotent batch ingest of outbox events (keyed by event id: a re-sent event is
+//!   acknowledged and stored once), and the trust data the kiosks pull (issuer keys, revoked
+//!   face credentials, thresholds, template keys). Every kiosk call but health, time and the
+//!   document itself needs the kiosk's bearer token. Request bodies are bounded (413), bad
+//!   input is a 4xx with a JSON `{code, message}`, never a 5xx.
+//! - [`store`]: persistence in an embedded SQLite database (the default: the demo needs
+//!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
+//!   branches).
+//! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats`.
+//! - [`pgtest`]: a throwaway PostgreSQL cluster for the tests (Debian `postgresql`).
 //!
-//! What it must not do: share code paths with the kiosk's sync client beyond the documented
-//! wire format (the two check each other), or accept a batch non-idempotently.
+//! What it does NOT do:
+//! - Terminate TLS: it speaks plain HTTP and is meant to listen on loopback (demo, tests) or
+//!   behind the bank's TLS-terminating proxy, which also enforces the kiosks' client certificates.
+//! - Verify evidence signatures yet: every event goes through an [`server::EvidenceVerifier`];
+//!   the only one today ([`server::NotChecked`]) records `not_checked`. A JPKI-based verifier
+//!   plugs in there once the card crate provides signature verification.
+//! - Share code with the kiosk's sync client: the two only share the documented wire format,
+//!   so each checks the other.
+//! - Log request bodies, tokens or key material.
+
+pub mod cli;
+pub mod pgtest;
+pub mod server;
+pub mod store;
+
+/// Everything that can go wrong in the central backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CentralError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A database written by a newer version of this program.
+    #[error("database schema version {found} is newer than this program's {supported}")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Highest version this program knows.
+        supported: i64,
+    },
+    /// File or socket I/O.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Bad input from the operator (CLI arguments, files).
+    #[error("{0}")]
+    Invalid(String),
+    /// The operating system's random source failed.
+    #[error("random source: {0}")]
+    Random(String),
+    /// A blocking database task panicked or was cancelled.
+    #[error("database task: {0}")]
+    Task(String),
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The OpenAPI document of the sync API (the API of record).
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// `n` random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], CentralError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| CentralError::Random(e.to_string()))?;
+    Ok(b)
+}
+
+/// SHA-256 of a kiosk token, hex: the only form in which tokens are stored.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}

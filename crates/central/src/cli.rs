@@ -1,0 +1,263 @@
+//! The command line of `madoguchi-central`: `serve` and the admin commands (register a kiosk,
+//! revoke a face credential, rotate keys, set thresholds, stats). Admin commands print one
+//! JSON object on stdout; errors go to stderr with a non-zero exit.
+//!
+//! What it does NOT do: print tokens or key material (a kiosk token is only ever written to
+//! the 0600 file named by `--token-file`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::CentralError;
+use crate::server::{AppState, Limits};
+use crate::store::Store;
+
+/// `madoguchi-central`: the reference central backend of madoguchi.
+#[derive(Debug, Parser)]
+#[command(name = "madoguchi-central", version, about)]
+pub struct Cli {
+    /// The database: `postgres://…` for PostgreSQL, else a SQLite file path (`sqlite://PATH`
+    /// also works; `:memory:` for a throwaway one).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "madoguchi-central.sqlite",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the sync API.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8443.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Largest request body in bytes.
+        #[arg(long, default_value_t = crate::server::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+        /// Most events in one batch.
+        #[arg(long, default_value_t = crate::server::DEFAULT_MAX_BATCH)]
+        max_batch: usize,
+    },
+    /// Register a kiosk. Its token is read from `--token-file`, or generated into it (0600)
+    /// when the file does not exist.
+    KioskAdd {
+        /// Kiosk id (as in the kiosk's `kiosk.id`).
+        #[arg(long)]
+        id: String,
+        /// The token file.
+        #[arg(long)]
+        token_file: PathBuf,
+    },
+    /// Revoke a face credential.
+    Revoke {
+        /// The credential id.
+        #[arg(long)]
+        credential_id: String,
+        /// Why (no personal data).
+        #[arg(long, default_value = "revoked by operator")]
+        reason: String,
+    },
+    /// Make new issuer and template keys; the previous ones are retired.
+    RotateKeys,
+    /// Replace the thresholds document with a JSON object from a file.
+    SetThresholds {
+        /// JSON file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print counts (events, keys, revocations) as JSON.
+    Stats,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("madoguchi-central: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run_async(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("madoguchi-central: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print(v: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+}
+
+async fn run_async(cli: Cli) -> Result<(), CentralError> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            max_body_bytes,
+            max_batch,
+        } => {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .try_init();
+            let store = Store::open(&cli.database_url).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| CentralError::Io {
+                    context: format!("binding {listen}"),
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| CentralError::Io {
+                context: "local address".into(),
+                source,
+            })?;
+            tracing::info!(%addr, store = ?store, "madoguchi-central listening");
+            let state = AppState::new(store).with_limits(Limits {
+                max_body_bytes,
+                max_batch,
+            });
+            crate::server::serve(listener, state, shutdown_signal()).await
+        }
+        Command::KioskAdd { id, token_file } => {
+            if id.trim().is_empty() || id.len() > 64 {
+                return Err(CentralError::Invalid(
+                    "kiosk id must have 1 to 64 characters".into(),
+                ));
+            }
+            let (token, created) = read_or_create_token(&token_file)?;
+            let store = Store::open(&cli.database_url).await?;
+            store.add_kiosk(&id, &crate::token_digest(&token)).await?;
+            print(json!({"kiosk_id": id, "token_file": token_file, "token_created": created}));
+            Ok(())
+        }
+        Command::Revoke {
+            credential_id,
+            reason,
+        } => {
+            if credential_id.trim().is_empty() {
+                return Err(CentralError::Invalid("credential id is empty".into()));
+            }
+            let store = Store::open(&cli.database_url).await?;
+            store.revoke(&credential_id, &reason).await?;
+            print(json!({"revoked": credential_id}));
+            Ok(())
+        }
+        Command::RotateKeys => {
+            let store = Store::open(&cli.database_url).await?;
+            let r = store.rotate_keys().await?;
+            print(json!({"issuer_kid": r.issuer_kid, "template_kid": r.template_kid}));
+            Ok(())
+        }
+        Command::SetThresholds { file } => {
+            let text = std::fs::read_to_string(&file).map_err(|source| CentralError::Io {
+                context: format!("reading {}", file.display()),
+                source,
+            })?;
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| CentralError::Invalid(format!("{}: not JSON: {e}", file.display())))?;
+            let store = Store::open(&cli.database_url).await?;
+            store.set_thresholds(&doc).await?;
+            print(json!({"thresholds_version": store.version("thresholds").await?}));
+            Ok(())
+        }
+        Command::Stats => {
+            let store = Store::open(&cli.database_url).await?;
+            print(json!({
+                "events": store.event_count().await?,
+                "issuer_keys": store.issuer_keys().await?.len(),
+                "template_keys": store.template_keys().await?.len(),
+                "revocations": store.revocations().await?.len(),
+            }));
+            Ok(())
+        }
+    }
+}
+
+/// Reads a kiosk token from `path`, or generates one into it (mode 0600) when missing.
+/// Returns the token and whether it was created.
+pub fn read_or_create_token(path: &Path) -> Result<(Zeroizing<String>, bool), CentralError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let t = Zeroizing::new(s.trim().to_owned());
+            drop(Zeroizing::new(s));
+            if t.len() < 16 {
+                return Err(CentralError::Invalid(format!(
+                    "{}: a kiosk token has at least 16 characters",
+                    path.display()
+                )));
+            }
+            Ok((t, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes = Zeroizing::new(crate::random_bytes::<32>()?);
+            let token =
+                Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*bytes));
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                opts.mode(0o600);
+            }
+            let io = |source| CentralError::Io {
+                context: format!("writing {}", path.display()),
+                source,
+            };
+            let mut f = opts.open(path).map_err(io)?;
+            f.write_all(token.as_bytes()).map_err(io)?;
+            f.write_all(b"\n").map_err(io)?;
+            Ok((token, true))
+        }
+        Err(source) => Err(CentralError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        }),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,517 @@
+//! The HTTP API (axum), as documented in `openapi.yaml`.
+//!
+//! Every error is a JSON `{code, message}` with a 4xx status for anything the client sent
+//! wrong (400 malformed, 401 no or unknown token, 413 too large, 415 not JSON, 422 valid JSON
+//! that breaks the schema or the limits); storage trouble is a 503 with `Retry-After`, so a
+//! kiosk backs off and re-sends. Handlers never panic on input.
+//!
+//! What it does NOT do: verify evidence signatures (see [`EvidenceVerifier`]), rate-limit
+//! per kiosk, or log bodies and tokens.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::store::{IngestStatus, NewEvent, Store};
+use crate::{CentralError, now_ms};
+
+/// Default request body limit: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default maximum number of events in one batch.
+pub const DEFAULT_MAX_BATCH: usize = 1000;
+/// Largest `created_at_ms` accepted (2^53 − 1, as in the OpenAPI document).
+pub const MAX_TIMESTAMP_MS: i64 = 9_007_199_254_740_991;
+/// Longest event kind, in characters.
+pub const MAX_KIND_CHARS: usize = 100;
+
+/// The verdict of an [`EvidenceVerifier`] on one event, stored beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Nothing was checked (no verifier for this kind yet).
+    NotChecked,
+    /// Signatures in the event verified.
+    Verified,
+    /// A signature did not verify: stored and flagged, never dropped.
+    Failed,
+}
+
+impl Verification {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verification::NotChecked => "not_checked",
+            Verification::Verified => "verified",
+            Verification::Failed => "failed",
+        }
+    }
+}
+
+/// The seam for checking evidence signatures (JPKI signature chains against the test or real
+/// JPKI root) as events arrive. Events are stored whatever the verdict.
+pub trait EvidenceVerifier: Send + Sync {
+    /// Checks what it can in one event.
+    fn verify(&self, kind: &str, payload: &RawValue) -> Verification;
+}
+
+/// The verifier used today: checks nothing, says so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotChecked;
+
+impl EvidenceVerifier for NotChecked {
+    fn verify(&self, _kind: &str, _payload: &RawValue) -> Verification {
+        Verification::NotChecked
+    }
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Most events in one batch (more: 413).
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    verifier: Arc<dyn EvidenceVerifier>,
+    limits: Limits,
+}
+
+impl AppState {
+    /// State over `store` with the default limits and no evidence verification.
+    pub fn new(store: Store) -> AppState {
+        AppState {
+            store,
+            verifier: Arc::new(NotChecked),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Replaces the limits.
+    pub fn with_limits(mut self, limits: Limits) -> AppState {
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces the evidence verifier.
+    pub fn with_verifier(mut self, v: Arc<dyn EvidenceVerifier>) -> AppState {
+        self.verifier = v;
+        self
+    }
+}
+
+/// An API error: a status and a JSON `{code, message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<CentralError> for ApiError {
+    fn from(e: CentralError) -> ApiError {
+        // Never the details: they could name tables or values.
+        tracing::error!(error = %e, "storage error");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "storage unavailable, retry later",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// The authenticated kiosk (from `Authorization: Bearer <token>`).
+#[derive(Debug, Clone)]
+pub struct Kiosk(pub String);
+
+impl FromRequestParts<AppState> for Kiosk {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Kiosk, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or unknown kiosk token",
+            )
+        };
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(unauthorized)?;
+        let digest = crate::token_digest(token);
+        match state.store.kiosk_for_token(&digest).await? {
+            Some(id) => Ok(Kiosk(id)),
+            None => Err(unauthorized()),
+        }
+    }
+}
+
+/// The routes of the sync API over `state`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/time", get(time))
+        .route("/v1/openapi.yaml", get(openapi))
+        .route("/v1/events/batch", post(ingest))
+        .route("/v1/trust-list", get(trust_list))
+        .route("/v1/revocations", get(revocations))
+        .route("/v1/thresholds", get(thresholds))
+        .route("/v1/template-keys", get(template_keys))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn time() -> Json<Value> {
+    Json(json!({"server_time_ms": now_ms()}))
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/yaml")],
+        crate::OPENAPI_YAML,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest<'a> {
+    #[serde(borrow)]
+    events: Vec<WireEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent<'a> {
+    event_id: String,
+    kind: String,
+    created_at_ms: i64,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn unprocessable(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_batch", msg)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    Kiosk(kiosk): Kiosk,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "too_large", "request body too large")
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "could not read the request body",
+            )
+        }
+    })?;
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not_json",
+            "content type must be application/json",
+        ));
+    }
+    let batch: BatchRequest<'_> =
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                unprocessable(format!("batch does not match the schema: {e}"))
+            }
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("malformed JSON: {e}"),
+            ),
+        })?;
+    if batch.events.is_empty() {
+        return Err(unprocessable("a batch holds at least one event"));
+    }
+    if batch.events.len() > state.limits.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!("at most {} events per batch", state.limits.max_batch),
+        ));
+    }
+    let mut events = Vec::with_capacity(batch.events.len());
+    for (i, e) in batch.events.iter().enumerate() {
+        if !is_uuid(&e.event_id) {
+            return Err(unprocessable(format!("events[{i}].event_id is not a UUID")));
+        }
+        let kind_len = e.kind.chars().count();
+        if kind_len == 0 || kind_len > MAX_KIND_CHARS {
+            return Err(unprocessable(format!(
+                "events[{i}].kind must have 1 to {MAX_KIND_CHARS} characters"
+            )));
+        }
+        if !(0..=MAX_TIMESTAMP_MS).contains(&e.created_at_ms) {
+            return Err(unprocessable(format!(
+                "events[{i}].created_at_ms is out of range"
+            )));
+        }
+        let verification = state.verifier.verify(&e.kind, e.payload);
+        events.push(NewEvent {
+            // Lower case: one event id, one spelling.
+            event_id: e.event_id.to_ascii_lowercase(),
+            kind: e.kind.clone(),
+            payload: e.payload.get().to_owned(),
+            created_at_ms: e.created_at_ms,
+            verification: verification.as_str().to_owned(),
+        });
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    let statuses = state.store.ingest(&kiosk, events, now_ms()).await?;
+    let count = |s| statuses.iter().filter(|x| **x == s).count();
+    let (stored, duplicates, conflicts) = (
+        count(IngestStatus::Stored),
+        count(IngestStatus::Duplicate),
+        count(IngestStatus::Conflict),
+    );
+    tracing::debug!(kiosk = %kiosk, stored, duplicates, conflicts, "batch ingested");
+    if conflicts > 0 {
+        tracing::warn!(kiosk = %kiosk, conflicts, "event ids re-sent with different content");
+    }
+    let results: Vec<Value> = ids
+        .iter()
+        .zip(&statuses)
+        .map(|(id, s)| json!({"event_id": id, "status": s}))
+        .collect();
+    Ok(Json(json!({
+        "results": results,
+        "stored": stored,
+        "duplicates": duplicates,
+        "conflicts": conflicts,
+    })))
+}
+
+async fn trust_list(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
+    let keys = state.store.issuer_keys().await?;
+    let version = state.store.version("trust_list").await?;
+    Ok(Json(json!({"version": version, "keys": keys})))
+}
+
+async fn revocations(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
+    let list = state.store.revocations().await?;
+    let version = state.store.version("revocations").await?;
+    Ok(Json(json!({"version": version, "revocations": list})))
+}
+
+async fn thresholds(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
+    let doc = state.store.thresholds().await?;
+    let version = state.store.version("thresholds").await?;
+    Ok(Json(json!({"version": version, "thresholds": doc})))
+}
+
+async fn template_keys(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
+    let keys = state.store.template_keys().await?;
+    let version = state.store.version("template_keys").await?;
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            json!({"kid": k.kid, "alg": k.alg, "key": k.key.as_str(), "status": k.status,
+                   "created_at_ms": k.created_at_ms})
+        })
+        .collect();
+    Ok(Json(json!({"version": version, "keys": keys})))
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CentralError> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| CentralError::Io {
+            context: "serving HTTP".into(),
+            source,
+        })
+}
+
+/// A central backend running on its own runtime in the background: the kiosk demo's
+/// embedded instance, and the tests' server. Stops when dropped.
+pub struct Embedded {
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    addr: SocketAddr,
+    store: Store,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Embedded {
+    /// Opens `database` (see [`Store::open`]) and serves it on `listen` (port 0: any free one).
+    pub fn start(
+        database: &str,
+        listen: SocketAddr,
+        limits: Limits,
+    ) -> Result<Embedded, CentralError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("central")
+            .enable_all()
+            .build()
+            .map_err(|source| CentralError::Io {
+                context: "starting the runtime".into(),
+                source,
+            })?;
+        let (store, listener) = runtime.block_on(async {
+            let store = Store::open(database).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| CentralError::Io {
+                    context: format!("binding {listen}"),
+                    source,
+                })?;
+            Ok::<_, CentralError>((store, listener))
+        })?;
+        let addr = listener.local_addr().map_err(|source| CentralError::Io {
+            context: "local address".into(),
+            source,
+        })?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(store.clone()).with_limits(limits);
+        runtime.spawn(async move {
+            let stop = async move {
+                let _ = rx.await;
+            };
+            if let Err(e) = serve(listener, state, stop).await {
+                tracing::error!(error = %e, "embedded central stopped");
+            }
+        });
+        Ok(Embedded {
+            runtime: Some(runtime),
+            shutdown: Some(tx),
+            addr,
+            store,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `f` with the store on the server's runtime (admin actions, audits in tests).
+    pub fn with_store<T, F, Fut>(&self, f: F) -> Result<T, CentralError>
+    where
+        F: FnOnce(Store) -> Fut,
+        Fut: Future<Output = Result<T, CentralError>>,
+    {
+        match &self.runtime {
+            Some(rt) => rt.block_on(f(self.store.clone())),
+            None => Err(CentralError::Invalid("stopped".into())),
+        }
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+        }
+    }
+}

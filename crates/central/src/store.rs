@@ -1,0 +1,911 @@
+//! Persistence of the central backend: SQLite (embedded, the default) or PostgreSQL.
+//!
+//! Both keep the same tables: `kiosks` (token digests, never tokens), `events` (one row per
+//! event id: the primary key is what makes ingest idempotent), `revocations`, `keys` (issuer
+//! signing keys and template keys; the private halves stay here and only public issuer keys
+//! and template keys are served), `thresholds` (one JSON document) and `resource_versions`
+//! (a counter per pulled resource, so kiosks see when something changed).
+//!
+//! What it does NOT do: keep key material in an HSM (a bank deployment would), or talk TLS to
+//! PostgreSQL (the reference setup reaches it over loopback or a Unix socket).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sha2::Digest as _;
+use zeroize::Zeroizing;
+
+use crate::{CentralError, random_bytes};
+
+/// The schema version this program writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS kiosks (
+    kiosk_id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    kiosk_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    received_at_ms BIGINT NOT NULL,
+    digest TEXT NOT NULL,
+    verification TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revocations (
+    credential_id TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    revoked_at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    kid TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thresholds (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resource_versions (
+    name TEXT PRIMARY KEY,
+    version BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS central_schema (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+";
+
+/// An event as accepted by the API, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The kiosk's idempotency key (a UUID).
+    pub event_id: String,
+    /// Event kind.
+    pub kind: String,
+    /// The payload, as the JSON text the kiosk sent.
+    pub payload: String,
+    /// When the kiosk recorded it.
+    pub created_at_ms: i64,
+    /// Outcome of evidence verification (`not_checked`, …).
+    pub verification: String,
+}
+
+/// What ingest did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestStatus {
+    /// First time seen: stored.
+    Stored,
+    /// Already stored with the same content: acknowledged, not stored again.
+    Duplicate,
+    /// Already stored under this id with different content (or from another kiosk):
+    /// acknowledged, not stored again, reported so that the kiosk can raise it.
+    Conflict,
+}
+
+/// A stored event (for audits and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Event id.
+    pub event_id: String,
+    /// The kiosk that sent it.
+    pub kiosk_id: String,
+    /// Kind.
+    pub kind: String,
+    /// JSON text.
+    pub payload: String,
+    /// When the kiosk recorded it.
+    pub created_at_ms: i64,
+}
+
+/// A public issuer key on the trust list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuerKey {
+    /// Key id.
+    pub kid: String,
+    /// Always `Ed25519`.
+    pub alg: &'static str,
+    /// Public key, base64url without padding.
+    pub public_key: String,
+    /// `active` (signs new credentials) or `retired` (still verifies).
+    pub status: String,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// A template encryption key, served to authenticated kiosks.
+#[derive(Clone)]
+pub struct TemplateKey {
+    /// Key id.
+    pub kid: String,
+    /// Always `A256GCM`.
+    pub alg: &'static str,
+    /// The key, base64url without padding.
+    pub key: Zeroizing<String>,
+    /// `active` or `retired`.
+    pub status: String,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for TemplateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateKey")
+            .field("kid", &self.kid)
+            .field("key", &"<redacted>")
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// A revoked face credential.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Revocation {
+    /// The credential id.
+    pub credential_id: String,
+    /// Why (operator text, no personal data).
+    pub reason: String,
+    /// When.
+    pub revoked_at_ms: i64,
+}
+
+/// Keys made by one rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The new issuer key's id.
+    pub issuer_kid: String,
+    /// The new template key's id.
+    pub template_kid: String,
+}
+
+/// The database: SQLite or PostgreSQL.
+#[derive(Clone)]
+pub enum Store {
+    /// Embedded SQLite, one connection behind a mutex (used from blocking tasks).
+    Sqlite(Arc<std::sync::Mutex<rusqlite::Connection>>),
+    /// A PostgreSQL server.
+    Postgres(Arc<tokio::sync::Mutex<tokio_postgres::Client>>),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Sqlite(_) => "Store::Sqlite",
+            Store::Postgres(_) => "Store::Postgres",
+        })
+    }
+}
+
+fn digest(kiosk_id: &str, e: &NewEvent) -> String {
+    let mut h = sha2::Sha256::new();
+    for part in [kiosk_id, &e.kind, &e.created_at_ms.to_string(), &e.payload] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn status_of(stored_digest: Option<&str>, expected: &str) -> IngestStatus {
+    match stored_digest {
+        Some(d) if d == expected => IngestStatus::Duplicate,
+        _ => IngestStatus::Conflict,
+    }
+}
+
+fn lock(
+    c: &std::sync::Mutex<rusqlite::Connection>,
+) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store {
+    /// Opens (creating if needed) a SQLite database file.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, CentralError> {
+        let conn = rusqlite::Connection::open(path)?;
+        Self::init_sqlite(conn)
+    }
+
+    /// An in-memory SQLite database (tests, throwaway demo).
+    pub async fn open_sqlite_in_memory() -> Result<Store, CentralError> {
+        Self::init_sqlite(rusqlite::Connection::open_in_memory()?)
+    }
+
+    fn init_sqlite(conn: rusqlite::Connection) -> Result<Store, CentralError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA_SQL)?;
+        let found: Option<i64> = conn
+            .query_row("SELECT version FROM central_schema WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        check_version(found)?;
+        if found.is_none() {
+            conn.execute(
+                "INSERT INTO central_schema (id, version) VALUES (1, ?1)",
+                [SCHEMA_VERSION],
+            )?;
+        }
+        Ok(Store::Sqlite(Arc::new(std::sync::Mutex::new(conn))))
+    }
+
+    /// Connects to PostgreSQL (`postgres://user@host:port/db`) and creates the tables.
+    pub async fn connect_postgres(url: &str) -> Result<Store, CentralError> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "postgres connection ended");
+            }
+        });
+        client.batch_execute(SCHEMA_SQL).await?;
+        let found: Option<i64> = client
+            .query_opt("SELECT version FROM central_schema WHERE id = 1", &[])
+            .await?
+            .map(|r| r.get(0));
+        check_version(found)?;
+        if found.is_none() {
+            client
+                .execute(
+                    "INSERT INTO central_schema (id, version) VALUES (1, $1) ON CONFLICT DO NOTHING",
+                    &[&SCHEMA_VERSION],
+                )
+                .await?;
+        }
+        Ok(Store::Postgres(Arc::new(tokio::sync::Mutex::new(client))))
+    }
+
+    /// Opens what `database_url` names: `postgres://…`/`postgresql://…` is PostgreSQL,
+    /// anything else (`sqlite://PATH`, or a plain path) a SQLite file.
+    pub async fn open(database_url: &str) -> Result<Store, CentralError> {
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Self::connect_postgres(database_url).await
+        } else if database_url == ":memory:" {
+            Self::open_sqlite_in_memory().await
+        } else {
+            let path = database_url
+                .strip_prefix("sqlite://")
+                .unwrap_or(database_url);
+            Self::open_sqlite(Path::new(path)).await
+        }
+    }
+
+    async fn sqlite<T: Send + 'static>(
+        c: &Arc<std::sync::Mutex<rusqlite::Connection>>,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, CentralError> + Send + 'static,
+    ) -> Result<T, CentralError> {
+        let c = Arc::clone(c);
+        tokio::task::spawn_blocking(move || f(&mut lock(&c)))
+            .await
+            .map_err(|e| CentralError::Task(e.to_string()))?
+    }
+
+    /// Registers (or re-keys) a kiosk with the digest of its token.
+    pub async fn add_kiosk(&self, kiosk_id: &str, token_sha256: &str) -> Result<(), CentralError> {
+        let (id, t, now) = (
+            kiosk_id.to_owned(),
+            token_sha256.to_owned(),
+            crate::now_ms(),
+        );
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    c.execute(
+                    "INSERT INTO kiosks (kiosk_id, token_sha256, created_at_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(kiosk_id) DO UPDATE SET token_sha256 = excluded.token_sha256",
+                    rusqlite::params![id, t, now],
+                )?;
+                    Ok(())
+                })
+                .await
+            }
+            Store::Postgres(c) => {
+                c.lock()
+                    .await
+                    .execute(
+                        "INSERT INTO kiosks (kiosk_id, token_sha256, created_at_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT(kiosk_id) DO UPDATE SET token_sha256 = excluded.token_sha256",
+                        &[&id, &t, &now],
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The kiosk whose token has this digest.
+    pub async fn kiosk_for_token(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<String>, CentralError> {
+        let t = token_sha256.to_owned();
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    let mut st =
+                        c.prepare_cached("SELECT kiosk_id FROM kiosks WHERE token_sha256 = ?1")?;
+                    let mut rows = st.query([t])?;
+                    Ok(match rows.next()? {
+                        Some(r) => Some(r.get(0)?),
+                        None => None,
+                    })
+                })
+                .await
+            }
+            Store::Postgres(c) => Ok(c
+                .lock()
+                .await
+                .query_opt("SELECT kiosk_id FROM kiosks WHERE token_sha256 = $1", &[&t])
+                .await?
+                .map(|r| r.get(0))),
+        }
+    }
+
+    /// Stores a batch idempotently: each event id is stored at most once, whatever is re-sent.
+    /// Returns one status per input event, in order.
+    pub async fn ingest(
+        &self,
+        kiosk_id: &str,
+        events: Vec<NewEvent>,
+        received_at_ms: i64,
+    ) -> Result<Vec<IngestStatus>, CentralError> {
+        let kiosk = kiosk_id.to_owned();
+        let digests: Vec<String> = events.iter().map(|e| digest(&kiosk, e)).collect();
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    let tx = c.transaction()?;
+                    let mut out = Vec::with_capacity(events.len());
+                    {
+                        let mut ins = tx.prepare_cached(
+                            "INSERT INTO events (event_id, kiosk_id, kind, payload, created_at_ms,
+                               received_at_ms, digest, verification)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(event_id) DO NOTHING",
+                        )?;
+                        let mut get =
+                            tx.prepare_cached("SELECT digest FROM events WHERE event_id = ?1")?;
+                        for (e, d) in events.iter().zip(&digests) {
+                            let n = ins.execute(rusqlite::params![
+                                e.event_id,
+                                kiosk,
+                                e.kind,
+                                e.payload,
+                                e.created_at_ms,
+                                received_at_ms,
+                                d,
+                                e.verification
+                            ])?;
+                            if n == 1 {
+                                out.push(IngestStatus::Stored);
+                            } else {
+                                let stored: Option<String> = get
+                                    .query_row([&e.event_id], |r| r.get(0))
+                                    .map(Some)
+                                    .or_else(|e| match e {
+                                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                                        e => Err(e),
+                                    })?;
+                                out.push(status_of(stored.as_deref(), d));
+                            }
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(out)
+                })
+                .await
+            }
+            Store::Postgres(c) => {
+                let client = c.lock().await;
+                let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+                let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+                let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
+                let created: Vec<i64> = events.iter().map(|e| e.created_at_ms).collect();
+                let ds: Vec<&str> = digests.iter().map(String::as_str).collect();
+                let ver: Vec<&str> = events.iter().map(|e| e.verification.as_str()).collect();
+                // One statement: atomic, and duplicates inside the batch are skipped by
+                // ON CONFLICT like any other.
+                let inserted: HashSet<String> = client
+                    .query(
+                        "INSERT INTO events (event_id, kiosk_id, kind, payload, created_at_ms,
+                           received_at_ms, digest, verification)
+                         SELECT t.id, $2, t.kind, t.payload, t.created, $3, t.digest, t.ver
+                         FROM UNNEST($1::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[])
+                           AS t(id, kind, payload, created, digest, ver)
+                         ON CONFLICT (event_id) DO NOTHING
+                         RETURNING event_id",
+                        &[
+                            &ids,
+                            &kiosk,
+                            &received_at_ms,
+                            &kinds,
+                            &payloads,
+                            &created,
+                            &ds,
+                            &ver,
+                        ],
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let others: Vec<&str> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !inserted.contains(*id))
+                    .collect();
+                let stored_digests: std::collections::HashMap<String, String> = if others.is_empty()
+                {
+                    Default::default()
+                } else {
+                    client
+                        .query(
+                            "SELECT event_id, digest FROM events WHERE event_id = ANY($1)",
+                            &[&others],
+                        )
+                        .await?
+                        .into_iter()
+                        .map(|r| (r.get(0), r.get(1)))
+                        .collect()
+                };
+                let mut first_seen = HashSet::new();
+                Ok(events
+                    .iter()
+                    .zip(&digests)
+                    .map(|(e, d)| {
+                        if inserted.contains(&e.event_id) && first_seen.insert(e.event_id.as_str())
+                        {
+                            IngestStatus::Stored
+                        } else if inserted.contains(&e.event_id) {
+                            // A second copy inside the same batch as the stored one.
+                            status_of(Some(d), d)
+                        } else {
+                            status_of(stored_digests.get(&e.event_id).map(String::as_str), d)
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Number of stored events.
+    pub async fn event_count(&self) -> Result<u64, CentralError> {
+        let n: i64 = match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, |c| {
+                    Ok(c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+                })
+                .await?
+            }
+            Store::Postgres(c) => c
+                .lock()
+                .await
+                .query_one("SELECT COUNT(*) FROM events", &[])
+                .await?
+                .get(0),
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Stored events in id order after `after` (exclusive), at most `limit` (audits, tests).
+    pub async fn list_events(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, CentralError> {
+        let after = after.to_owned();
+        let lim = i64::from(limit);
+        let sql = |p: &str| {
+            format!(
+                "SELECT event_id, kiosk_id, kind, payload, created_at_ms FROM events
+                 WHERE event_id > {p}1 ORDER BY event_id LIMIT {p}2"
+            )
+        };
+        match self {
+            Store::Sqlite(c) => {
+                let q = sql("?");
+                Self::sqlite(c, move |c| {
+                    let mut st = c.prepare(&q)?;
+                    let rows = st.query_map(rusqlite::params![after, lim], |r| {
+                        Ok(StoredEvent {
+                            event_id: r.get(0)?,
+                            kiosk_id: r.get(1)?,
+                            kind: r.get(2)?,
+                            payload: r.get(3)?,
+                            created_at_ms: r.get(4)?,
+                        })
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .await
+            }
+            Store::Postgres(c) => Ok(c
+                .lock()
+                .await
+                .query(&sql("$"), &[&after, &lim])
+                .await?
+                .into_iter()
+                .map(|r| StoredEvent {
+                    event_id: r.get(0),
+                    kiosk_id: r.get(1),
+                    kind: r.get(2),
+                    payload: r.get(3),
+                    created_at_ms: r.get(4),
+                })
+                .collect()),
+        }
+    }
+
+    /// Runs admin statements (one transaction) on either database. `stmts` are written with
+    /// `$n` placeholders and text parameters only.
+    async fn admin_tx(&self, stmts: Vec<(&'static str, Vec<String>)>) -> Result<(), CentralError> {
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    let tx = c.transaction()?;
+                    for (sql, params) in &stmts {
+                        let sql = sql.replace('$', "?");
+                        tx.execute(&sql, rusqlite::params_from_iter(params.iter()))?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+            }
+            Store::Postgres(c) => {
+                let mut client = c.lock().await;
+                let tx = client.transaction().await?;
+                for (sql, params) in &stmts {
+                    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+                        .collect();
+                    tx.execute(*sql, &refs).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    fn bump(resource: &str) -> (&'static str, Vec<String>) {
+        (
+            "INSERT INTO resource_versions (name, version) VALUES ($1, 1)
+             ON CONFLICT(name) DO UPDATE SET version = resource_versions.version + 1",
+            vec![resource.to_owned()],
+        )
+    }
+
+    /// Revokes a face credential (idempotent: revoking again keeps the first record).
+    pub async fn revoke(&self, credential_id: &str, reason: &str) -> Result<(), CentralError> {
+        self.admin_tx(vec![
+            (
+                "INSERT INTO revocations (credential_id, reason, revoked_at_ms)
+                 VALUES ($1, $2, CAST(CAST($3 AS TEXT) AS BIGINT)) ON CONFLICT(credential_id) DO NOTHING",
+                vec![
+                    credential_id.to_owned(),
+                    reason.to_owned(),
+                    crate::now_ms().to_string(),
+                ],
+            ),
+            Self::bump("revocations"),
+        ])
+        .await
+    }
+
+    /// Makes a new issuer signing key (Ed25519) and a new template key (AES-256), retiring
+    /// the active ones (they stay listed: credentials issued under them remain readable).
+    pub async fn rotate_keys(&self) -> Result<Rotated, CentralError> {
+        let seed = Zeroizing::new(random_bytes::<32>()?);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public = B64.encode(signing.verifying_key().as_bytes());
+        let secret = Zeroizing::new(B64.encode(*seed));
+        let template = Zeroizing::new(random_bytes::<32>()?);
+        let template_b64 = Zeroizing::new(B64.encode(*template));
+        let now = crate::now_ms();
+        let issuer_kid = format!("iss-{now}-{}", hex::encode(random_bytes::<4>()?));
+        let template_kid = format!("tpl-{now}-{}", hex::encode(random_bytes::<4>()?));
+        let insert = "INSERT INTO keys (kid, purpose, public_key, secret, status, created_at_ms)
+                      VALUES ($1, $2, $3, $4, 'active', CAST(CAST($5 AS TEXT) AS BIGINT))";
+        self.admin_tx(vec![
+            (
+                "UPDATE keys SET status = 'retired' WHERE status = 'active'",
+                vec![],
+            ),
+            (
+                insert,
+                vec![
+                    issuer_kid.clone(),
+                    "issuer".into(),
+                    public,
+                    secret.to_string(),
+                    now.to_string(),
+                ],
+            ),
+            (
+                insert,
+                vec![
+                    template_kid.clone(),
+                    "template".into(),
+                    String::new(),
+                    template_b64.to_string(),
+                    now.to_string(),
+                ],
+            ),
+            Self::bump("trust_list"),
+            Self::bump("template_keys"),
+        ])
+        .await?;
+        Ok(Rotated {
+            issuer_kid,
+            template_kid,
+        })
+    }
+
+    /// Replaces the thresholds document (a JSON object).
+    pub async fn set_thresholds(&self, doc: &serde_json::Value) -> Result<(), CentralError> {
+        if !doc.is_object() {
+            return Err(CentralError::Invalid(
+                "thresholds must be a JSON object".into(),
+            ));
+        }
+        self.admin_tx(vec![
+            (
+                "INSERT INTO thresholds (id, doc) VALUES (1, $1)
+                 ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                vec![doc.to_string()],
+            ),
+            Self::bump("thresholds"),
+        ])
+        .await
+    }
+
+    /// The version counter of a pulled resource (0: never changed).
+    pub async fn version(&self, resource: &str) -> Result<i64, CentralError> {
+        let r = resource.to_owned();
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    Ok(c.query_row(
+                        "SELECT COALESCE(MAX(version), 0) FROM resource_versions WHERE name = ?1",
+                        [r],
+                        |row| row.get(0),
+                    )?)
+                })
+                .await
+            }
+            Store::Postgres(c) => Ok(c
+                .lock()
+                .await
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0)::BIGINT FROM resource_versions WHERE name = $1",
+                    &[&r],
+                )
+                .await?
+                .get(0)),
+        }
+    }
+
+    /// Text rows of a fixed admin query (all columns TEXT or BIGINT, read as text).
+    async fn rows(&self, sql: &'static str, cols: usize) -> Result<Vec<Vec<String>>, CentralError> {
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    let mut st = c.prepare(sql)?;
+                    let rows = st.query_map([], |r| {
+                        (0..cols)
+                            .map(|i| {
+                                let v: rusqlite::types::Value = r.get(i)?;
+                                Ok(match v {
+                                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                                    rusqlite::types::Value::Text(s) => s,
+                                    _ => String::new(),
+                                })
+                            })
+                            .collect::<Result<Vec<String>, rusqlite::Error>>()
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .await
+            }
+            Store::Postgres(c) => {
+                let rows = c.lock().await.query(sql, &[]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| (0..cols).map(|i| r.get::<_, String>(i)).collect())
+                    .collect())
+            }
+        }
+    }
+
+    /// The trust list: public issuer keys, newest first.
+    pub async fn issuer_keys(&self) -> Result<Vec<IssuerKey>, CentralError> {
+        Ok(self
+            .rows(
+                "SELECT kid, public_key, status, CAST(created_at_ms AS TEXT) FROM keys
+                 WHERE purpose = 'issuer' ORDER BY created_at_ms DESC, kid",
+                4,
+            )
+            .await?
+            .into_iter()
+            .map(|r| IssuerKey {
+                kid: r[0].clone(),
+                alg: "Ed25519",
+                public_key: r[1].clone(),
+                status: r[2].clone(),
+                created_at_ms: r[3].parse().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Template keys, newest first.
+    pub async fn template_keys(&self) -> Result<Vec<TemplateKey>, CentralError> {
+        Ok(self
+            .rows(
+                "SELECT kid, secret, status, CAST(created_at_ms AS TEXT) FROM keys
+                 WHERE purpose = 'template' ORDER BY created_at_ms DESC, kid",
+                4,
+            )
+            .await?
+            .into_iter()
+            .map(|mut r| TemplateKey {
+                kid: r[0].clone(),
+                alg: "A256GCM",
+                key: Zeroizing::new(std::mem::take(&mut r[1])),
+                status: r[2].clone(),
+                created_at_ms: r[3].parse().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Revoked credentials, oldest first.
+    pub async fn revocations(&self) -> Result<Vec<Revocation>, CentralError> {
+        Ok(self
+            .rows(
+                "SELECT credential_id, reason, CAST(revoked_at_ms AS TEXT) FROM revocations
+                 ORDER BY revoked_at_ms, credential_id",
+                3,
+            )
+            .await?
+            .into_iter()
+            .map(|r| Revocation {
+                credential_id: r[0].clone(),
+                reason: r[1].clone(),
+                revoked_at_ms: r[2].parse().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// The thresholds document (`{}` when never set).
+    pub async fn thresholds(&self) -> Result<serde_json::Value, CentralError> {
+        let rows = self
+            .rows("SELECT doc FROM thresholds WHERE id = 1", 1)
+            .await?;
+        match rows.first() {
+            Some(r) => serde_json::from_str(&r[0])
+                .map_err(|e| CentralError::Invalid(format!("stored thresholds: {e}"))),
+            None => Ok(serde_json::json!({})),
+        }
+    }
+}
+
+fn check_version(found: Option<i64>) -> Result<(), CentralError> {
+    match found {
+        Some(v) if v > SCHEMA_VERSION => Err(CentralError::SchemaTooNew {
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: &str, payload: &str) -> NewEvent {
+        NewEvent {
+            event_id: id.into(),
+            kind: "test".into(),
+            payload: payload.into(),
+            created_at_ms: 1,
+            verification: "not_checked".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn ingest_is_idempotent_and_flags_conflicts() {
+        let s = Store::open_sqlite_in_memory().await.unwrap();
+        let got = s
+            .ingest("K1", vec![ev("a", "{}"), ev("b", "{}"), ev("a", "{}")], 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                IngestStatus::Stored,
+                IngestStatus::Stored,
+                IngestStatus::Duplicate
+            ]
+        );
+        let got = s
+            .ingest("K1", vec![ev("b", "{}"), ev("c", "{}"), ev("a", "[1]")], 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                IngestStatus::Duplicate,
+                IngestStatus::Stored,
+                IngestStatus::Conflict
+            ]
+        );
+        // Same id from another kiosk is a conflict too.
+        let got = s.ingest("K2", vec![ev("c", "{}")], 7).await.unwrap();
+        assert_eq!(got, [IngestStatus::Conflict]);
+        assert_eq!(s.event_count().await.unwrap(), 3);
+        let all = s.list_events("", 10).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].payload, "{}");
+    }
+
+    #[tokio::test]
+    async fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.sqlite");
+        drop(Store::open_sqlite(&p).await.unwrap());
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.execute("UPDATE central_schema SET version = 99", [])
+            .unwrap();
+        drop(c);
+        let e = Store::open_sqlite(&p).await.unwrap_err();
+        assert!(
+            matches!(e, CentralError::SchemaTooNew { found: 99, .. }),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rotation_retires_previous_keys_and_bumps_versions() {
+        let s = Store::open_sqlite_in_memory().await.unwrap();
+        assert_eq!(s.version("trust_list").await.unwrap(), 0);
+        let r1 = s.rotate_keys().await.unwrap();
+        let r2 = s.rotate_keys().await.unwrap();
+        assert_ne!(r1, r2);
+        let keys = s.issuer_keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        let active: Vec<_> = keys.iter().filter(|k| k.status == "active").collect();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].kid, r2.issuer_kid);
+        assert_eq!(B64.decode(&active[0].public_key).unwrap().len(), 32);
+        let t = s.template_keys().await.unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(B64.decode(t[0].key.as_bytes()).unwrap().len(), 32);
+        assert!(!format!("{:?}", t[0]).contains(t[0].key.as_str()));
+        assert_eq!(s.version("trust_list").await.unwrap(), 2);
+        s.revoke("cred-1", "lost phone").await.unwrap();
+        s.revoke("cred-1", "again").await.unwrap();
+        let r = s.revocations().await.unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].reason, "lost phone");
+        s.set_thresholds(&serde_json::json!({"face_match": 0.42}))
+            .await
+            .unwrap();
+        assert_eq!(s.thresholds().await.unwrap()["face_match"], 0.42);
+        assert!(s.set_thresholds(&serde_json::json!([1])).await.is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! schemathesis (PyPI) against `openapi.yaml` on the live `madoguchi-central serve` binary,
+//! with every check on (`--checks all`: no 5xx, documented statuses, content types, headers
+//! and response schemas, invalid data rejected, valid data accepted, auth enforced). Bounded
+//! example count and a fixed seed; the server must still be running afterwards.
+//!
+//! schemathesis lives in a venv the test creates under the target directory
+//! (`target/schemathesis-venv`, needs the Debian package `python3-venv` and PyPI).
+#![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+const TOKEN: &str = "schemathesis-kiosk-token-0123456789";
+
+fn central_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_madoguchi-central"))
+}
+
+/// `target/schemathesis-venv/bin/st`, creating the venv on first use.
+fn schemathesis() -> PathBuf {
+    // target/<profile>/madoguchi-central → target/
+    let target = central_bin().parent().unwrap().parent().unwrap();
+    let venv = target.join("schemathesis-venv");
+    let st = venv.join("bin").join("st");
+    let pinned = Command::new(&st)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("4.32.5"));
+    if pinned {
+        return st;
+    }
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "could not create a Python venv: install the Debian package `python3-venv`"
+    );
+    let ok = Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", SCHEMATHESIS])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "could not install the PyPI package `{SCHEMATHESIS}` into {}",
+        venv.display()
+    );
+    st
+}
+
+fn admin(db: &Path, args: &[&str]) {
+    let ok = Command::new(central_bin())
+        .arg("--database-url")
+        .arg(db)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "madoguchi-central {args:?} failed");
+}
+
+#[test]
+fn schemathesis_finds_no_failures_on_the_live_server() {
+    let st = schemathesis();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("central.sqlite");
+    let tok = dir.path().join("kiosk.token");
+    std::fs::write(&tok, TOKEN).unwrap();
+    let thresholds = dir.path().join("thresholds.json");
+    std::fs::write(&thresholds, r#"{"face_match": 0.55}"#).unwrap();
+    admin(
+        &db,
+        &[
+            "kiosk-add",
+            "--id",
+            "K-ST",
+            "--token-file",
+            tok.to_str().unwrap(),
+        ],
+    );
+    admin(&db, &["rotate-keys"]);
+    admin(&db, &["revoke", "--credential-id", "cred-1"]);
+    admin(
+        &db,
+        &["set-thresholds", "--file", thresholds.to_str().unwrap()],
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(central_bin())
+        .arg("--database-url")
+        .arg(&db)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while reqwest::blocking::get(format!("{base}/v1/health")).is_err() {
+        assert!(Instant::now() < until, "server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
+    let report = dir.path().join("st.out");
+    let mut run = Command::new(&st)
+        .arg("run")
+        .arg(&spec)
+        .args(["--url", &base])
+        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["--checks", "all", "--max-examples", "30", "--seed", "1"])
+        .args(["--workers", "1", "--request-timeout", "10", "--no-color"])
+        .stdout(std::fs::File::create(&report).unwrap())
+        .stderr(Stdio::null())
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(s) = run.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() >= until {
+            let _ = run.kill();
+            let _ = run.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let out = std::fs::read_to_string(&report).unwrap_or_default();
+    let still_up = server.try_wait().unwrap().is_none();
+    let _ = server.kill();
+    let _ = server.wait();
+    let tail: String = out
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!("{tail}");
+    assert!(still_up, "the server stopped during the run");
+    assert!(status.is_some(), "schemathesis did not finish within 300 s");
+    assert!(
+        status.unwrap().success(),
+        "schemathesis found failures:\n{tail}"
+    );
+    assert!(out.contains("No issues found"), "{tail}");
+    let generated = out
+        .lines()
+        .find(|l| l.contains("generated,"))
+        .unwrap_or_default();
+    assert!(!generated.contains(" 0 generated"), "{generated}");
+}
