@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         action: madoguchi_ledger::cli::LedgerCommand,
     },
+    /// The link to the central backend: status (JSON) and draining the outbox.
+    Sync {
+        #[command(subcommand)]
+        action: madoguchi_sync::cli::SyncCommand,
+    },
 }
 
 /// `madoguchi config …`
@@ -67,6 +72,7 @@ pub fn main() -> ExitCode {
             action: ConfigAction::Check,
         }) => config_check(cli.config.as_deref()),
         Some(Command::Ledger { action }) => madoguchi_ledger::cli::run(action),
+        Some(Command::Sync { action }) => madoguchi_sync::cli::run(action),
         None => match load_config(cli.config.as_deref()) {
             Ok((mut config, source)) => {
                 config.devices.simulate |= cli.simulate;
