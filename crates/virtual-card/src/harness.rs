@@ -25,7 +25,10 @@
 //! - [`Pcscd::insert`] serves a [`VirtualCard`] from a thread ([`crate::vpcd::Server`]) and waits
 //!   until pcscd has powered it (first vpcd frame): usually within 0.5–1 s, at most 10 s.
 //!   Removal ([`crate::vpcd::Server::remove`], `remove_after(n)`) closes the connection; PC/SC
-//!   reports the card absent within about 1 s.
+//!   reports the card absent within about 1 s. Until pcscd's presence poll notices, the APDU
+//!   right after a removal comes back from vpcd as **0 bytes (no status word)** or fails with
+//!   `SCARD_F_COMM_ERROR`/`pcsc::Error::NotTransacted`; after that, `SCARD_W_REMOVED_CARD`.
+//!   Reader code must treat all three as "card removed".
 //! - Dropping [`Pcscd`] stops the card, then stops pcscd by its PID (SIGTERM, then SIGKILL after
 //!   3 s) and waits for it; pcscd removes `/run/pcscd` itself in 1–2 s.
 //!
