@@ -112,7 +112,10 @@ fn serve(name: &str, addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
                 server.is_connected(),
                 server.answered()
             ),
-            ["quit"] | ["exit"] => break,
+            ["quit"] | ["exit"] => {
+                server.stop();
+                return ExitCode::SUCCESS;
+            }
             [] => {}
             _ => eprintln!("unknown command; use remove, insert, remove-after N, status, quit"),
         }
