@@ -29,7 +29,9 @@ use crate::profile::Profile;
 /// JPKI driver, which matches by ATR, binds to it. Readers must not rely on it.
 pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
 
-/// One virtual card.
+/// One virtual card. `clone` gives an independent card in the same state (used by the
+/// fuzzer to start every input from a fresh card without rebuilding it).
+#[derive(Clone)]
 pub struct VirtualCard {
     profile: Profile,
     apps: Vec<App>,

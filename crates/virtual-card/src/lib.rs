@@ -19,6 +19,7 @@
 pub mod apdu;
 mod card;
 pub mod files;
+pub mod fuzzing;
 pub mod harness;
 mod profile;
 pub mod spec;
