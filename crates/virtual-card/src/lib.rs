@@ -18,6 +18,7 @@
 
 pub mod apdu;
 mod card;
+pub mod cli;
 pub mod files;
 pub mod fuzzing;
 pub mod harness;
