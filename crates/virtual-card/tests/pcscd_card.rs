@@ -254,3 +254,20 @@ fn pcscd_serve_binary_keeps_counters_in_the_state_dir_between_runs() {
         wait_present(reader, false);
     }
 }
+
+#[test]
+fn pcscd_a_second_harness_is_refused_with_a_clear_message() {
+    let first = start();
+    let err = Pcscd::start().expect_err("only one pcscd per machine");
+    let text = err.to_string();
+    assert!(text.contains("already runs a harness pcscd"), "{text}");
+    assert!(madoguchi_virtual_card::harness::running_pcscd().contains(&first.pid()));
+    drop(first);
+    // After the first one stopped, a new one starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !madoguchi_virtual_card::harness::running_pcscd().is_empty() {
+        assert!(Instant::now() < deadline, "pcscd did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(start());
+}
