@@ -1,7 +1,8 @@
 //! Through the real PC/SC stack: a private pcscd with vpcd (the harness), the virtual card
 //! served over the vpcd protocol, and the `pcsc` crate as the reader side. Covers insertion,
-//! the ATR, APDUs, removal after the Nth APDU, and OpenSC's JPKI driver reading the card
-//! (`pkcs15-tool`), the conformance check against an implementation nobody here wrote.
+//! the ATR, APDUs, removal after the Nth APDU, the `serve` binary with a state dir, and
+//! OpenSC's JPKI driver reading the card (`pkcs15-tool`) and signing with it (`pkcs11-tool`),
+//! the conformance checks against an implementation nobody here wrote.
 //!
 //! Nextest runs this binary in test group `pcscd` (one pcscd at a time).
 
@@ -270,4 +271,68 @@ fn pcscd_a_second_harness_is_refused_with_a_clear_message() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(start());
+}
+
+#[test]
+fn pcscd_opensc_pkcs11_signs_with_the_auth_key_after_the_pin() {
+    let mut pcscd = start();
+    let p = profile("obama2").unwrap();
+    pcscd.insert(VirtualCard::new(&p, None).unwrap()).unwrap();
+    wait_present(pcscd.reader(), true);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data");
+    let sig = dir.path().join("sig");
+    std::fs::write(&input, b"madoguchi evidence").unwrap();
+    let module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+    // OpenSC computes the DigestInfo and sends it with 80 2A 00 80 after VERIFY of EF 0018.
+    let out = Command::new("pkcs11-tool")
+        .args(["--module", module, "--login", "--pin"])
+        .arg(&p.credentials.auth_pin)
+        .args([
+            "--sign",
+            "--mechanism",
+            "SHA256-RSA-PKCS",
+            "--id",
+            "01",
+            "--input-file",
+        ])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&sig)
+        .output()
+        .unwrap_or_else(|e| panic!("pkcs11-tool: {e} (install the Debian package `opensc`)"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(std::fs::read(&sig).unwrap().len(), 256);
+    // Verify with the certificate OpenSC reads, through openssl.
+    let pem = run(Command::new("pkcs15-tool").args([
+        "--reader",
+        pcscd.reader(),
+        "--read-certificate",
+        "01",
+    ]));
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, pem).unwrap();
+    let pubkey = dir.path().join("pub.pem");
+    run(Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(&cert)
+        .arg("-out")
+        .arg(&pubkey));
+    let verified = run(Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&pubkey)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&input));
+    assert!(verified.contains("Verified OK"), "{verified}");
+    // One VERIFY succeeded: the counter is full, not spent.
+    assert_eq!(
+        pcscd
+            .card()
+            .unwrap()
+            .with_card(|c| c.tries_left("jpki", 0x0018)),
+        Some(3)
+    );
 }
