@@ -17,8 +17,12 @@ use madoguchi_virtual_card::harness::Pcscd;
 use madoguchi_virtual_card::{VirtualCard, profile};
 
 fn start() -> Pcscd {
+    let t0 = Instant::now();
     match Pcscd::start() {
-        Ok(p) => p,
+        Ok(p) => {
+            eprintln!("pcscd started (vpcd listening) in {:?}", t0.elapsed());
+            p
+        }
         Err(e) => panic!("{e}"),
     }
 }
