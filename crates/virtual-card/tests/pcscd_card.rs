@@ -136,9 +136,13 @@ fn removed_error(e: &pcsc::Error) -> bool {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (install the Debian package `opensc`)"));
+    let out = cmd.output().unwrap_or_else(|e| {
+        let package = match cmd.get_program().to_str() {
+            Some("openssl") => "openssl",
+            _ => "opensc",
+        };
+        panic!("{cmd:?}: {e} (install the Debian package `{package}`)")
+    });
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd:?} failed: {text}");
@@ -198,6 +202,36 @@ fn pcscd_opensc_jpki_driver_reads_certificates_and_pin_info() {
     assert_eq!(tries.len(), 2, "{pins}");
     assert!(tries[0].trim().ends_with('3'), "{pins}");
     assert!(tries[1].trim().ends_with('5'), "{pins}");
+
+    // The signing certificate (ID 02) needs the signing password first (6982 without it).
+    // (OPENSC_DEBUG=9 makes OpenSC print the APDUs: the card must answer the READ BINARY of
+    // EF 0001 with 6982.)
+    let without = Command::new("pkcs15-tool")
+        .env("OPENSC_DEBUG", "9")
+        .args(["--reader", pcscd.reader(), "--read-certificate", "02"])
+        .output()
+        .unwrap();
+    let trace = String::from_utf8_lossy(&without.stderr).into_owned()
+        + &String::from_utf8_lossy(&without.stdout);
+    assert!(
+        !without.status.success(),
+        "the sign certificate must need the password"
+    );
+    assert!(
+        trace.contains("00 A4 02 0C 02 00 01") && trace.contains("\n69 82"),
+        "no 6982 for EF 0001 in the OpenSC trace"
+    );
+    let with = run(Command::new("pkcs15-tool")
+        .args([
+            "--reader",
+            pcscd.reader(),
+            "--read-certificate",
+            "02",
+            "--verify-pin",
+        ])
+        .args(["--auth-id", "02", "--pin"])
+        .arg(p.credentials.sign_password.as_deref().unwrap()));
+    assert!(with.contains("-----BEGIN CERTIFICATE-----"), "{with}");
 }
 
 #[test]
