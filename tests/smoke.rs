@@ -1,11 +1,15 @@
 //! End-to-end smoke test: the real `madoguchi` binary on simulators, under Xvfb with a window
-//! manager, driven through WebKitWebDriver. Both screens must reach their ready state with
-//! the configured kiosk id and branch, show the three devices honestly, and switch language.
-//! Screenshots land in `target/e2e-shots/`.
+//! manager, driven through WebKitWebDriver, with a private `pcscd` + vpcd running (the
+//! virtual-card harness, without a card: the app inserts its own virtual card). Both screens
+//! must reach their ready state with the configured kiosk id and branch, show the three devices
+//! honestly — the reader found through the real PC/SC stack with the card present — and switch
+//! language. Screenshots land in `target/e2e-shots/`. These tests are in the nextest group
+//! `pcscd` (one pcscd per machine).
 
 use std::time::Duration;
 
 use madoguchi_e2e::{Display, Driver, app_binary};
+use madoguchi_virtual_card::harness::Pcscd;
 
 const READY: Duration = Duration::from_secs(60);
 const KIOSK_ID: &str = "E2E-KIOSK-07";
@@ -23,10 +27,13 @@ fn driver(display: &Display, data_dir: &std::path::Path) -> Driver {
     )
 }
 
+/// Ready, with its three devices, and the reader showing the virtual card inserted (the
+/// status poller runs every 3 s, so the card can take a poll or two to appear).
 fn screen_ready(screen: &str) -> String {
     format!(
         "const s = document.querySelector('[data-screen={screen}]'); \
-         return !!s && s.dataset.state === 'ready' && s.querySelectorAll('.device[data-kind]').length === 3;"
+         return !!s && s.dataset.state === 'ready' && s.querySelectorAll('.device[data-kind]').length === 3 \
+           && !!s.querySelector('.device[data-kind=reader][data-state=ok]');"
     )
 }
 
@@ -47,13 +54,14 @@ fn check_screen(
     assert_eq!(session.text(&sel("[data-testid=kiosk-id]")), KIOSK_ID);
     assert_eq!(session.text(&sel("[data-testid=branch]")), BRANCH);
     assert!(!session.text(&sel("[data-testid=clock]")).is_empty());
-    // Simulation: the simulators not built yet are shown as missing, not as working.
+    // Simulation: the virtual card is found through pcscd; the simulators not built yet are
+    // shown as missing, not as working.
     let states = session.script(&format!(
         "return [...document.querySelectorAll('[data-screen={screen}] .device[data-kind]')]\
          .map(e => e.dataset.kind + ':' + e.dataset.state).join(',');"
     ));
     assert_eq!(
-        states, "reader:missing,camera:missing,backend:missing",
+        states, "reader:ok,camera:missing,backend:missing",
         "{screen}"
     );
 
@@ -79,6 +87,7 @@ fn check_screen(
 
 #[test]
 fn two_windows_reach_ready_and_switch_language() {
+    let _pcscd = Pcscd::start().expect("start a private pcscd with vpcd");
     let display = Display::start(1600, 900);
     let data = tempfile_dir("two");
     let driver = driver(&display, &data);
@@ -135,6 +144,7 @@ fn two_windows_reach_ready_and_switch_language() {
 
 #[test]
 fn single_screen_shows_both_side_by_side() {
+    let _pcscd = Pcscd::start().expect("start a private pcscd with vpcd");
     let display = Display::start(1600, 900);
     let data = tempfile_dir("single");
     let driver = driver(&display, &data);

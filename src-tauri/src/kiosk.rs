@@ -99,6 +99,8 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
         })
         .invoke_handler(tauri::generate_handler![kiosk_status])
         .setup(move |app| {
+            let simulators = crate::simulators::Simulators::start(&config)?;
+            app.manage(simulators);
             open_windows(app, &config)?;
             let handle = app.handle().clone();
             let poller_config = config.clone();

@@ -9,6 +9,7 @@
 mod cli;
 mod dto;
 mod kiosk;
+mod simulators;
 mod status;
 
 fn main() -> std::process::ExitCode {

@@ -53,48 +53,48 @@ fn status(
     }
 }
 
-/// The card reader. The virtual card is not built yet, so in simulation it is missing.
+/// The reader name prefix vpcd's readers get in PC/SC (the simulated reader).
+pub const VIRTUAL_READER: &str = "Virtual PCD";
+
+/// The card reader, through PC/SC in both modes: in simulation the virtual card sits in the
+/// vpcd reader of the real `pcscd`, so this reports what the kiosk would really see.
 pub fn probe_reader(config: &Config) -> DeviceStatus {
-    use DeviceKind::Reader;
-    if config.devices.simulate {
-        return status(
-            Reader,
-            DeviceMode::Simulated,
-            DeviceState::Missing,
-            "reader.sim_unavailable",
-            Map::new(),
-        );
-    }
-    let hw = |state, detail, p| status(Reader, DeviceMode::Hardware, state, detail, p);
+    let mode = if config.devices.simulate {
+        DeviceMode::Simulated
+    } else {
+        DeviceMode::Hardware
+    };
+    let wanted = match (config.devices.simulate, config.devices.reader.as_str()) {
+        (true, "") => VIRTUAL_READER,
+        (_, name) => name,
+    };
+    let st = |state, detail, p| status(DeviceKind::Reader, mode, state, detail, p);
     match madoguchi_card::list_readers() {
         Err(madoguchi_card::ReadersError::ServiceUnavailable) => {
-            hw(DeviceState::Error, "reader.service_down", Map::new())
+            st(DeviceState::Error, "reader.service_down", Map::new())
         }
-        Err(e) => hw(
+        Err(e) => st(
             DeviceState::Error,
             "reader.error",
             params(&[("info", json!(e.to_string()))]),
         ),
-        Ok(readers) => {
-            let wanted = &config.devices.reader;
-            match readers.iter().find(|r| r.name.contains(wanted.as_str())) {
-                None if readers.is_empty() => hw(DeviceState::Missing, "reader.none", Map::new()),
-                None => hw(
-                    DeviceState::Missing,
-                    "reader.not_matching",
-                    params(&[("wanted", json!(wanted))]),
-                ),
-                Some(r) => hw(
-                    DeviceState::Ok,
-                    if r.card_present {
-                        "reader.card_present"
-                    } else {
-                        "reader.ready"
-                    },
-                    params(&[("name", json!(r.name))]),
-                ),
-            }
-        }
+        Ok(readers) => match readers.iter().find(|r| r.name.contains(wanted)) {
+            None if readers.is_empty() => st(DeviceState::Missing, "reader.none", Map::new()),
+            None => st(
+                DeviceState::Missing,
+                "reader.not_matching",
+                params(&[("wanted", json!(wanted))]),
+            ),
+            Some(r) => st(
+                DeviceState::Ok,
+                if r.card_present {
+                    "reader.card_present"
+                } else {
+                    "reader.ready"
+                },
+                params(&[("name", json!(r.name))]),
+            ),
+        },
     }
 }
 
@@ -231,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn simulators_not_built_yet_are_reported_missing_not_ok() {
+    fn simulation_reports_simulated_devices_and_never_pretends() {
         let snap = probe_all(&sim());
         let kinds: Vec<_> = snap.devices.iter().map(|d| d.kind).collect();
         assert_eq!(
@@ -239,7 +239,18 @@ mod tests {
             [DeviceKind::Reader, DeviceKind::Camera, DeviceKind::Backend]
         );
         assert_eq!(snap.devices[0].mode, DeviceMode::Simulated);
-        assert_eq!(snap.devices[0].state, DeviceState::Missing);
+        // The virtual reader is only "ok" when pcscd really lists it.
+        let listed = madoguchi_card::list_readers();
+        match &listed {
+            Err(madoguchi_card::ReadersError::ServiceUnavailable) => assert_eq!(
+                (snap.devices[0].state, snap.devices[0].detail),
+                (DeviceState::Error, "reader.service_down")
+            ),
+            Ok(rs) if !rs.iter().any(|r| r.name.contains(VIRTUAL_READER)) => {
+                assert_eq!(snap.devices[0].state, DeviceState::Missing)
+            }
+            _ => {}
+        }
         assert_eq!(snap.devices[1].mode, DeviceMode::Simulated);
         assert_eq!(snap.devices[1].state, DeviceState::Missing);
         assert_eq!(snap.devices[2].detail, "backend.not_configured");

@@ -15,19 +15,31 @@ const base: KioskStatus = {
 describe("device status", () => {
   it("describes a missing simulator honestly in both languages", () => {
     const d = {
-      kind: "reader" as const,
+      kind: "camera" as const,
       mode: "simulated" as const,
       state: "missing" as const,
-      detail: "reader.sim_unavailable",
+      detail: "camera.sim_unavailable",
       params: {},
     };
     const en = describeDevice("en", d);
-    expect(en.name).toBe("Card reader");
+    expect(en.name).toBe("Camera");
     expect(en.mode).toBe("simulator");
     expect(en.stateText).toBe("Missing");
     expect(en.symbol).toBe("—");
     expect(en.detail).toContain("not available");
-    expect(describeDevice("ja", d).name).toBe("カードリーダー");
+    expect(describeDevice("ja", d).name).toBe("カメラ");
+  });
+
+  it("names the simulated reader with its card", () => {
+    const v = describeDevice("ja", {
+      kind: "reader",
+      mode: "simulated",
+      state: "ok",
+      detail: "reader.card_present",
+      params: { name: "Virtual PCD 00 00" },
+    });
+    expect(v.detail).toBe("Virtual PCD 00 00(カードあり)");
+    expect(v.symbol).toBe("✓");
   });
 
   it("shows an unknown detail code instead of hiding it", () => {

@@ -68,7 +68,7 @@ impl Default for KioskConfig {
 }
 
 /// `[devices]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DevicesConfig {
     /// Use the virtual card and the recorded camera instead of hardware. Default `false`;
@@ -79,6 +79,24 @@ pub struct DevicesConfig {
     /// Camera to use: empty for the first camera, a number for an index, otherwise a
     /// substring of its name.
     pub camera: String,
+    /// Simulation only: the virtual card's profile (`madoguchi-virtual-card profiles`).
+    /// Default `hopper`.
+    pub virtual_card_profile: String,
+    /// Simulation only: the vpcd driver's address the virtual card connects to, on loopback.
+    /// Default `127.0.0.1:35963` (`Virtual PCD 00 00`).
+    pub vpcd: VpcdAddr,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            simulate: false,
+            reader: String::new(),
+            camera: String::new(),
+            virtual_card_profile: "hopper".into(),
+            vpcd: VpcdAddr("127.0.0.1:35963".into()),
+        }
+    }
 }
 
 /// `[backend]`
@@ -223,6 +241,25 @@ validated_string!(
         Err(format!("backend url must start with https://, got {s:?}"))
     }
 );
+
+validated_string!(
+    /// A loopback `host:port` for the vpcd driver.
+    VpcdAddr,
+    |s| match s.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_loopback() => Ok(()),
+        Ok(_) => Err(format!("devices.vpcd must be a loopback address, got {s:?}")),
+        Err(_) => Err(format!("devices.vpcd must be host:port like 127.0.0.1:35963, got {s:?}")),
+    }
+);
+
+impl VpcdAddr {
+    /// The socket address (validated at parse time).
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        self.0
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 35963)))
+    }
+}
 
 impl BackendUrl {
     /// `true` when no backend is configured.

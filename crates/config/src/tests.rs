@@ -198,3 +198,22 @@ fn missing_file_is_a_clear_error() {
     assert!(matches!(e.origin, Origin::Io(_)));
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
+
+#[test]
+fn simulation_devices_defaults_and_checks() {
+    let c = parse("").unwrap();
+    assert_eq!(c.devices.virtual_card_profile, "hopper");
+    assert_eq!(c.devices.vpcd.socket_addr().port(), 35963);
+    let e = parse("[devices]\nvpcd = \"10.0.0.5:35963\"\n").unwrap_err();
+    assert!(e.to_string().contains("loopback"), "{e}");
+    assert!(parse("[devices]\nvpcd = \"nonsense\"\n").is_err());
+    assert_eq!(
+        parse("[devices]\nvpcd = \"127.0.0.1:35964\"\n")
+            .unwrap()
+            .devices
+            .vpcd
+            .socket_addr()
+            .port(),
+        35964
+    );
+}
