@@ -274,7 +274,7 @@ pub fn read_identity<L: CardLink>(
     let attributes_raw = session.read_file(text::ef::ATTRIBUTES, Step::Attributes, progress)?;
     let attrs = text::Attributes::parse(&attributes_raw).map_err(myna("attributes file"))?;
     let my_number_file =
-        Zeroizing::new(session.read_file(text::ef::MY_NUMBER, Step::MyNumber, progress)?);
+        Zeroizing::new(session.read_physical(text::ef::MY_NUMBER, Step::MyNumber, progress)?);
     let my_number = parse_my_number(&my_number_file)?;
     let integrity_raw = session.read_file(text::ef::INTEGRITY, Step::TextIntegrity, progress)?;
     let integrity =

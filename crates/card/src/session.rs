@@ -187,6 +187,30 @@ impl<L: CardLink, S> CardSession<L, S> {
         read_file(&mut self.card, ef, step, progress)
     }
 
+    /// Reads a transparent EF of the current application whole, filler included (for files whose
+    /// signed digest covers the stored bytes, like the My Number file).
+    pub(crate) fn read_physical(
+        &mut self,
+        ef: u16,
+        step: Step,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<u8>> {
+        let what = step.what();
+        self.card
+            .select_ef(ef)
+            .map_err(|e| from_myna(e, what, None))?;
+        let data = self
+            .card
+            .read_binary_physical()
+            .map_err(|e| from_myna(e, what, None))?;
+        progress(Progress {
+            step,
+            bytes_read: data.len(),
+            bytes_expected: Some(data.len()),
+        });
+        Ok(data)
+    }
+
     /// Ends the customer: the card is unpowered (clearing every verified PIN) and the link closed.
     pub fn end(mut self) -> Result<()> {
         self.ended = true;
