@@ -474,3 +474,68 @@ fn no_secret_or_personal_data_in_errors_or_debug() {
         }
     }
 }
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything logged (at TRACE, by this crate and myna-card) during successful and failed
+/// readings and signings: no PIN, password, My Number, name or address.
+#[test]
+fn no_secret_or_personal_data_in_logs() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let card = FakeCard::new(&Profile::default());
+        read(
+            &card,
+            "1234",
+            ReadOptions {
+                with_my_number: true,
+            },
+        )
+        .unwrap();
+        read(&card, "9999", ReadOptions::default()).unwrap_err();
+        read(
+            &FakeCard::new(&Profile {
+                clone_chip: true,
+                ..Profile::default()
+            }),
+            "1234",
+            ReadOptions::default(),
+        )
+        .unwrap_err();
+        sign(&card, "ABC123").unwrap();
+    });
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("card read and verified"),
+        "the reading logs its outcome: {log}"
+    );
+    for secret in [
+        "1234",
+        "9999",
+        "ABC123",
+        "123456789018",
+        "窓口",
+        "花子",
+        "千代田",
+        "霞が関",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} leaked in the log: {log}");
+    }
+}
