@@ -1,11 +1,63 @@
-//! A software My Number card that answers the real APDUs with test keys and a test CA, and a
+//! A software My Number card that answers the real APDUs with TEST keys and a TEST CA, and a
 //! bridge that serves it to the real `pcscd` through the `vsmartcard-vpcd` driver. Written
 //! from the protocol facts (`shared/design/research/card-and-metrics-notes.md`),
 //! independently of the reader-side code in `card`, so that the two check each other.
 //!
-//! Status: empty. The virtual card arrives with the card issue; until then the kiosk reports
-//! the simulated reader as missing rather than pretending.
+//! - [`VirtualCard`]: one card (power, reset, `transmit(APDU) -> response`), with the JPKI AP,
+//!   券面事項入力補助AP and 券面事項確認AP, retry counters that persist in a state directory.
+//! - [`profiles`] / [`profile`]: the fake people and special cards (one try left, locked, no
+//!   signing certificate, cloned, expired signing certificate).
+//! - [`transport::InProcess`]: `myna_card::Transmit` over a card in the same process, with
+//!   "remove after the Nth APDU", for fast tests.
+//! - [`vpcd`]: the vpcd TCP protocol (the card side), with insert/remove control.
+//! - [`harness`]: starts `pcscd` with vpcd on loopback for integration tests.
 //!
 //! What it must not do: hold a real person's data or a production key, be linked into the
-//! kiosk's production code paths other than behind `--simulate`, or share parsing code with
-//! `card`.
+//! kiosk's production code paths other than behind `--simulate`, share parsing code with
+//! `card`, or log APDU data (PINs travel in it).
+
+pub mod apdu;
+mod card;
+pub mod files;
+pub mod harness;
+mod profile;
+pub mod spec;
+pub mod transport;
+pub mod vpcd;
+
+use std::path::PathBuf;
+
+pub use card::{ATR, VirtualCard};
+pub use files::test_cv_ca_keys;
+pub use profile::{Credentials, Identity, Profile, profile, profiles, test_jpki_roots};
+
+/// What went wrong in the virtual card or its bridge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An embedded fixture is missing or unusable (a build problem).
+    #[error("fixture: {0}")]
+    Fixture(String),
+    /// The state directory could not be read or written.
+    #[error("state file {path}: {reason}")]
+    State {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// No profile with this name.
+    #[error("no profile named `{0}` (see `madoguchi-virtual-card profiles`)")]
+    UnknownProfile(String),
+    /// Talking to vpcd failed.
+    #[error("vpcd at {addr}: {reason}")]
+    Vpcd {
+        /// Address.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The pcscd test harness could not do its job.
+    #[error("pcscd harness: {0}")]
+    Harness(String),
+}

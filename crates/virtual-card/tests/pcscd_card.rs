@@ -1,0 +1,196 @@
+//! Through the real PC/SC stack: a private pcscd with vpcd (the harness), the virtual card
+//! served over the vpcd protocol, and the `pcsc` crate as the reader side. Covers insertion,
+//! the ATR, APDUs, removal after the Nth APDU, and OpenSC's JPKI driver reading the card
+//! (`pkcs15-tool`), the conformance check against an implementation nobody here wrote.
+//!
+//! Nextest runs this binary in test group `pcscd` (one pcscd at a time).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::CString;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use madoguchi_virtual_card::files::AID_JPKI;
+use madoguchi_virtual_card::harness::Pcscd;
+use madoguchi_virtual_card::{VirtualCard, profile};
+
+fn start() -> Pcscd {
+    match Pcscd::start() {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn connect(reader: &str) -> pcsc::Card {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context");
+    let name = CString::new(reader).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match ctx.connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY) {
+            Ok(card) => return card,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("connect to {reader}: {e}"),
+        }
+    }
+}
+
+fn tx(card: &pcsc::Card, apdu: &[u8]) -> Result<Vec<u8>, pcsc::Error> {
+    let mut buf = [0u8; 4096];
+    card.transmit(apdu, &mut buf).map(<[u8]>::to_vec)
+}
+
+fn sw(r: &[u8]) -> u16 {
+    u16::from_be_bytes([r[r.len() - 2], r[r.len() - 1]])
+}
+
+fn card_present(reader: &str) -> bool {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context");
+    let mut states = vec![pcsc::ReaderState::new(
+        CString::new(reader).unwrap(),
+        pcsc::State::UNAWARE,
+    )];
+    ctx.get_status_change(Duration::ZERO, &mut states).unwrap();
+    states[0].event_state().contains(pcsc::State::PRESENT)
+}
+
+fn wait_present(reader: &str, want: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while card_present(reader) != want {
+        assert!(
+            Instant::now() < deadline,
+            "card present = {want} not reached"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn pcscd_serves_the_card_and_remove_after_n_apdus_removes_it() {
+    let mut pcscd = start();
+    let reader = pcscd.reader();
+    let p = profile("hopper").unwrap();
+    let t0 = Instant::now();
+    pcscd.insert(VirtualCard::new(&p, None).unwrap()).unwrap();
+    wait_present(reader, true);
+    eprintln!("card present after {:?}", t0.elapsed());
+
+    let card = connect(reader);
+    let (_, _, atr) = {
+        let mut names = [0u8; 256];
+        let mut atr = [0u8; 64];
+        let status = card.status2(&mut names, &mut atr).unwrap();
+        ((), (), status.atr().to_vec())
+    };
+    assert_eq!(atr, [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14]);
+    let mut select = vec![0x00, 0xA4, 0x04, 0x0C, 0x0A];
+    select.extend_from_slice(&AID_JPKI);
+    assert_eq!(sw(&tx(&card, &select).unwrap()), 0x9000);
+    assert_eq!(
+        sw(&tx(&card, &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A]).unwrap()),
+        0x9000
+    );
+    let r = tx(&card, &[0x00, 0xB0, 0x00, 0x00, 0x00]).unwrap();
+    assert_eq!(sw(&r), 0x9000);
+    assert_eq!(r.len(), 258);
+
+    // The card leaves after answering 2 more APDUs.
+    pcscd.card().unwrap().remove_after(2);
+    assert!(tx(&card, &[0x00, 0xB0, 0x01, 0x00, 0x00]).is_ok());
+    assert!(tx(&card, &[0x00, 0xB0, 0x02, 0x00, 0x00]).is_ok());
+    // Until pcscd notices the removal (its presence poll), the APDU right after it comes back
+    // as 0 bytes (no status word) or fails as "not transacted"; then PC/SC says removed.
+    match tx(&card, &[0x00, 0xB0, 0x03, 0x00, 0x00]) {
+        Ok(r) => assert!(r.is_empty(), "no answer from a removed card: {r:02X?}"),
+        Err(e) => assert!(
+            removed_error(&e) || e == pcsc::Error::NotTransacted,
+            "{e:?}"
+        ),
+    }
+    wait_present(reader, false);
+    let err = tx(&card, &[0x00, 0xB0, 0x03, 0x00, 0x00]).expect_err("card is gone");
+    assert!(removed_error(&err), "{err:?}");
+    wait_present(reader, false);
+    // It lost power: reinserting gives a fresh security state and the counters persist in
+    // memory.
+    let server = pcscd.card().unwrap();
+    assert!(!server.with_card(|c| c.is_powered()));
+    server.insert();
+    assert!(server.wait_seen(Duration::from_secs(10)));
+    wait_present(reader, true);
+}
+
+fn removed_error(e: &pcsc::Error) -> bool {
+    matches!(
+        e,
+        pcsc::Error::RemovedCard | pcsc::Error::ResetCard | pcsc::Error::NoSmartcard
+    )
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (install the Debian package `opensc`)"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed: {text}");
+    text
+}
+
+#[test]
+fn pcscd_opensc_jpki_driver_reads_certificates_and_pin_info() {
+    let mut pcscd = start();
+    let p = profile("biden").unwrap();
+    pcscd.insert(VirtualCard::new(&p, None).unwrap()).unwrap();
+    wait_present(pcscd.reader(), true);
+
+    let list =
+        run(Command::new("pkcs15-tool").args(["--reader", pcscd.reader(), "--list-certificates"]));
+    assert!(list.contains("User Authentication Certificate"), "{list}");
+    assert!(list.contains("Digital Signature Certificate CA"), "{list}");
+
+    // Certificate ID 01 = user authentication (EF 000A): read it and compare with the fixture.
+    let pem = run(Command::new("pkcs15-tool").args([
+        "--reader",
+        pcscd.reader(),
+        "--read-certificate",
+        "01",
+    ]));
+    assert!(pem.contains("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let dir = tempfile::tempdir().unwrap();
+    let pem_path = dir.path().join("auth.pem");
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&pem_path, body + "\n").unwrap();
+    let text = run(Command::new("openssl").args([
+        "x509",
+        "-in",
+        pem_path.to_str().unwrap(),
+        "-noout",
+        "-issuer",
+    ]));
+    assert!(text.contains("JPKI-TEST"), "{text}");
+
+    // PIN info: tries left as the card reports them.
+    let pins = run(Command::new("pkcs15-tool").args(["--reader", pcscd.reader(), "--list-pins"]));
+    assert!(pins.contains("User Authentication PIN"), "{pins}");
+    assert!(pins.contains("Digital Signature PIN"), "{pins}");
+    assert!(
+        pins.contains("Tries left") || pins.contains("tries left"),
+        "{pins}"
+    );
+    eprintln!("{pins}");
+    let tries: Vec<&str> = pins
+        .lines()
+        .filter(|l| l.to_lowercase().contains("tries left"))
+        .collect();
+    assert_eq!(tries.len(), 2, "{pins}");
+    assert!(tries[0].trim().ends_with('3'), "{pins}");
+    assert!(tries[1].trim().ends_with('5'), "{pins}");
+}
