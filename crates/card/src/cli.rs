@@ -67,8 +67,18 @@ pub fn run(cmd: CardCommand) -> ExitCode {
     }
 }
 
-/// The JSON a subcommand prints, or its error (used by `run` and by tests).
+/// The JSON a subcommand prints, or its error; the PIN comes from `MADOGUCHI_PIN` or a
+/// no-echo prompt.
 pub fn run_inner(cmd: CardCommand) -> Result<serde_json::Value> {
+    execute(cmd, &mut read_pin)
+}
+
+/// [`run_inner`] with the PIN from `pin` (asked only by `read`, after the trust anchors
+/// loaded): the seam tests and other front ends use.
+pub fn execute(
+    cmd: CardCommand,
+    pin: &mut dyn FnMut() -> Result<CardPin>,
+) -> Result<serde_json::Value> {
     match cmd {
         CardCommand::Readers => {
             let readers = crate::readers::list_readers().map_err(|e| match e {
@@ -95,7 +105,7 @@ pub fn run_inner(cmd: CardCommand) -> Result<serde_json::Value> {
                 Some(dir) => TrustAnchors::simulation_from_dir(dir)?,
                 None => TrustAnchors::production()?,
             };
-            let pin = read_pin()?;
+            let pin = pin()?;
             let reading = read_identity_from_reader(
                 reader.as_deref(),
                 &pin,

@@ -184,9 +184,10 @@ impl From<pcsc::Error> for CardError {
             pcsc::Error::RemovedCard | pcsc::Error::ResetCard => CardError::CardRemoved,
             pcsc::Error::NoSmartcard => CardError::NoCard,
             pcsc::Error::ReaderUnavailable | pcsc::Error::UnknownReader => CardError::ReaderGone,
-            pcsc::Error::UnresponsiveCard | pcsc::Error::UnpoweredCard => {
-                CardError::CardUnresponsive
-            }
+            pcsc::Error::UnresponsiveCard
+            | pcsc::Error::UnpoweredCard
+            | pcsc::Error::NotTransacted
+            | pcsc::Error::CommError => CardError::CardUnresponsive,
             pcsc::Error::SharingViolation => CardError::CardInUse,
             other => CardError::Pcsc(other),
         }
@@ -228,7 +229,8 @@ pub(crate) fn from_myna(
             status: sw.value(),
             during,
         },
-        E::ShortResponse(_) => CardError::Malformed { what: during },
+        // No status word at all: the card did not answer.
+        E::ShortResponse(_) => CardError::CardUnresponsive,
         E::SignatureInvalid(_) => CardError::CloneSuspected { reason: during },
         E::UnknownCertificateAuthority(_) => CardError::Untrusted { what: during },
         // Malformed, offsets, lengths: never forward the message (it may quote card bytes).

@@ -85,6 +85,37 @@ impl PcscLink {
     }
 }
 
+impl PcscLink {
+    /// `RemovedCard` if the card is no longer there, else `other`. A failed exchange is often
+    /// the first sign of a card leaving the field, before pcscd has noticed: look for up to 1 s.
+    fn gone_or(&self, other: myna_card::Error) -> myna_card::Error {
+        for _ in 0..10 {
+            match self.check_gone() {
+                Some(gone) => return gone,
+                None => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+        other
+    }
+
+    fn check_gone(&self) -> Option<myna_card::Error> {
+        let card = self.card.as_ref()?;
+        match card.status2_owned() {
+            Ok(s) if !s.status().contains(pcsc::Status::PRESENT) => {
+                Some(myna_card::Error::Pcsc(pcsc::Error::RemovedCard))
+            }
+            Ok(_) => None,
+            Err(e @ (pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard)) => {
+                Some(myna_card::Error::Pcsc(e))
+            }
+            Err(e @ (pcsc::Error::ReaderUnavailable | pcsc::Error::UnknownReader)) => {
+                Some(myna_card::Error::Pcsc(e))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
 fn first_with_card(ctx: &pcsc::Context, names: Vec<CString>) -> Result<CString> {
     let mut states: Vec<pcsc::ReaderState> = names
         .iter()
@@ -104,7 +135,15 @@ impl Transmit for PcscLink {
             .card
             .as_ref()
             .ok_or(myna_card::Error::Pcsc(pcsc::Error::InvalidHandle))?;
-        Ok(card.transmit(command, &mut self.buffer)?.to_vec())
+        match card.transmit(command, &mut self.buffer) {
+            // A reply without even a status word: a card leaving the field can cause it.
+            Ok(r) if r.len() < 2 => {
+                let r = r.to_vec();
+                Err(self.gone_or(myna_card::Error::ShortResponse(r.len())))
+            }
+            Ok(r) => Ok(r.to_vec()),
+            Err(e) => Err(self.gone_or(myna_card::Error::Pcsc(e))),
+        }
     }
 }
 
