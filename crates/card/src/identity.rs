@@ -9,7 +9,8 @@
 //!    date, sex, card key, expiry) → CV certificate → card-face signature → chip
 //!    challenge-response with the card key (a copy of the files cannot answer it) → the card
 //!    face must agree with the attributes.
-//! 3. JPKI AP: the authentication certificate, chained to a root of the trust anchors.
+//! 3. JPKI AP: the authentication certificate, chained to a root of the trust anchors (its
+//!    expiry is reported in [`AuthCertificate::valid_today`], not an error).
 //! 4. The photo is decoded from JPEG 2000.
 //!
 //! Any failed check is [`CardError::CloneSuspected`] / [`CardError::Untrusted`]. The session is
@@ -148,6 +149,8 @@ pub struct AuthCertificate {
     pub valid_to: Date,
     /// The certificate, DER.
     pub der: Vec<u8>,
+    /// Valid on the day of the reading (an expired one is reported, not an error).
+    pub valid_today: bool,
 }
 
 impl fmt::Debug for AuthCertificate {
@@ -160,9 +163,10 @@ impl fmt::Debug for AuthCertificate {
 }
 
 impl AuthCertificate {
-    pub(crate) fn from_cert(cert: &Certificate) -> Self {
+    pub(crate) fn from_cert(cert: &Certificate, today: Date) -> Self {
         let (valid_from, valid_to) = cert.validity();
         AuthCertificate {
+            valid_today: cert.is_valid_on(today),
             subject: cert.subject(),
             issuer: cert.issuer(),
             serial: hex::encode(cert.serial_number()),
@@ -229,6 +233,7 @@ impl CardReading {
                 "serial": self.auth_certificate.serial,
                 "valid_from": self.auth_certificate.valid_from.to_string(),
                 "valid_to": self.auth_certificate.valid_to.to_string(),
+                "valid_today": self.auth_certificate.valid_today,
             },
             "checks": {
                 "text_integrity": true,
@@ -334,12 +339,9 @@ pub fn read_identity<L: CardLink>(
     let auth = Certificate::parse(&auth_raw).map_err(|_| CardError::Malformed {
         what: "authentication certificate",
     })?;
-    trust.verify_certificate(
-        &auth,
-        RootPurpose::Auth,
-        today,
-        "authentication certificate",
-    )?;
+    // Issued by a trusted root (else it is a forgery); its validity is reported, not required:
+    // the authentication certificate expires years before the card.
+    trust.issuing_root(&auth, RootPurpose::Auth, "authentication certificate")?;
 
     // 4. The photo.
     let image = decode_jp2(&face.photo.data)?;
@@ -369,7 +371,7 @@ pub fn read_identity<L: CardLink>(
             image,
         },
         card_face,
-        auth_certificate: AuthCertificate::from_cert(&auth),
+        auth_certificate: AuthCertificate::from_cert(&auth, today),
         hierarchy: trust.hierarchy(),
         pin_tries_before: tries.count(),
     })

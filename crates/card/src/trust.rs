@@ -238,18 +238,30 @@ impl TrustAnchors {
         on: Date,
         what: &'static str,
     ) -> Result<()> {
-        let issuer = cert.issuer();
-        let root = self
-            .roots
-            .iter()
-            .filter(|(p, r)| *p == purpose && r.subject() == issuer)
-            .map(|(_, r)| r)
-            .find(|r| cert.verify_signature(r).is_ok())
-            .ok_or(CardError::Untrusted { what })?;
+        let root = self.issuing_root(cert, purpose, what)?;
         if !cert.is_valid_on(on) || !root.is_valid_on(on) {
             return Err(CardError::CertificateExpired { what });
         }
         Ok(())
+    }
+}
+
+impl TrustAnchors {
+    /// The root for `purpose` that signed `cert` (name narrows, signature decides; all
+    /// generations share one name), regardless of dates.
+    pub(crate) fn issuing_root(
+        &self,
+        cert: &Certificate,
+        purpose: RootPurpose,
+        what: &'static str,
+    ) -> Result<&Certificate> {
+        let issuer = cert.issuer();
+        self.roots
+            .iter()
+            .filter(|(p, r)| *p == purpose && r.subject() == issuer)
+            .map(|(_, r)| r)
+            .find(|r| cert.verify_signature(r).is_ok())
+            .ok_or(CardError::Untrusted { what })
     }
 }
 

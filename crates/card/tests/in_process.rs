@@ -74,6 +74,7 @@ fn a_full_read_returns_the_verified_identity_and_unpowers_the_card() {
     assert_eq!(reading.photo.jp2, common::PHOTO);
     assert_eq!(reading.card_face.expiry.to_string(), "2035-02-17");
     assert!(reading.auth_certificate.subject.contains("AUTH 0001"));
+    assert!(reading.auth_certificate.valid_today);
     assert_eq!(reading.pin_tries_before, Some(3));
 
     // Card unpowered, verified state gone.
@@ -217,6 +218,29 @@ fn a_swapped_photo_fails_the_card_face_signature() {
     });
     let e = read(&card, "1234", ReadOptions::default()).unwrap_err();
     assert!(matches!(e, CardError::CloneSuspected { .. }), "{e:?}");
+}
+
+#[test]
+fn an_expired_auth_certificate_is_reported_not_fatal() {
+    let card = FakeCard::new(&Profile::default());
+    card.state().powered = true;
+    let mut session = CardSession::exclusive(card.clone()).unwrap();
+    let later = Date {
+        year: 2040,
+        month: 1,
+        day: 1,
+    };
+    let r = read_identity(
+        &mut session,
+        &CardPin::new("1234".into()).unwrap(),
+        ReadOptions::default(),
+        &anchors(),
+        later,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(!r.auth_certificate.valid_today);
+    assert_eq!(r.to_json()["auth_certificate"]["valid_today"], false);
 }
 
 #[test]

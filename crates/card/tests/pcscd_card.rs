@@ -198,6 +198,13 @@ fn card_removed_at_every_apdu_of_a_full_read_through_pcscd() {
 #[test]
 fn a_pin_session_is_exclusive_and_the_card_is_unpowered_at_its_end() {
     let mut pcscd = start();
+    // No card yet, and a reader that does not exist: named errors, no connection.
+    let e = CardSession::open_exclusive(Some(pcscd.reader())).unwrap_err();
+    assert!(matches!(e, CardError::NoCard), "{e:?}");
+    let e = CardSession::open_exclusive(None).unwrap_err();
+    assert!(matches!(e, CardError::NoCard), "{e:?}");
+    let e = PcscLink::connect(Some("No Such Reader 00 00"), true).unwrap_err();
+    assert!(matches!(e, CardError::ReaderNotFound(_)), "{e:?}");
     insert(&mut pcscd, "biden");
     let session = CardSession::open_exclusive(Some(pcscd.reader())).unwrap();
     let other = PcscLink::connect(Some(pcscd.reader()), false);
