@@ -9,6 +9,9 @@
 //! application is selected; `80 2A` signs with PKCS #1 v1.5 or PSS (P1 00–05) with the key
 //! named by P2; GET CHALLENGE then `80 2A 00 00` signs with the AP's own (chip) key.
 //!
+//! CHANGE REFERENCE DATA (`00 24 01 80`) changes a PIN for the life of this object only; the
+//! state directory keeps retry counters, never PIN values.
+//!
 //! It never logs command or response data (PINs travel in them) and never panics on any
 //! input. It does not speak any transport (see `vpcd` and `transport`).
 
@@ -29,7 +32,9 @@ use crate::profile::Profile;
 /// JPKI driver, which matches by ATR, binds to it. Readers must not rely on it.
 pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
 
-/// One virtual card.
+/// One virtual card. `clone` gives an independent card in the same state (used by the
+/// fuzzer to start every input from a fresh card without rebuilding it).
+#[derive(Clone)]
 pub struct VirtualCard {
     profile: Profile,
     apps: Vec<App>,

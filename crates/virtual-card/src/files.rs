@@ -38,6 +38,7 @@ pub enum Access {
 }
 
 /// A key reference (PIN, password, 照合番号).
+#[derive(Clone)]
 pub struct Pin {
     /// EF id.
     pub id: u16,
@@ -50,6 +51,7 @@ pub struct Pin {
 }
 
 /// What an EF is.
+#[derive(Clone)]
 pub enum EfKind {
     /// Transparent data.
     Binary {
@@ -70,6 +72,7 @@ pub enum EfKind {
 }
 
 /// An elementary file.
+#[derive(Clone)]
 pub struct Ef {
     /// File id (also its short EF id when ≤ 0x1E).
     pub id: u16,
@@ -78,6 +81,7 @@ pub struct Ef {
 }
 
 /// One application DF.
+#[derive(Clone)]
 pub struct App {
     /// Name used in state files: `jpki`, `kenhojo`, `kenkaku`.
     pub name: &'static str,

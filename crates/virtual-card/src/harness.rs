@@ -12,8 +12,13 @@
 //! ```
 //!
 //! What it does, and the timings to expect on a 2-core test machine:
-//! - [`Pcscd::start`] refuses to run while another `pcscd` process exists (only one pcscd can
-//!   own `/run/pcscd`; on a systemd host stop `pcscd.socket` and `pcscd.service` first) and
+//! - [`Pcscd::start`] first takes a machine-wide lock (`$TMPDIR/madoguchi-pcscd.lock`, a
+//!   directory with the owner's PID; a dead owner's lock is taken over), waiting up to 10 min
+//!   for another test process (another crate's tests, another checkout) to finish; then waits
+//!   up to 10 min more for a pcscd started by another harness (an older one without the
+//!   lock) to go. It refuses at once to run beside
+//!   a pcscd it did not start (only one pcscd can own `/run/pcscd`; on a systemd host stop
+//!   `pcscd.socket` and `pcscd.service` first), and
 //!   fails with a message naming the Debian packages when `pcscd` or the vpcd driver is
 //!   missing. It writes a reader.conf.d with one vpcd reader on TCP port 35963 (override with
 //!   `MADOGUCHI_VPCD_PORT`), starts `pcscd -f -c DIR` (never `-a`: APDUs carry PINs), and
@@ -56,6 +61,110 @@ pub struct Pcscd {
     port: u16,
     dir: PathBuf,
     card: Option<Server>,
+    // Declared last: released after pcscd has stopped (Drop of Pcscd runs first).
+    _lock: Lock,
+}
+
+/// The machine-wide harness lock: a directory created atomically, holding the owner's PID.
+/// A lock whose owner no longer runs is taken over.
+#[derive(Debug)]
+struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn acquire(timeout: Duration) -> Result<Self, Error> {
+        let path = std::env::temp_dir().join("madoguchi-pcscd.lock");
+        let me = std::process::id();
+        let deadline = Instant::now() + timeout;
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    std::fs::write(path.join("pid"), me.to_string())
+                        .map_err(|e| Error::Harness(format!("writing the lock: {e}")))?;
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(path.join("pid"))
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    match owner {
+                        Some(pid) if pid == me => {
+                            return Err(Error::Harness(
+                                "this process already runs a harness pcscd; only one pcscd can \
+                                 run per machine"
+                                    .into(),
+                            ));
+                        }
+                        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {}
+                        // Owner gone (or the lock is half-written for too long): take it over.
+                        _ => {
+                            std::thread::sleep(Duration::from_millis(100));
+                            let again = std::fs::read_to_string(path.join("pid")).ok();
+                            if again.as_deref().and_then(|s| s.trim().parse::<u32>().ok()) == owner
+                            {
+                                let _ = std::fs::remove_dir_all(&path);
+                            }
+                            continue;
+                        }
+                    }
+                    if Instant::now() > deadline {
+                        return Err(Error::Harness(format!(
+                            "another test process holds {} for more than {} s",
+                            path.display(),
+                            timeout.as_secs()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => {
+                    return Err(Error::Harness(format!("creating {}: {e}", path.display())));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn cmdline(pid: u32) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&cmd)
+        .replace('\0', " ")
+        .trim()
+        .to_owned()
+}
+
+/// Waits for pcscds started by other harness processes to stop; fails at once for a pcscd that
+/// is not a harness's (a system one).
+fn wait_for_other_harnesses(timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let others = running_pcscd();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let described: Vec<String> = others
+            .iter()
+            .map(|pid| format!("pid {pid}: {}", cmdline(*pid)))
+            .collect();
+        let all_harness = others
+            .iter()
+            .all(|pid| cmdline(*pid).contains("/madoguchi-pcscd-"));
+        if !all_harness || Instant::now() > deadline {
+            return Err(Error::Harness(format!(
+                "another pcscd is running ({}); only one can run per machine. Stop it \
+                 (systemd: `systemctl stop pcscd.socket pcscd.service`; a leftover of a killed \
+                 test run shows `-c /tmp/madoguchi-pcscd-…`)",
+                described.join("; ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// PIDs of running processes named `pcscd`.
@@ -124,14 +233,8 @@ impl Pcscd {
                 "{VPCD_DRIVER} not found: install the Debian package `vsmartcard-vpcd`"
             )));
         }
-        let others = running_pcscd();
-        if !others.is_empty() {
-            return Err(Error::Harness(format!(
-                "another pcscd is running (pid {others:?}); only one can run per machine. Stop it \
-                 (systemd: `systemctl stop pcscd.socket pcscd.service`) or wait for the other \
-                 test to finish (tests using pcscd belong to nextest group `pcscd`)"
-            )));
-        }
+        let lock = Lock::acquire(Duration::from_secs(600))?;
+        wait_for_other_harnesses(Duration::from_secs(600))?;
         if Path::new("/run/systemd/system").exists() && Path::new("/run/pcscd/pcscd.comm").exists()
         {
             return Err(Error::Harness(
@@ -177,6 +280,7 @@ impl Pcscd {
             port,
             dir,
             card: None,
+            _lock: lock,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !port_listening(port) {

@@ -18,7 +18,9 @@
 
 pub mod apdu;
 mod card;
+pub mod cli;
 pub mod files;
+pub mod fuzzing;
 pub mod harness;
 mod profile;
 pub mod spec;

@@ -1,18 +1,10 @@
 //! `madoguchi-virtual-card`: serve a virtual My Number card to pcscd through vpcd, or list the
-//! profiles (with their public test PINs) as JSON.
-//!
-//! `serve` reads simple commands on standard input while it runs: `remove`, `insert`,
-//! `remove-after N`, `status`, `quit`. It prints test PINs only in `profiles` (public test data
-//! of fake cards) and never logs APDU data.
+//! profiles as JSON. The commands live in `madoguchi_virtual_card::cli`.
 
-use std::io::BufRead;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use madoguchi_virtual_card::{VirtualCard, profile, profiles, vpcd};
+use clap::Parser;
+use madoguchi_virtual_card::cli::{Cmd, run};
 
 #[derive(Parser)]
 #[command(name = "madoguchi-virtual-card", version, about)]
@@ -21,111 +13,6 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// Serve a card to vpcd (pcscd must be running with the vsmartcard-vpcd driver).
-    Serve {
-        /// Profile name (see `profiles`).
-        #[arg(long)]
-        profile: String,
-        /// vpcd address.
-        #[arg(long, default_value = vpcd::DEFAULT_ADDR)]
-        vpcd: SocketAddr,
-        /// Directory where retry counters persist between runs.
-        #[arg(long)]
-        state: Option<PathBuf>,
-    },
-    /// List the profiles.
-    Profiles {
-        /// Print every profile with identity and test credentials as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.cmd {
-        Cmd::Profiles { json } => {
-            let all = profiles();
-            if json {
-                match serde_json::to_string_pretty(&all) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("madoguchi-virtual-card: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                for p in all {
-                    println!("{:<14} {}", p.name, p.summary);
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Cmd::Serve {
-            profile: name,
-            vpcd: addr,
-            state,
-        } => serve(&name, addr, state),
-    }
-}
-
-fn serve(name: &str, addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
-    let Some(p) = profile(name) else {
-        eprintln!("madoguchi-virtual-card: no profile named `{name}` (see `profiles`)");
-        return ExitCode::from(2);
-    };
-    let card = match VirtualCard::new(&p, state.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("madoguchi-virtual-card: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let server = vpcd::Server::start(card, addr, true);
-    if server.wait_seen(Duration::from_secs(10)) {
-        eprintln!(
-            "serving profile `{name}` to vpcd at {addr}; commands: remove, insert, remove-after N, status, quit"
-        );
-    } else {
-        eprintln!(
-            "waiting for vpcd at {addr} ({}); is pcscd running with vsmartcard-vpcd?",
-            server
-                .last_error()
-                .unwrap_or_else(|| "no answer yet".into())
-        );
-    }
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["remove"] => server.remove(),
-            ["insert"] => server.insert(),
-            ["remove-after", n] => match n.parse() {
-                Ok(n) => server.remove_after(n),
-                Err(_) => eprintln!("remove-after needs a number"),
-            },
-            ["status"] => eprintln!(
-                "connected: {}, APDUs answered: {}",
-                server.is_connected(),
-                server.answered()
-            ),
-            ["quit"] | ["exit"] => break,
-            [] => {}
-            _ => eprintln!("unknown command; use remove, insert, remove-after N, status, quit"),
-        }
-    }
-    // End of input: keep serving until killed when stdin is not interactive.
-    if !matches!(
-        std::env::var("MADOGUCHI_VC_EXIT_ON_EOF").as_deref(),
-        Ok("1")
-    ) {
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
-    }
-    server.stop();
-    ExitCode::SUCCESS
+    run(Cli::parse().cmd)
 }

@@ -194,3 +194,80 @@ fn pcscd_opensc_jpki_driver_reads_certificates_and_pin_info() {
     assert!(tries[0].trim().ends_with('3'), "{pins}");
     assert!(tries[1].trim().ends_with('5'), "{pins}");
 }
+
+#[test]
+fn pcscd_serve_binary_keeps_counters_in_the_state_dir_between_runs() {
+    let pcscd = start();
+    let reader = pcscd.reader();
+    let state = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_madoguchi-virtual-card");
+    let p = profile("obama").unwrap();
+    let serve = || {
+        Command::new(bin)
+            .args(["serve", "--profile", "obama", "--vpcd"])
+            .arg(pcscd.vpcd_addr().to_string())
+            .arg("--state")
+            .arg(state.path())
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut select_pin = vec![0x00, 0xA4, 0x04, 0x0C, 0x0A];
+    select_pin.extend_from_slice(&AID_JPKI);
+
+    for expected_before in [0x63C3u16, 0x63C2] {
+        let mut child = serve();
+        wait_present(reader, true);
+        let card = connect(reader);
+        assert_eq!(sw(&tx(&card, &select_pin).unwrap()), 0x9000);
+        assert_eq!(
+            sw(&tx(&card, &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18]).unwrap()),
+            0x9000
+        );
+        assert_eq!(
+            sw(&tx(&card, &[0x00, 0x20, 0x00, 0x80]).unwrap()),
+            expected_before
+        );
+        if expected_before == 0x63C3 {
+            let wrong = [0x00, 0x20, 0x00, 0x80, 0x04, b'9', b'9', b'9', b'9'];
+            assert_ne!(p.credentials.auth_pin, "9999");
+            assert_eq!(sw(&tx(&card, &wrong).unwrap()), 0x63C2);
+        }
+        drop(card);
+        // `quit` on stdin stops it cleanly.
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "quit").unwrap();
+        drop(stdin);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("serve did not stop on quit");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(!err.contains(&p.credentials.auth_pin), "{err}");
+        wait_present(reader, false);
+    }
+}
+
+#[test]
+fn pcscd_a_second_harness_is_refused_with_a_clear_message() {
+    let first = start();
+    let err = Pcscd::start().expect_err("only one pcscd per machine");
+    let text = err.to_string();
+    assert!(text.contains("already runs a harness pcscd"), "{text}");
+    assert!(madoguchi_virtual_card::harness::running_pcscd().contains(&first.pid()));
+    drop(first);
+    // After the first one stopped, a new one starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !madoguchi_virtual_card::harness::running_pcscd().is_empty() {
+        assert!(Instant::now() < deadline, "pcscd did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(start());
+}
