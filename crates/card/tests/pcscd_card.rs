@@ -312,3 +312,28 @@ fn cli_readers_probe_and_read() {
     .unwrap_err();
     assert!(matches!(e, CardError::Untrusted { .. }), "{e:?}");
 }
+
+#[test]
+fn pcscd_going_away_mid_session_is_a_named_error_not_a_panic() {
+    let mut pcscd = start();
+    insert(&mut pcscd, "hopper");
+    let mut session = CardSession::open_shared(Some(pcscd.reader())).unwrap();
+    assert!(
+        madoguchi_card::probe(&mut session)
+            .unwrap()
+            .is_my_number_card
+    );
+    drop(pcscd); // stops the card and pcscd
+    let e = madoguchi_card::probe(&mut session).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CardError::ReaderGone
+                | CardError::ServiceUnavailable
+                | CardError::CardRemoved
+                | CardError::NoCard
+        ),
+        "{e:?}"
+    );
+    drop(session);
+}
