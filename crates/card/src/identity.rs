@@ -102,7 +102,7 @@ impl fmt::Debug for Attributes {
 pub struct CardFaceSummary {
     /// 有効期限 of the card (not covered by the card-face signature).
     pub expiry: Date,
-    /// SHA-256 of the three signed groups of the card face ([DF22–24], [DF25–26], [DF27]).
+    /// SHA-256 of the three signed groups of the card face (`DF22–24`, `DF25–26`, `DF27`).
     pub signed_group_hashes: [[u8; 32]; 3],
     /// SHA-256 of the whole card-face file.
     pub file_hash: [u8; 32],

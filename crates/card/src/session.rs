@@ -4,7 +4,7 @@
 //! (explicitly with [`CardSession::end`], or on drop, also after an error or a panic
 //! elsewhere), so no verified PIN outlives the customer. Sending a PIN is only possible on a
 //! `CardSession<_, Exclusive>`, which can only be built over a link that keeps every other
-//! program away from the card. Every VERIFY goes through [`guarded_verify`]: the retry counter
+//! program away from the card. Every VERIFY goes through `guarded_verify`: the retry counter
 //! is read first (it costs no try), a PIN is never sent when one try or none is left, and the
 //! card's answer becomes [`CardError::WrongPin`] / [`CardError::Locked`].
 //! Cards are identified by SELECTing the applications, never by ATR.

@@ -7,6 +7,17 @@
 //! with [`TrustAnchors::simulation_from_dir`] or built with [`TrustAnchors::simulation`]. The
 //! card's own CA certificates (JPKI EF 0002/000B) are never anchors: they come from the card
 //! being checked. This module does not check revocation (that needs the J-LIS service).
+//!
+//! `anchors.json` (files it names sit beside it, each checked against its SHA-256):
+//!
+//! ```json
+//! { "hierarchy": "test",
+//!   "source": "where the anchors come from",
+//!   "jpki_roots": [ { "file": "root-auth.der", "purpose": "auth", "sha256": "<hex>" },
+//!                   { "file": "root-sign.der", "purpose": "sign", "sha256": "<hex>" } ],
+//!   "cv_ca_keys": [ { "name": "6990023", "key_id": "<16 bytes hex>",
+//!                     "exponent": "010001", "modulus": "<hex>" } ] }
+//! ```
 
 use std::path::Path;
 
