@@ -108,11 +108,11 @@ pub fn sign_evidence<L: CardLink>(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Evidence> {
     session.select(App::Jpki)?;
-    let availability = session
-        .card()
-        .select_ef(jpki::ef::CERTIFICATE_AVAILABILITY)
-        .and_then(|()| session.card().read_binary_physical())
-        .map_err(|e| from_myna(e, "certificate availability", None))?;
+    let availability = session.read_physical(
+        jpki::ef::CERTIFICATE_AVAILABILITY,
+        Step::CertificateAvailability,
+        progress,
+    )?;
     let availability =
         jpki::CertificateAvailability::parse(&availability).map_err(|_| CardError::Malformed {
             what: "certificate availability",

@@ -24,6 +24,8 @@ pub enum Step {
     AuthCertificate,
     /// The JPKI signing certificate (EF 0001).
     SignCertificate,
+    /// Which JPKI certificates the card has (EF 0008).
+    CertificateAvailability,
 }
 
 impl Step {
@@ -38,6 +40,7 @@ impl Step {
             Step::CardFaceCertificate => "card-face application certificate",
             Step::AuthCertificate => "authentication certificate",
             Step::SignCertificate => "signing certificate",
+            Step::CertificateAvailability => "certificate availability",
         }
     }
 }

@@ -13,7 +13,7 @@
 use std::marker::PhantomData;
 
 use myna_card::ap::{jpki, surface, text};
-use myna_card::{Card, Retries};
+use myna_card::{Card, Retries, ShortEfId};
 use serde::Serialize;
 
 use crate::error::{CardError, Result, from_myna};
@@ -196,13 +196,17 @@ impl<L: CardLink, S> CardSession<L, S> {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<u8>> {
         let what = step.what();
-        self.card
-            .select_ef(ef)
-            .map_err(|e| from_myna(e, what, None))?;
-        let data = self
+        let mut data = self
             .card
-            .read_binary_physical()
+            .read_binary_chunk_sfi(sfi(ef, what)?, 0, 256)
             .map_err(|e| from_myna(e, what, None))?;
+        if data.len() == 256 {
+            let rest = self
+                .card
+                .read_binary(256, 0x7FFF - 256)
+                .map_err(|e| from_myna(e, what, None))?;
+            data.extend_from_slice(&rest);
+        }
         progress(Progress {
             step,
             bytes_read: data.len(),
@@ -247,10 +251,13 @@ impl<L: CardLink, S> std::fmt::Debug for CardSession<L, S> {
     }
 }
 
+fn sfi(ef: u16, what: &'static str) -> Result<ShortEfId> {
+    ShortEfId::from_ef_id(ef).map_err(|_| CardError::Malformed { what })
+}
+
 fn query_retries<L: CardLink>(card: &mut Card<L>, which: PinKind, ef: u16) -> Result<Retries> {
-    card.select_ef(ef)
-        .map_err(|e| from_myna(e, "selecting a PIN", None))?;
-    card.pin_retries()
+    // VERIFY with no data and P2 = 80|SFI: names the key without a SELECT, spends no try.
+    card.pin_retries_sfi(sfi(ef, "PIN reference")?)
         .map_err(|e| from_myna(e, "reading the tries left", None))
         .map_err(|e| match e {
             CardError::CardStatus { .. } => CardError::RetriesUnknown { which },
@@ -277,7 +284,7 @@ pub(crate) fn guarded_verify<L: CardLink>(
         Retries::Remaining(_) | Retries::Blocked => return Err(CardError::Locked { which }),
         Retries::NotReported => return Err(CardError::RetriesUnknown { which }),
     }
-    card.verify(pin)
+    card.verify_sfi(sfi(ef, "PIN reference")?, pin)
         .map_err(|e| from_myna(e, "verifying a PIN", Some(which)))?;
     Ok(retries)
 }
@@ -291,8 +298,9 @@ pub(crate) fn read_file<L: CardLink>(
     const CHUNK: usize = 256;
     const MAX: usize = 0x7FFF;
     let what = step.what();
-    card.select_ef(ef).map_err(|e| from_myna(e, what, None))?;
-    let mut out = match card.read_binary_chunk(0, CHUNK as u32) {
+    // The first chunk names the file by short EF id (P1 = 80|SFI), which also makes it the
+    // current EF for the offset reads that follow: no SELECT EF needed.
+    let mut out = match card.read_binary_chunk_sfi(sfi(ef, what)?, 0, CHUNK as u32) {
         Ok(head) => head,
         Err(myna_card::Error::Status(sw)) if matches!(sw.value(), 0x6B00 | 0x6282) => Vec::new(),
         Err(e) => return Err(from_myna(e, what, None)),

@@ -516,6 +516,17 @@ impl State {
                 }
             }
             (0x00, 0xB0) => {
+                if p1 & 0x80 != 0 {
+                    // Short EF id: P1 = 80|SFI, P2 = 8-bit offset; the EF becomes current.
+                    let Some(df) = self.df else {
+                        return sw(0x6986);
+                    };
+                    let id = u16::from(p1 & 0x1F);
+                    if !self.files.contains_key(&(df, id)) {
+                        return sw(0x6A82);
+                    }
+                    self.ef = Some(id);
+                }
                 let (Some(df), Some(ef)) = (self.df, self.ef) else {
                     return sw(0x6986);
                 };
@@ -533,7 +544,11 @@ impl State {
                 let Some(file) = self.files.get(&(df, ef)) else {
                     return sw(0x6981);
                 };
-                let off = usize::from(u16::from_be_bytes([p1 & 0x7F, p2]));
+                let off = if p1 & 0x80 != 0 {
+                    usize::from(p2)
+                } else {
+                    usize::from(u16::from_be_bytes([p1, p2]))
+                };
                 let le = if c.len() == 5 {
                     if c[4] == 0 { 256 } else { c[4] as usize }
                 } else {
@@ -545,7 +560,12 @@ impl State {
                 ok(file[off..(off + le).min(file.len())].to_vec())
             }
             (0x00, 0x20) => {
-                let (Some(df), Some(ef)) = (self.df, self.ef) else {
+                let key = if p2 == 0x80 {
+                    self.ef
+                } else {
+                    Some(u16::from(p2 & 0x1F))
+                };
+                let (Some(df), Some(ef)) = (self.df, key) else {
                     return sw(0x6986);
                 };
                 let Some(entry) = self.keys.get_mut(&(df, ef)) else {
