@@ -14,5 +14,13 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Connection events (insert/remove, APDU counts; never APDU bytes) on stderr; RUST_LOG
+    // overrides the level.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     run(Cli::parse().cmd)
 }

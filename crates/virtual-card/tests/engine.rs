@@ -342,6 +342,9 @@ fn kenkaku_face_needs_a_or_b_and_number_image_needs_a() {
     select_ef(&mut c, 0x0002);
     let face = read_all(&mut c).unwrap();
     assert_eq!(&face[..2], &[0xFF, 0x20]);
+    // A few KB, like a real card face record (photo ~4.5 KB + images + key + signature).
+    eprintln!("card face EF 0002: {} bytes", face.len());
+    assert!((5_000..16_000).contains(&face.len()), "{}", face.len());
     // The photo is a JP2 container.
     let jp2 = p.photo_jp2().unwrap();
     assert!(face.windows(jp2.len()).any(|w| w == jp2));

@@ -29,6 +29,15 @@ fn corpus_inputs_pass_the_fuzz_checks() {
         apdus >= 40,
         "seeds should carry real sessions, got {apdus} APDUs"
     );
+    // A corpus grown by a fuzzing run elsewhere (MADOGUCHI_FUZZ_CORPUS=DIR) is replayed too.
+    if let Some(extra) = std::env::var_os("MADOGUCHI_FUZZ_CORPUS") {
+        let mut n = 0;
+        for entry in std::fs::read_dir(extra).unwrap() {
+            fuzzing::run_input(&card, &std::fs::read(entry.unwrap().path()).unwrap());
+            n += 1;
+        }
+        eprintln!("replayed {n} extra corpus inputs");
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Through the real PC/SC stack: a private pcscd with vpcd (the harness), the virtual card
 //! served over the vpcd protocol, and the `pcsc` crate as the reader side. Covers insertion,
-//! the ATR, APDUs, removal after the Nth APDU, and OpenSC's JPKI driver reading the card
-//! (`pkcs15-tool`), the conformance check against an implementation nobody here wrote.
+//! the ATR, APDUs, removal after the Nth APDU, the `serve` binary with a state dir, and
+//! OpenSC's JPKI driver reading the card (`pkcs15-tool`) and signing with it (`pkcs11-tool`),
+//! the conformance checks against an implementation nobody here wrote.
 //!
 //! Nextest runs this binary in test group `pcscd` (one pcscd at a time).
 
@@ -16,8 +17,12 @@ use madoguchi_virtual_card::harness::Pcscd;
 use madoguchi_virtual_card::{VirtualCard, profile};
 
 fn start() -> Pcscd {
+    let t0 = Instant::now();
     match Pcscd::start() {
-        Ok(p) => p,
+        Ok(p) => {
+            eprintln!("pcscd started (vpcd listening) in {:?}", t0.elapsed());
+            p
+        }
         Err(e) => panic!("{e}"),
     }
 }
@@ -131,9 +136,13 @@ fn removed_error(e: &pcsc::Error) -> bool {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (install the Debian package `opensc`)"));
+    let out = cmd.output().unwrap_or_else(|e| {
+        let package = match cmd.get_program().to_str() {
+            Some("openssl") => "openssl",
+            _ => "opensc",
+        };
+        panic!("{cmd:?}: {e} (install the Debian package `{package}`)")
+    });
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd:?} failed: {text}");
@@ -193,6 +202,36 @@ fn pcscd_opensc_jpki_driver_reads_certificates_and_pin_info() {
     assert_eq!(tries.len(), 2, "{pins}");
     assert!(tries[0].trim().ends_with('3'), "{pins}");
     assert!(tries[1].trim().ends_with('5'), "{pins}");
+
+    // The signing certificate (ID 02) needs the signing password first (6982 without it).
+    // (OPENSC_DEBUG=9 makes OpenSC print the APDUs: the card must answer the READ BINARY of
+    // EF 0001 with 6982.)
+    let without = Command::new("pkcs15-tool")
+        .env("OPENSC_DEBUG", "9")
+        .args(["--reader", pcscd.reader(), "--read-certificate", "02"])
+        .output()
+        .unwrap();
+    let trace = String::from_utf8_lossy(&without.stderr).into_owned()
+        + &String::from_utf8_lossy(&without.stdout);
+    assert!(
+        !without.status.success(),
+        "the sign certificate must need the password"
+    );
+    assert!(
+        trace.contains("00 A4 02 0C 02 00 01") && trace.contains("\n69 82"),
+        "no 6982 for EF 0001 in the OpenSC trace"
+    );
+    let with = run(Command::new("pkcs15-tool")
+        .args([
+            "--reader",
+            pcscd.reader(),
+            "--read-certificate",
+            "02",
+            "--verify-pin",
+        ])
+        .args(["--auth-id", "02", "--pin"])
+        .arg(p.credentials.sign_password.as_deref().unwrap()));
+    assert!(with.contains("-----BEGIN CERTIFICATE-----"), "{with}");
 }
 
 #[test]
@@ -270,4 +309,68 @@ fn pcscd_a_second_harness_is_refused_with_a_clear_message() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(start());
+}
+
+#[test]
+fn pcscd_opensc_pkcs11_signs_with_the_auth_key_after_the_pin() {
+    let mut pcscd = start();
+    let p = profile("obama2").unwrap();
+    pcscd.insert(VirtualCard::new(&p, None).unwrap()).unwrap();
+    wait_present(pcscd.reader(), true);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data");
+    let sig = dir.path().join("sig");
+    std::fs::write(&input, b"madoguchi evidence").unwrap();
+    let module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+    // OpenSC computes the DigestInfo and sends it with 80 2A 00 80 after VERIFY of EF 0018.
+    let out = Command::new("pkcs11-tool")
+        .args(["--module", module, "--login", "--pin"])
+        .arg(&p.credentials.auth_pin)
+        .args([
+            "--sign",
+            "--mechanism",
+            "SHA256-RSA-PKCS",
+            "--id",
+            "01",
+            "--input-file",
+        ])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&sig)
+        .output()
+        .unwrap_or_else(|e| panic!("pkcs11-tool: {e} (install the Debian package `opensc`)"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(std::fs::read(&sig).unwrap().len(), 256);
+    // Verify with the certificate OpenSC reads, through openssl.
+    let pem = run(Command::new("pkcs15-tool").args([
+        "--reader",
+        pcscd.reader(),
+        "--read-certificate",
+        "01",
+    ]));
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, pem).unwrap();
+    let pubkey = dir.path().join("pub.pem");
+    run(Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(&cert)
+        .arg("-out")
+        .arg(&pubkey));
+    let verified = run(Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&pubkey)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&input));
+    assert!(verified.contains("Verified OK"), "{verified}");
+    // One VERIFY succeeded: the counter is full, not spent.
+    assert_eq!(
+        pcscd
+            .card()
+            .unwrap()
+            .with_card(|c| c.tries_left("jpki", 0x0018)),
+        Some(3)
+    );
 }
