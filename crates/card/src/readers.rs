@@ -1,8 +1,10 @@
 //! The PC/SC readers attached to this machine and whether each holds a card.
 //!
-//! It asks `pcscd` once per call (one short-lived context, no card connection, no APDU), so
-//! it is safe to call from a status poll. It does not watch for changes: insert/remove
-//! watching arrives with the card reading.
+//! [`list_readers`] asks `pcscd` once per call (one short-lived context, no card connection,
+//! no APDU), so it is safe to call from a status poll. [`ReaderWatcher`] waits for card
+//! insert/remove and reader hot-plug with `SCardGetStatusChange`. Neither connects to a card,
+//! reads an ATR to decide what a card is, or sends an APDU: identification is by SELECT in
+//! `session`.
 
 use std::ffi::CString;
 
@@ -60,4 +62,152 @@ pub fn list_readers() -> Result<Vec<ReaderInfo>, ReadersError> {
             card_present: s.event_state().contains(pcsc::State::PRESENT),
         })
         .collect())
+}
+
+/// A change seen by [`ReaderWatcher`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", content = "reader", rename_all = "snake_case")]
+pub enum ReaderEvent {
+    /// A reader was plugged in.
+    ReaderAdded(String),
+    /// A reader was unplugged.
+    ReaderRemoved(String),
+    /// A card was put on a reader.
+    CardInserted(String),
+    /// A card was taken off a reader.
+    CardRemoved(String),
+}
+
+/// The PC/SC pseudo-reader whose state changes when readers are plugged in or out.
+const PNP: &str = "\\\\?PnP?\\Notification";
+
+/// Watches readers and cards with `SCardGetStatusChange` (reader hot-plug through the PnP
+/// pseudo-reader). One context, owned by the thread that calls [`ReaderWatcher::wait`].
+pub struct ReaderWatcher {
+    ctx: pcsc::Context,
+    readers: Vec<pcsc::ReaderState>,
+    present: Vec<bool>,
+}
+
+impl std::fmt::Debug for ReaderWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderWatcher")
+            .field("readers", &self.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn service_err(e: pcsc::Error) -> ReadersError {
+    match e {
+        pcsc::Error::NoService | pcsc::Error::ServiceStopped => ReadersError::ServiceUnavailable,
+        e => ReadersError::Pcsc(e),
+    }
+}
+
+impl ReaderWatcher {
+    /// Starts watching. The readers present now and their cards are reported by the first
+    /// [`ReaderWatcher::wait`] as added / inserted.
+    pub fn new() -> Result<Self, ReadersError> {
+        let ctx = pcsc::Context::establish(pcsc::Scope::User).map_err(service_err)?;
+        Ok(ReaderWatcher {
+            ctx,
+            readers: Vec::new(),
+            present: Vec::new(),
+        })
+    }
+
+    /// A handle that makes a blocked [`ReaderWatcher::wait`] return early (from another thread).
+    pub fn canceller(&self) -> pcsc::Context {
+        self.ctx.clone()
+    }
+
+    fn names(&self) -> Result<Vec<CString>, ReadersError> {
+        match self.ctx.list_readers_owned() {
+            Ok(n) => Ok(n),
+            Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+            Err(e) => Err(service_err(e)),
+        }
+    }
+
+    fn sync_readers(&mut self, events: &mut Vec<ReaderEvent>) -> Result<(), ReadersError> {
+        let names = self.names()?;
+        let mut i = 0;
+        while i < self.readers.len() {
+            if names.iter().any(|n| n.as_c_str() == self.readers[i].name()) {
+                i += 1;
+            } else {
+                let name = self.readers[i].name().to_string_lossy().into_owned();
+                if self.present[i] {
+                    events.push(ReaderEvent::CardRemoved(name.clone()));
+                }
+                events.push(ReaderEvent::ReaderRemoved(name));
+                self.readers.remove(i);
+                self.present.remove(i);
+            }
+        }
+        for n in names {
+            if !self.readers.iter().any(|r| r.name() == n.as_c_str()) {
+                events.push(ReaderEvent::ReaderAdded(n.to_string_lossy().into_owned()));
+                self.readers
+                    .push(pcsc::ReaderState::new(n, pcsc::State::UNAWARE));
+                self.present.push(false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for changes and returns them (empty on timeout or cancel).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<Vec<ReaderEvent>, ReadersError> {
+        let mut events = Vec::new();
+        let first = self.readers.is_empty() && self.present.is_empty();
+        if first {
+            self.sync_readers(&mut events)?;
+        }
+        let mut states: Vec<pcsc::ReaderState> = self
+            .readers
+            .iter()
+            .map(|r| pcsc::ReaderState::new(r.name().to_owned(), r.event_state()))
+            .collect();
+        let pnp = CString::new(PNP).map_err(|_| ReadersError::ServiceUnavailable)?;
+        states.push(pcsc::ReaderState::new(pnp, pcsc::State::UNAWARE));
+        // With only fresh (UNAWARE) states the call returns at once with the current state.
+        let wait = if first {
+            std::time::Duration::ZERO
+        } else {
+            timeout
+        };
+        match self.ctx.get_status_change(wait, &mut states) {
+            Ok(()) => {}
+            Err(pcsc::Error::Timeout | pcsc::Error::Cancelled) => {}
+            Err(pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable) => {
+                self.sync_readers(&mut events)?;
+                return Ok(events);
+            }
+            Err(e) => return Err(service_err(e)),
+        }
+        let pnp_changed = states
+            .last()
+            .map(|s| s.event_state().contains(pcsc::State::CHANGED) && !first)
+            .unwrap_or(false);
+        for (i, s) in states.iter().take(self.readers.len()).enumerate() {
+            let ev = s.event_state();
+            let now = ev.contains(pcsc::State::PRESENT);
+            let gone = ev.intersects(pcsc::State::UNKNOWN | pcsc::State::UNAVAILABLE);
+            let name = s.name().to_string_lossy().into_owned();
+            if now != self.present[i] && !gone {
+                events.push(if now {
+                    ReaderEvent::CardInserted(name)
+                } else {
+                    ReaderEvent::CardRemoved(name)
+                });
+                self.present[i] = now;
+            }
+            self.readers[i] =
+                pcsc::ReaderState::new(s.name().to_owned(), ev - pcsc::State::CHANGED);
+        }
+        if pnp_changed || self.names()?.len() != self.readers.len() {
+            self.sync_readers(&mut events)?;
+        }
+        Ok(events)
+    }
 }
