@@ -45,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// The My Number card: readers, a PIN-less probe, a full identity read (JSON).
+    Card {
+        #[command(subcommand)]
+        action: madoguchi_card::cli::CardCommand,
+    },
     /// The local ledger: status, integrity, audit-chain check, retention purge, data keys.
     Ledger {
         #[command(subcommand)]
@@ -71,6 +76,7 @@ pub fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check,
         }) => config_check(cli.config.as_deref()),
+        Some(Command::Card { action }) => madoguchi_card::cli::run(action),
         Some(Command::Ledger { action }) => madoguchi_ledger::cli::run(action),
         Some(Command::Sync { action }) => madoguchi_sync::cli::run(action),
         None => match load_config(cli.config.as_deref()) {
