@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds madoguchi and runs the kiosk on the simulators (no reader or camera needed).
+# Builds madoguchi and runs the kiosk on the simulators (no reader or camera needed): the
+# virtual My Number card goes into the vpcd reader of the system's pcscd (started if needed).
 # Installs what is missing first (installer/deps.sh). With no display (a headless machine) it
 # runs the kiosk on a virtual screen (Xvfb) and saves a screenshot every 10 s to
 # target/kiosk-screen.png so you can see it. Extra arguments go to madoguchi.
@@ -11,6 +12,19 @@ export PATH="$HOME/.cargo/bin:$PATH"
 (cd ui && npm run build)
 cargo build -p madoguchi
 BIN=target/debug/madoguchi
+
+# The virtual card is served to the real pcscd through the vpcd driver, so pcscd must run.
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+if ! pgrep -x pcscd >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
+    echo "[kiosk] starting pcscd (systemd socket)" >&2
+    $SUDO systemctl start pcscd.socket
+  else
+    echo "[kiosk] starting pcscd" >&2
+    $SUDO pcscd
+  fi
+fi
 
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   exec "$BIN" --simulate "$@"
