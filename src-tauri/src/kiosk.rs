@@ -101,10 +101,17 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
         .setup(move |app| {
             let simulators = crate::simulators::Simulators::start(&config)?;
             app.manage(simulators);
+            let backend = crate::backend::Backend::start(&config)?;
+            let link = status::Link {
+                url: backend.url.clone(),
+                embedded: backend.embedded,
+                ledger: Some(backend.ledger.clone()),
+            };
+            app.manage(backend);
             open_windows(app, &config)?;
             let handle = app.handle().clone();
             let poller_config = config.clone();
-            status::spawn_poller(config.clone(), snapshot, move |snap| {
+            status::spawn_poller(config.clone(), link, snapshot, move |snap| {
                 let payload = kiosk_status_of(&poller_config, snap);
                 if let Err(e) = handle.emit(STATUS_EVENT, payload) {
                     tracing::warn!(error = %e, "could not publish device status");

@@ -139,12 +139,26 @@ pub fn probe_camera(config: &Config) -> DeviceStatus {
     }
 }
 
-/// The backend link. With no URL configured it is missing (the embedded backend arrives
-/// with the sync issue).
-pub fn probe_backend(config: &Config) -> DeviceStatus {
+/// What the status needs to know of the backend link the app started.
+#[derive(Debug, Clone, Default)]
+pub struct Link {
+    /// The backend base URL in use, if any.
+    pub url: Option<String>,
+    /// It is the embedded demo backend.
+    pub embedded: bool,
+    /// The ledger whose outbox backlog is shown.
+    pub ledger: Option<std::sync::Arc<madoguchi_ledger::Ledger>>,
+}
+
+/// The backend link: reachability of the backend in use and the outbox backlog.
+pub fn probe_backend(link: &Link) -> DeviceStatus {
     use DeviceKind::Backend;
-    let mode = DeviceMode::Network;
-    if config.backend.url.is_empty() {
+    let mode = if link.embedded {
+        DeviceMode::Simulated
+    } else {
+        DeviceMode::Network
+    };
+    let Some(url) = link.url.as_deref() else {
         return status(
             Backend,
             mode,
@@ -152,39 +166,55 @@ pub fn probe_backend(config: &Config) -> DeviceStatus {
             "backend.not_configured",
             Map::new(),
         );
-    }
-    let url = config.backend.url.as_str();
+    };
+    let backlog = link
+        .ledger
+        .as_ref()
+        .and_then(|l| l.outbox_backlog().ok())
+        .map_or(Value::Null, |n| json!(n));
     match madoguchi_sync::probe(url, BACKEND_TIMEOUT) {
         madoguchi_sync::BackendProbe::Reachable { latency_ms } => status(
             Backend,
             mode,
             DeviceState::Ok,
             "backend.reachable",
-            params(&[("url", json!(url)), ("latencyMs", json!(latency_ms))]),
+            params(&[
+                ("url", json!(url)),
+                ("latencyMs", json!(latency_ms)),
+                ("backlog", backlog),
+            ]),
         ),
         madoguchi_sync::BackendProbe::Unhealthy { status: code } => status(
             Backend,
             mode,
             DeviceState::Error,
             "backend.unhealthy",
-            params(&[("url", json!(url)), ("status", json!(code))]),
+            params(&[
+                ("url", json!(url)),
+                ("status", json!(code)),
+                ("backlog", backlog),
+            ]),
         ),
         madoguchi_sync::BackendProbe::Unreachable { reason } => status(
             Backend,
             mode,
             DeviceState::Error,
             "backend.unreachable",
-            params(&[("url", json!(url)), ("info", json!(reason))]),
+            params(&[
+                ("url", json!(url)),
+                ("info", json!(reason)),
+                ("backlog", backlog),
+            ]),
         ),
     }
 }
 
 /// Probes everything once.
-pub fn probe_all(config: &Config) -> Snapshot {
+pub fn probe_all(config: &Config, link: &Link) -> Snapshot {
     let devices = vec![
         probe_reader(config),
         probe_camera(config),
-        probe_backend(config),
+        probe_backend(link),
     ];
     let probed_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -196,6 +226,7 @@ pub fn probe_all(config: &Config) -> Snapshot {
 /// calls `publish` when anything changed (and on the first probe).
 pub fn spawn_poller(
     config: Config,
+    link: Link,
     shared: SharedSnapshot,
     publish: impl Fn(&Snapshot) + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -204,7 +235,7 @@ pub fn spawn_poller(
         .spawn(move || {
             let mut last: Option<Vec<DeviceStatus>> = None;
             loop {
-                let snap = probe_all(&config);
+                let snap = probe_all(&config, &link);
                 if last.as_ref() != Some(&snap.devices) {
                     for d in &snap.devices {
                         tracing::info!(device = ?d.kind, mode = ?d.mode, state = ?d.state, detail = d.detail, "device status");
@@ -232,7 +263,7 @@ mod tests {
 
     #[test]
     fn simulation_reports_simulated_devices_and_never_pretends() {
-        let snap = probe_all(&sim());
+        let snap = probe_all(&sim(), &Link::default());
         let kinds: Vec<_> = snap.devices.iter().map(|d| d.kind).collect();
         assert_eq!(
             kinds,
@@ -268,23 +299,29 @@ mod tests {
     }
 
     #[test]
-    fn unreachable_backend_is_an_error_with_its_url() {
+    fn unreachable_backend_is_an_error_with_its_url_and_backlog() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let c = madoguchi_config::Config::from_toml(
-            &format!("[backend]\nurl = \"http://127.0.0.1:{port}\"\n"),
-            std::path::Path::new("t.toml"),
-            Vec::new(),
+        let ledger = madoguchi_ledger::Ledger::open_in_memory(
+            madoguchi_ledger::DataKey::generate().unwrap(),
         )
         .unwrap();
-        let s = probe_backend(&c);
+        ledger.append_event("test.event", &json!({})).unwrap();
+        let link = Link {
+            url: Some(format!("http://127.0.0.1:{port}")),
+            embedded: false,
+            ledger: Some(std::sync::Arc::new(ledger)),
+        };
+        let s = probe_backend(&link);
         assert_eq!(
             (s.state, s.detail),
             (DeviceState::Error, "backend.unreachable")
         );
+        assert_eq!(s.mode, DeviceMode::Network);
         assert_eq!(s.params["url"], json!(format!("http://127.0.0.1:{port}")));
+        assert_eq!(s.params["backlog"], json!(1));
     }
 }

@@ -7,7 +7,9 @@ describe("i18n", () => {
   });
 
   it("fills parameters and leaves unknown ones visible", () => {
-    expect(t("en", "backend.reachable", { latencyMs: 12 })).toBe("Connected (12 ms)");
+    expect(t("en", "backend.reachable", { latencyMs: 12, backlog: 0 })).toBe(
+      "Connected (12 ms, 0 unsent)",
+    );
     expect(t("ja", "backend.unhealthy", { status: 503 })).toContain("503");
     expect(t("en", "reader.card_present", {})).toBe("{name} (card present)");
   });

@@ -44,9 +44,9 @@ const ja = {
   "camera.not_matching": "設定のカメラ「{wanted}」が見つかりません",
   "camera.ready": "{name}",
   "backend.not_configured": "センターの URL が設定されていません",
-  "backend.reachable": "接続中({latencyMs} ms)",
+  "backend.reachable": "接続中({latencyMs} ms、未送信 {backlog} 件)",
   "backend.unhealthy": "センターが異常を返しました(HTTP {status})",
-  "backend.unreachable": "センターに接続できません: {info}",
+  "backend.unreachable": "センターに接続できません: {info}(未送信 {backlog} 件)",
   "error.status.unavailable": "機器の状態を取得できません",
   "error.unknown": "予期しないエラー: {code}",
 } as const;
@@ -93,9 +93,9 @@ const en: Record<Key, string> = {
   "camera.not_matching": "Configured camera “{wanted}” not found",
   "camera.ready": "{name}",
   "backend.not_configured": "No central backend URL configured",
-  "backend.reachable": "Connected ({latencyMs} ms)",
+  "backend.reachable": "Connected ({latencyMs} ms, {backlog} unsent)",
   "backend.unhealthy": "The backend reported a fault (HTTP {status})",
-  "backend.unreachable": "Cannot reach the backend: {info}",
+  "backend.unreachable": "Cannot reach the backend: {info} ({backlog} unsent)",
   "error.status.unavailable": "The device status is unavailable",
   "error.unknown": "Unexpected error: {code}",
 };

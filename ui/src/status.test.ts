@@ -55,7 +55,7 @@ describe("device status", () => {
 
   it("is all-ok only with devices that are all ok", () => {
     expect(allDevicesOk(base)).toBe(false);
-    const ok = { kind: "backend" as const, mode: "hardware" as const, state: "ok" as const, detail: "backend.reachable", params: { latencyMs: 3 } };
+    const ok = { kind: "backend" as const, mode: "hardware" as const, state: "ok" as const, detail: "backend.reachable", params: { latencyMs: 3, backlog: 0 } };
     expect(allDevicesOk({ ...base, devices: [ok] })).toBe(true);
     expect(allDevicesOk({ ...base, devices: [ok, { ...ok, state: "missing" }] })).toBe(false);
   });
