@@ -17,6 +17,7 @@ APT_PACKAGES=(
   clang libclang-dev
   xvfb xauth webkit2gtk-driver imagemagick matchbox-window-manager
   fonts-noto-cjk
+  python3-venv
 )
 
 missing=()
