@@ -226,10 +226,16 @@ fn main() {
 
     // Breakdown by pixels per module and by QR version, ours vs zxing-cpp.
     println!("\nby pixels/module:   ours  zxing-cpp  (n)");
-    for (lo, hi) in [(2.0f32, 3.0f32), (3.0, 4.0), (4.0, 5.0), (5.0, 6.5)] {
+    for (lo, hi) in [
+        (1.0f32, 2.5f32),
+        (2.5, 3.0),
+        (3.0, 4.0),
+        (4.0, 5.0),
+        (5.0, 6.5),
+    ] {
         let idx: Vec<usize> = set
             .iter()
-            .filter(|s| s.scene.px_per_module >= lo && s.scene.px_per_module < hi)
+            .filter(|s| s.px_per_module >= lo && s.px_per_module < hi)
             .map(|s| s.index)
             .collect();
         let o = idx.iter().filter(|&&i| ours.ok[i]).count();

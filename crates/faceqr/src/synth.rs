@@ -141,32 +141,38 @@ fn box_blur(img: &mut [f32], w: usize, h: usize) {
     }
 }
 
-/// Renders `text` as a QR symbol (EC level Q) shown on a phone screen in the given scene.
-pub fn render_scene(text: &str, scene: &Scene, rng: &mut Rng) -> Result<GrayImage> {
+/// Renders `text` as a QR symbol (EC level Q) shown on a phone screen in the given scene;
+/// returns the photo and the pixels per module actually used (smaller than asked when the
+/// symbol would not fit the frame).
+pub fn render_scene(text: &str, scene: &Scene, rng: &mut Rng) -> Result<(GrayImage, f32)> {
     let code = render::symbol(text)?;
     let modules = render::to_image(&code, 1); // one pixel per module, quiet zone included
     let n = modules.width() as f32;
     let (fw, fh) = (scene.size.0 as usize, scene.size.1 as usize);
     // The screen shows the symbol with a white margin of 3 modules around the quiet zone.
     let screen = n + 6.0;
-    let side = (screen * scene.px_per_module).min(fh as f32 * 0.95);
-    let (cx, cy) = (
-        rng.range(side * 0.55, fw as f32 - side * 0.55)
-            .max(side * 0.5),
-        rng.range(side * 0.55, fh as f32 - side * 0.55)
-            .max(side * 0.5),
-    );
     let (s, c) = scene.rotation_deg.to_radians().sin_cos();
-    let mut quad = [(0f32, 0f32); 4];
+    let mut side = screen * scene.px_per_module;
+    let mut rel = [(0f32, 0f32); 4];
     for (i, (ux, uy)) in [(-0.5f32, -0.5f32), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)]
         .into_iter()
         .enumerate()
     {
-        let jx = rng.range(-scene.perspective, scene.perspective);
-        let jy = rng.range(-scene.perspective, scene.perspective);
-        let (x, y) = ((ux + jx) * side, (uy + jy) * side);
-        quad[i] = (cx + x * c - y * s, cy + x * s + y * c);
+        let jx = ux + rng.range(-scene.perspective, scene.perspective);
+        let jy = uy + rng.range(-scene.perspective, scene.perspective);
+        rel[i] = (jx * c - jy * s, jx * s + jy * c);
     }
+    // The whole phone screen stays in the frame: shrink the symbol if it would not fit.
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for (x, y) in rel {
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    side = side
+        .min(0.96 * fw as f32 / (x1 - x0))
+        .min(0.96 * fh as f32 / (y1 - y0));
+    let cx = rng.range(-x0 * side + 2.0, fw as f32 - x1 * side - 2.0);
+    let cy = rng.range(-y0 * side + 2.0, fh as f32 - y1 * side - 2.0);
+    let quad = rel.map(|(x, y)| (cx + x * side, cy + y * side));
     // Frame → screen coordinates (in modules, 0..screen).
     let h = homography(
         quad,
@@ -248,7 +254,7 @@ pub fn render_scene(text: &str, scene: &Scene, rng: &mut Rng) -> Result<GrayImag
     for (o, v) in out.as_mut().iter_mut().zip(&img) {
         *o = (v + scene.noise * rng.normal()).clamp(0.0, 255.0) as u8;
     }
-    Ok(out)
+    Ok((out, side / screen))
 }
 
 /// Text with the alphabet and length of a credential (`MQ1:` + Base45 of `bytes` random
@@ -269,6 +275,8 @@ pub struct Sample {
     pub version: i16,
     /// The scene.
     pub scene: Scene,
+    /// Pixels per module in the photo (average over the symbol).
+    pub px_per_module: f32,
     /// The photo.
     pub image: GrayImage,
 }
@@ -288,12 +296,13 @@ pub fn robustness_set(seed: u64, count: usize) -> Result<Vec<Sample>> {
             let text = credential_like_text(&mut rng, bytes);
             let version = render::version(&render::symbol(&text)?);
             let scene = Scene::random(&mut rng);
-            let image = render_scene(&text, &scene, &mut rng)?;
+            let (image, px_per_module) = render_scene(&text, &scene, &mut rng)?;
             Ok(Sample {
                 index,
                 text,
                 version,
                 scene,
+                px_per_module,
                 image,
             })
         })
