@@ -1,5 +1,7 @@
-//! Fuzzes the credential decoder and verifier: arbitrary bytes as COSE payload (Base45 behind
-//! the prefix) and as raw text must be rejected or accepted without panicking.
+//! Fuzzes the credential decoder and verifier without panics: arbitrary bytes as the COSE
+//! structure (Base45 behind the prefix), as raw text, and as claims validly signed by a
+//! trusted issuer (so that the claims and COSE_Encrypt0 parsers behind the signature check
+//! are reached).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -8,6 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use madoguchi_faceqr::{IssuerKey, ModelRef, Policy, TemplateKeyring, TrustList, verify_credential};
 
 struct Ctx {
+    issuer: IssuerKey,
     trust: TrustList,
     keys: TemplateKeyring,
     policy: Policy,
@@ -19,7 +22,9 @@ fn ctx() -> &'static Ctx {
         let issuer = IssuerKey::from_secret(vec![1; 8], &[7; 32]);
         let mut trust = TrustList::default();
         trust.add_issuer(issuer.trusted_issuer());
+
         Ctx {
+            issuer,
             trust,
             keys: TemplateKeyring::single(vec![2; 4], [9; 32]),
             policy: Policy { now: 1_800_000_000, clock_skew: 300, model: ModelRef { model_id: "mbf-128".into(), template_version: 1 } },
@@ -33,6 +38,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = verify_credential(&as_payload, &c.trust, &c.keys, &c.policy);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = verify_credential(text, &c.trust, &c.keys, &c.policy);
+    }
+    if let Ok(signed) = madoguchi_faceqr::format::sign_raw_claims(data.to_vec(), &c.issuer) {
+        let _ = verify_credential(&signed, &c.trust, &c.keys, &c.policy);
     }
 });
 
