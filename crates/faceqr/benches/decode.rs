@@ -261,6 +261,28 @@ fn main() {
         };
         println!("  v{lo}–{hi}            {o:>4}  {z:>9}  ({})", idx.len());
     }
+    println!(
+        "\nimages our reader missed (index, version, px/module, blur passes, glare, moiré, noise, levels, zxing-cpp):"
+    );
+    for s in set.iter().filter(|s| !ours.ok[s.index]) {
+        let z = if zx_ok {
+            if zx.ok[s.index] { "read" } else { "missed" }
+        } else {
+            "-"
+        };
+        println!(
+            "  {:>4}  v{:<2}  {:>4.2}  {}  {:>5.0}  {:>4.2}  {:>4.1}  {:>3.0}/{:<3.0}  {z}",
+            s.index,
+            s.version,
+            s.px_per_module,
+            s.scene.blur_passes,
+            s.scene.glare,
+            s.scene.moire,
+            s.scene.noise,
+            s.scene.levels.0,
+            s.scene.levels.1
+        );
+    }
     if !zx_ok {
         std::process::exit(1);
     }

@@ -7,7 +7,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use madoguchi_faceqr::{IssuerKey, ModelRef, Policy, TemplateKeyring, TrustList, verify_credential};
+use madoguchi_faceqr::{
+    IssuerKey, ModelRef, Policy, TemplateKeyring, TrustList, verify_credential,
+};
 
 struct Ctx {
     issuer: IssuerKey,
@@ -27,7 +29,14 @@ fn ctx() -> &'static Ctx {
             issuer,
             trust,
             keys: TemplateKeyring::single(vec![2; 4], [9; 32]),
-            policy: Policy { now: 1_800_000_000, clock_skew: 300, model: ModelRef { model_id: "mbf-128".into(), template_version: 1 } },
+            policy: Policy {
+                now: 1_800_000_000,
+                clock_skew: 300,
+                model: ModelRef {
+                    model_id: "mbf-128".into(),
+                    template_version: 1,
+                },
+            },
         }
     })
 }
@@ -49,7 +58,11 @@ fn base45_encode(data: &[u8]) -> String {
     const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
     let mut s = String::new();
     for ch in data.chunks(2) {
-        let mut n = if ch.len() == 2 { usize::from(ch[0]) * 256 + usize::from(ch[1]) } else { usize::from(ch[0]) };
+        let mut n = if ch.len() == 2 {
+            usize::from(ch[0]) * 256 + usize::from(ch[1])
+        } else {
+            usize::from(ch[0])
+        };
         let digits = if ch.len() == 2 { 3 } else { 2 };
         for _ in 0..digits {
             s.push(A[n % 45] as char);
