@@ -149,3 +149,27 @@ proptest! {
         let _ = r.read(&img);
     }
 }
+
+#[test]
+fn locate_screen_finds_the_bright_phone_screen() {
+    let mut rng = synth::Rng::new(5);
+    let text = synth::credential_like_text(&mut rng, 300);
+    let sym = render::to_image(&render::symbol(&text).expect("fits"), 3);
+    let mut frame = GrayImage::from_pixel(1280, 720, image::Luma([60]));
+    image::imageops::overlay(&mut frame, &sym, 700, 200);
+    let r = madoguchi_faceqr::read::locate_screen(&frame).expect("screen found");
+    let (sw, sh) = (sym.width(), sym.height());
+    assert!(r.x <= 700 && r.y <= 200, "{r:?}");
+    assert!(
+        r.x + r.w >= 700 + sw && r.y + r.h >= 200 + sh,
+        "{r:?} does not contain the symbol"
+    );
+    assert!(
+        r.w < sw * 2 && r.h < sh * 2,
+        "{r:?} is far larger than the screen"
+    );
+    assert!(
+        madoguchi_faceqr::read::locate_screen(&GrayImage::from_pixel(640, 480, image::Luma([90])))
+            .is_none()
+    );
+}
