@@ -61,17 +61,24 @@ impl std::fmt::Debug for Read {
 /// Decodes with `rxing` (QR only, try-harder), returning the text and the region spanned by
 /// the reported points.
 pub fn decode_rxing(img: &GrayImage) -> Option<(String, Option<Region>)> {
+    if img.width() < MIN_SIDE || img.height() < MIN_SIDE {
+        return None;
+    }
     let mut hints = DecodeHints {
         TryHarder: Some(true),
         ..Default::default()
     };
-    let r = rxing::helpers::detect_in_luma_with_hints(
-        img.as_raw().clone(),
-        img.width(),
-        img.height(),
-        Some(BarcodeFormat::QR_CODE),
-        &mut hints,
-    )
+    // A decoder bug on a strange frame must cost one frame, not the kiosk.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rxing::helpers::detect_in_luma_with_hints(
+            img.as_raw().clone(),
+            img.width(),
+            img.height(),
+            Some(BarcodeFormat::QR_CODE),
+            &mut hints,
+        )
+    }))
+    .ok()?
     .ok()?;
     let pts = r.getPoints();
     let region = if pts.len() >= 3 {
@@ -99,14 +106,25 @@ pub fn decode_rxing(img: &GrayImage) -> Option<(String, Option<Region>)> {
 
 /// Decodes with `rqrr` (first grid that decodes).
 pub fn decode_rqrr(img: &GrayImage) -> Option<String> {
+    if img.width() < MIN_SIDE || img.height() < MIN_SIDE {
+        return None;
+    }
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut prepared =
-        rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| img.as_raw()[y * w + x]);
-    prepared
-        .detect_grids()
-        .into_iter()
-        .find_map(|g| g.decode().ok().map(|(_, text)| text))
+    // A decoder bug on a strange frame must cost one frame, not the kiosk.
+    std::panic::catch_unwind(|| {
+        let mut prepared =
+            rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| img.as_raw()[y * w + x]);
+        prepared
+            .detect_grids()
+            .into_iter()
+            .find_map(|g| g.decode().ok().map(|(_, text)| text))
+    })
+    .ok()
+    .flatten()
 }
+
+/// Smallest frame side worth decoding (a version-1 symbol is 21 modules).
+const MIN_SIDE: u32 = 21;
 
 /// Integral image (sum and sum of squares) with a zero first row and column.
 fn integrals(img: &GrayImage) -> (Vec<u64>, Vec<u64>) {
@@ -326,7 +344,10 @@ impl QrReader {
         let left = || start.elapsed() < budget;
 
         // 1. The region where the symbol was in the previous frame, with a margin.
-        if let Some(r) = self.tracked {
+        if let Some(r) = self
+            .tracked
+            .filter(|r| r.x < frame.width() && r.y < frame.height())
+        {
             let mx = r.w / 2 + 8;
             let my = r.h / 2 + 8;
             let x = r.x.saturating_sub(mx);

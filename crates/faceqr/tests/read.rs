@@ -173,3 +173,22 @@ fn locate_screen_finds_the_bright_phone_screen() {
             .is_none()
     );
 }
+
+#[test]
+fn tiny_and_shrinking_frames_are_safe() {
+    let mut rng = synth::Rng::new(8);
+    let text = synth::credential_like_text(&mut rng, 300);
+    let sym = render::to_image(&render::symbol(&text).expect("fits"), 4);
+    let mut r = reader();
+    assert!(r.read(&on_canvas(&sym, 1280, 720, 800, 300)).is_some());
+    assert!(r.tracked().is_some());
+    // The next frame is smaller than the tracked region's position, then degenerate.
+    assert!(
+        r.read(&GrayImage::from_pixel(320, 240, image::Luma([128])))
+            .is_none()
+    );
+    assert!(r.read(&GrayImage::new(0, 0)).is_none());
+    assert!(r.read(&GrayImage::new(1, 5)).is_none());
+    assert!(decode_rxing(&GrayImage::new(3, 3)).is_none());
+    assert!(decode_rqrr(&GrayImage::new(3, 3)).is_none());
+}
