@@ -17,6 +17,7 @@ APT_PACKAGES=(
   clang libclang-dev
   xvfb xauth webkit2gtk-driver imagemagick matchbox-window-manager
   fonts-noto-cjk
+  libopenjp2-tools fonts-dejavu-core python3-venv
 )
 
 missing=()
