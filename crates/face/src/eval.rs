@@ -336,35 +336,33 @@ pub fn run(engine: &FaceEngine, dir: &Path, opts: &EvalOptions) -> Result<Report
     }
     let images: usize = identities.iter().map(|(_, v)| v.len()).sum();
     let min_q = engine.thresholds().quality_min;
-    // Acquire every image once: detection, quality, and the chosen face.
-    let mut acquired: Vec<(usize, RgbImage, crate::detect::Detection)> = Vec::new();
-    let mut fta_failures = 0usize;
-    for (i, (_, files)) in identities.iter().enumerate() {
-        for f in files {
-            let img = open_any(f)?;
-            let faces = engine.detect(&img, false)?;
-            let Some(d) = FaceEngine::subject(&faces).copied() else {
-                fta_failures += 1;
-                continue;
-            };
-            let q = engine.quality(&img, &d, &faces)?;
-            if q.overall < min_q {
-                fta_failures += 1;
-                continue;
-            }
-            acquired.push((i, img, d));
-        }
-    }
+    // Acquire every image once (detection, quality, the chosen face), on every core.
+    let files: Vec<(usize, &PathBuf)> = identities
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, fs))| fs.iter().map(move |f| (i, f)))
+        .collect();
+    let acquired_all = par_map(&files, |(i, f)| {
+        let img = open_any(f)?;
+        let faces = engine.detect(&img, false)?;
+        let Some(d) = FaceEngine::subject(&faces).copied() else {
+            return Ok(None);
+        };
+        let q = engine.quality(&img, &d, &faces)?;
+        Ok((q.overall >= min_q).then_some((*i, img, d)))
+    })?;
+    let fta_failures = acquired_all.iter().filter(|a| a.is_none()).count();
+    let acquired: Vec<(usize, RgbImage, crate::detect::Detection)> =
+        acquired_all.into_iter().flatten().collect();
     let mut results = Vec::new();
     let chip_dir = dir.join("chip");
     for &model in &opts.models {
-        let mut samples = Vec::new();
-        for (i, img, d) in &acquired {
-            samples.push(Sample {
+        let samples = par_map(&acquired, |(i, img, d)| {
+            Ok(Sample {
                 identity: *i,
                 template: engine.embed(img, d, model, false)?,
-            });
-        }
+            })
+        })?;
         let mut pairs = Vec::new();
         for a in 0..samples.len() {
             for b in a + 1..samples.len() {
@@ -393,13 +391,12 @@ pub fn run(engine: &FaceEngine, dir: &Path, opts: &EvalOptions) -> Result<Report
                 }
             }
             if !chips.is_empty() {
-                let mut grey = Vec::new();
-                for (i, img, d) in &acquired {
-                    grey.push(Sample {
+                let grey = par_map(&acquired, |(i, img, d)| {
+                    Ok(Sample {
                         identity: *i,
                         template: engine.embed(img, d, model, true)?,
-                    });
-                }
+                    })
+                })?;
                 let mut pairs = Vec::new();
                 for c in &chips {
                     for g in &grey {
@@ -454,17 +451,15 @@ fn pad_eval(
             None => Ok(None),
         }
     };
-    let mut bona = Vec::new();
-    for (_, files) in identities {
-        for f in files.iter().filter(|f| is_original(f)) {
-            if bona.len() >= limit {
-                break;
-            }
-            if let Some(l) = depth_of(f)? {
-                bona.push(l);
-            }
-        }
-    }
+    let originals: Vec<&PathBuf> = identities
+        .iter()
+        .flat_map(|(_, fs)| fs.iter().filter(|f| is_original(f)))
+        .take(limit)
+        .collect();
+    let bona: Vec<crate::engine::Liveness> = par_map(&originals, |f| depth_of(f))?
+        .into_iter()
+        .flatten()
+        .collect();
     if bona.is_empty()
         && engine
             .liveness(&RgbImage::new(8, 8), &dummy_det())?
@@ -479,8 +474,9 @@ fn pad_eval(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let (mut live, mut n, mut no_face, mut depth) = (0usize, 0usize, 0usize, 0f32);
-        for f in list_images(&d)?.into_iter().take(limit) {
-            match depth_of(&f)? {
+        let files: Vec<PathBuf> = list_images(&d)?.into_iter().take(limit).collect();
+        for l in par_map(&files, |f| depth_of(f))? {
+            match l {
                 Some(l) => {
                     n += 1;
                     depth += l.depth;
@@ -506,6 +502,33 @@ fn pad_eval(
         max_apcer: attacks.iter().map(|a| a.apcer).fold(0.0, f64::max),
         attacks,
     }))
+}
+
+/// Maps `f` over `items` on up to as many threads as there are cores, keeping the order.
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, FaceError> + Sync,
+) -> Result<Vec<R>, FaceError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    let parts: Vec<Result<Vec<R>, FaceError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Result<Vec<R>, FaceError>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(FaceError::WorkerStopped)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 fn dummy_det() -> crate::detect::Detection {

@@ -111,8 +111,7 @@ mod tests {
 
     #[test]
     fn missing_or_bad_keys_are_named() {
-        let e = Thresholds::parse("source = \"x\"", "t.toml")
-            .expect_err("missing keys");
+        let e = Thresholds::parse("source = \"x\"", "t.toml").expect_err("missing keys");
         assert!(
             e.to_string().contains("t.toml") && e.to_string().contains("missing field"),
             "{e}"
