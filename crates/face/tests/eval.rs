@@ -27,7 +27,7 @@ fn eval_on_fixtures_writes_a_report_det_png_and_thresholds() {
             models,
             pad: true,
             out: out.path().to_owned(),
-            pad_limit: Some(3),
+            pad_limit: Some(2),
         },
     )
     .expect("eval runs");
@@ -57,8 +57,8 @@ fn eval_on_fixtures_writes_a_report_det_png_and_thresholds() {
     let kinds: Vec<&str> = pad.attacks.iter().map(|a| a.kind.as_str()).collect();
     assert_eq!(kinds, ["cutout", "print", "screen"]);
     assert_eq!(
-        pad.bona_fide, 3,
-        "PAD limited to 3 per class to keep the test short"
+        pad.bona_fide, 2,
+        "PAD limited to 2 per class to keep the test short"
     );
     assert!(
         pad.attacks
