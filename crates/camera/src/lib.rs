@@ -129,6 +129,24 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
     }
 }
 
+/// The source `--simulate` uses: the recorded clip in `clip_dir` when given (paced at its
+/// timing, 15 frames/s without `timing.txt`), else a synthetic customer made from `photo`
+/// at 640×480, 15 frames/s, paced.
+pub fn simulated_source(
+    clip_dir: Option<&std::path::Path>,
+    photo: &std::path::Path,
+) -> Result<Box<dyn FrameSource>, CameraError> {
+    if let Some(dir) = clip_dir {
+        return Ok(Box::new(recorded::RecordedSource::open(dir, 15.0, true)?));
+    }
+    let img = image::open(photo)
+        .map_err(|e| CameraError::Decode(format!("{}: {e}", photo.display())))?
+        .to_rgb8();
+    Ok(Box::new(synthetic::SyntheticSource::new(
+        img, None, 640, 480, 15.0, true,
+    )?))
+}
+
 /// Lists the cameras. No camera is an empty list, not an error (machines without
 /// `/dev/video*` give exactly that).
 pub fn list_cameras() -> Result<Vec<CameraInfo>, CameraError> {
@@ -153,6 +171,21 @@ mod tests {
     fn listing_cameras_succeeds_without_hardware() {
         let cams = list_cameras().expect("listing cameras must not fail without a camera");
         assert!(cams.iter().all(|c| !c.name.is_empty()));
+    }
+
+    #[test]
+    fn simulated_source_prefers_the_clip_then_the_photo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let photo = dir.path().join("p.png");
+        RgbImage::from_pixel(40, 50, image::Rgb([9, 9, 9]))
+            .save(&photo)
+            .expect("save");
+        let s = simulated_source(None, &photo).expect("synthetic");
+        assert_eq!(s.info().kind, SourceKind::Synthetic);
+        assert_eq!((s.info().width, s.info().height), (640, 480));
+        let s = simulated_source(Some(dir.path()), &photo).expect("recorded");
+        assert_eq!(s.info().kind, SourceKind::Recorded);
+        assert!(simulated_source(None, &dir.path().join("missing.png")).is_err());
     }
 
     #[test]
