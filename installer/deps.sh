@@ -17,7 +17,7 @@ APT_PACKAGES=(
   clang libclang-dev
   xvfb xauth webkit2gtk-driver imagemagick matchbox-window-manager
   fonts-noto-cjk
-  postgresql python3-venv openssl
+  postgresql python3-venv openssl fonts-dejavu-core
 )
 
 missing=()

