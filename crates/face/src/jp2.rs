@@ -16,9 +16,11 @@ pub fn decode(data: &[u8]) -> Result<RgbImage, FaceError> {
     let (w, h) = (img.width(), img.height());
     let alpha = usize::from(img.has_alpha());
     let ch = img.color_space().num_channels() as usize;
-    let px = img
-        .decode()
+    let mut ctx = hayro_jpeg2000::DecoderContext::default();
+    let decoded = img
+        .decode(&mut ctx)
         .map_err(|e| FaceError::Image(format!("JPEG 2000: {e:?}")))?;
+    let px = decoded.data_u8();
     let stride = ch + alpha;
     if px.len() < (w as usize) * (h as usize) * stride || !(ch == 1 || ch == 3) {
         return Err(FaceError::Image(format!(
