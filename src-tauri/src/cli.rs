@@ -50,6 +50,16 @@ pub enum Command {
         #[command(subcommand)]
         action: madoguchi_card::cli::CardCommand,
     },
+    /// Face analysis: compare two images, evaluate a labelled folder (JSON reports).
+    Face {
+        #[command(subcommand)]
+        action: madoguchi_face::cli::FaceCommand,
+    },
+    /// The face credential QR: decode images, issue, verify offline.
+    Qr {
+        #[command(subcommand)]
+        action: madoguchi_faceqr::cli::QrCommand,
+    },
     /// The local ledger: status, integrity, audit-chain check, retention purge, data keys.
     Ledger {
         #[command(subcommand)]
@@ -77,6 +87,8 @@ pub fn main() -> ExitCode {
             action: ConfigAction::Check,
         }) => config_check(cli.config.as_deref()),
         Some(Command::Card { action }) => madoguchi_card::cli::run(action),
+        Some(Command::Face { action }) => madoguchi_face::cli::run(action),
+        Some(Command::Qr { action }) => madoguchi_faceqr::cli::run(action),
         Some(Command::Ledger { action }) => madoguchi_ledger::cli::run(action),
         Some(Command::Sync { action }) => madoguchi_sync::cli::run(action),
         None => match load_config(cli.config.as_deref()) {
