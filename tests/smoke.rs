@@ -54,13 +54,13 @@ fn check_screen(
     assert_eq!(session.text(&sel("[data-testid=kiosk-id]")), KIOSK_ID);
     assert_eq!(session.text(&sel("[data-testid=branch]")), BRANCH);
     assert!(!session.text(&sel("[data-testid=clock]")).is_empty());
-    // Simulation: the virtual card is found through pcscd, the embedded backend answers on
-    // loopback; the recorded camera (not built yet) is shown as missing, not as working.
+    // Simulation: the virtual card is found through pcscd, the synthetic customer gives
+    // frames, the embedded backend answers on loopback.
     let states = session.script(&format!(
         "return [...document.querySelectorAll('[data-screen={screen}] .device[data-kind]')]\
          .map(e => e.dataset.kind + ':' + e.dataset.state).join(',');"
     ));
-    assert_eq!(states, "reader:ok,camera:missing,backend:ok", "{screen}");
+    assert_eq!(states, "reader:ok,camera:ok,backend:ok", "{screen}");
 
     assert_eq!(session.text(&sel("[data-testid=title]")), ja_title);
     session.screenshot(&format!("{shot}-ja"));

@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(test), windows_subsystem = "windows")]
 
+mod assets;
 mod backend;
 mod cli;
 mod dto;

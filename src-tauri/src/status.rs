@@ -13,6 +13,9 @@ use serde_json::{Map, Value, json};
 
 use crate::dto::{DeviceKind, DeviceMode, DeviceState, DeviceStatus};
 
+/// The synthetic customer's photo, under the asset roots.
+pub const SIM_CUSTOMER: &str = "sim/customer.jpg";
+
 /// How often the devices are probed.
 pub const POLL_EVERY: Duration = Duration::from_secs(3);
 /// The backend probe's time limit.
@@ -98,17 +101,42 @@ pub fn probe_reader(config: &Config) -> DeviceStatus {
     }
 }
 
-/// The camera. The recorded-clip source is not built yet, so in simulation it is missing.
+/// The camera. In simulation: the recorded clip or the synthetic customer, opened and asked for
+/// one frame, so "ok" means frames really come.
 pub fn probe_camera(config: &Config) -> DeviceStatus {
     use DeviceKind::Camera;
     if config.devices.simulate {
-        return status(
-            Camera,
-            DeviceMode::Simulated,
-            DeviceState::Missing,
-            "camera.sim_unavailable",
-            Map::new(),
-        );
+        let sim = |state, detail, p| status(Camera, DeviceMode::Simulated, state, detail, p);
+        let Some(photo) = crate::assets::find(SIM_CUSTOMER) else {
+            return sim(
+                DeviceState::Missing,
+                "camera.sim_missing",
+                params(&[("file", json!(SIM_CUSTOMER))]),
+            );
+        };
+        let clip = config.devices.camera_clip.as_deref();
+        return match madoguchi_camera::simulated_source(clip, &photo)
+            .and_then(|mut s| s.next_frame().map(|f| (s.info(), f)))
+        {
+            Ok((info, frame)) => sim(
+                DeviceState::Ok,
+                if clip.is_some() {
+                    "camera.sim_recorded"
+                } else {
+                    "camera.sim_synthetic"
+                },
+                params(&[
+                    ("width", json!(frame.image.width())),
+                    ("height", json!(frame.image.height())),
+                    ("fps", json!(info.fps)),
+                ]),
+            ),
+            Err(e) => sim(
+                DeviceState::Error,
+                "camera.error",
+                params(&[("info", json!(e.to_string()))]),
+            ),
+        };
     }
     let hw = |state, detail, p| status(Camera, DeviceMode::Hardware, state, detail, p);
     match madoguchi_camera::list_cameras() {
@@ -283,7 +311,12 @@ mod tests {
             _ => {}
         }
         assert_eq!(snap.devices[1].mode, DeviceMode::Simulated);
-        assert_eq!(snap.devices[1].state, DeviceState::Missing);
+        // The synthetic customer really gives 640×480 frames.
+        assert_eq!(
+            (snap.devices[1].state, snap.devices[1].detail),
+            (DeviceState::Ok, "camera.sim_synthetic")
+        );
+        assert_eq!(snap.devices[1].params["width"], json!(640));
         assert_eq!(snap.devices[2].detail, "backend.not_configured");
         assert!(snap.probed_at > 0);
     }

@@ -18,15 +18,15 @@ describe("device status", () => {
       kind: "camera" as const,
       mode: "simulated" as const,
       state: "missing" as const,
-      detail: "camera.sim_unavailable",
-      params: {},
+      detail: "camera.sim_missing",
+      params: { file: "sim/customer.jpg" },
     };
     const en = describeDevice("en", d);
     expect(en.name).toBe("Camera");
     expect(en.mode).toBe("simulator");
     expect(en.stateText).toBe("Missing");
     expect(en.symbol).toBe("—");
-    expect(en.detail).toContain("not available");
+    expect(en.detail).toBe("Simulator image sim/customer.jpg not found");
     expect(describeDevice("ja", d).name).toBe("カメラ");
   });
 

@@ -85,6 +85,9 @@ pub struct DevicesConfig {
     /// Simulation only: the vpcd driver's address the virtual card connects to, on loopback.
     /// Default `127.0.0.1:35963` (`Virtual PCD 00 00`).
     pub vpcd: VpcdAddr,
+    /// Simulation only: a recorded clip (folder of frames, optional `timing.txt`) for the
+    /// camera. Empty: the synthetic customer made from `assets/sim/customer.jpg`.
+    pub camera_clip: Option<PathBuf>,
 }
 
 impl Default for DevicesConfig {
@@ -95,6 +98,7 @@ impl Default for DevicesConfig {
             camera: String::new(),
             virtual_card_profile: "hopper".into(),
             vpcd: VpcdAddr("127.0.0.1:35963".into()),
+            camera_clip: None,
         }
     }
 }
