@@ -10,6 +10,10 @@
 //! root of the given [`TrustAnchors`] (the test root in simulation, the J-LIS roots in
 //! production) on the statement's date, then checks the signature. Revocation (J-LIS OCSP/CRL
 //! through a platform operator) is not checked here.
+//!
+//! The JSON of an [`Evidence`] is also the wire format: the kiosk stores it in the ledger as
+//! `signature` evidence, it travels base64 in the `evidence.stored` event, and the central
+//! backend (`madoguchi-central`, module `evidence`) verifies it independently of this crate.
 
 use std::fmt;
 

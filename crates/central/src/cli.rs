@@ -1,5 +1,6 @@
 //! The command line of `madoguchi-central`: `serve` and the admin commands (register a kiosk,
-//! revoke a face credential, rotate keys, set thresholds, stats). Admin commands print one
+//! revoke a face credential, rotate keys, set thresholds, stats — with the events counted per
+//! evidence verdict). Admin commands print one
 //! JSON object on stdout; errors go to stderr with a non-zero exit.
 //!
 //! What it does NOT do: print tokens or key material (a kiosk token is only ever written to
@@ -16,6 +17,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::CentralError;
+use crate::evidence::{JpkiRoots, JpkiVerifier};
 use crate::server::{AppState, Limits};
 use crate::store::Store;
 
@@ -52,6 +54,11 @@ pub enum Command {
         /// Most events in one batch.
         #[arg(long, default_value_t = crate::server::DEFAULT_MAX_BATCH)]
         max_batch: usize,
+        /// Simulation and tests only: also trust the TEST JPKI signing roots of this directory
+        /// (`anchors.json` with `"hierarchy": "test"`, as the kiosk's `--test-anchors`).
+        /// Without it only the J-LIS production roots verify evidence signatures.
+        #[arg(long, value_name = "DIR")]
+        test_jpki_roots: Option<PathBuf>,
     },
     /// Register a kiosk. Its token is read from `--token-file`, or generated into it (0600)
     /// when the file does not exist.
@@ -80,7 +87,7 @@ pub enum Command {
         #[arg(long)]
         file: PathBuf,
     },
-    /// Print counts (events, keys, revocations) as JSON.
+    /// Print counts (events, events per evidence verdict, keys, revocations) as JSON.
     Stats,
 }
 
@@ -117,6 +124,7 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             listen,
             max_body_bytes,
             max_batch,
+            test_jpki_roots,
         } => {
             let _ = tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
@@ -125,6 +133,16 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
                 )
                 .try_init();
+            let roots = match &test_jpki_roots {
+                Some(dir) => JpkiRoots::with_test_dir(dir)?,
+                None => JpkiRoots::production()?,
+            };
+            if roots.has_test_roots() {
+                tracing::warn!(
+                    roots = roots.len(),
+                    "TEST JPKI roots trusted: simulation only"
+                );
+            }
             let store = Store::open(&cli.database_url).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -137,10 +155,12 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                 source,
             })?;
             tracing::info!(%addr, store = ?store, "madoguchi-central listening");
-            let state = AppState::new(store).with_limits(Limits {
-                max_body_bytes,
-                max_batch,
-            });
+            let state = AppState::new(store)
+                .with_limits(Limits {
+                    max_body_bytes,
+                    max_batch,
+                })
+                .with_verifier(std::sync::Arc::new(JpkiVerifier::new(roots)));
             crate::server::serve(listener, state, shutdown_signal()).await
         }
         Command::KioskAdd { id, token_file } => {
@@ -189,6 +209,7 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             let store = Store::open(&cli.database_url).await?;
             print(json!({
                 "events": store.event_count().await?,
+                "verification": store.verification_counts().await?,
                 "issuer_keys": store.issuer_keys().await?.len(),
                 "template_keys": store.template_keys().await?.len(),
                 "revocations": store.revocations().await?.len(),

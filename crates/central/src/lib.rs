@@ -8,6 +8,11 @@
 //!   face credentials, thresholds, template keys). Every kiosk call but health, time and the
 //!   document itself needs the kiosk's bearer token. Request bodies are bounded (413), bad
 //!   input is a 4xx with a JSON `{code, message}`, never a 5xx.
+//! - [`evidence`]: verification of the kiosks' JPKI evidence signatures (`evidence.stored`
+//!   events of kind `signature`) against the J-LIS signing roots, plus TEST roots only when
+//!   configured (`--test-jpki-roots DIR`); each event is stored with its verdict (`verified`,
+//!   `bad_signature`, `untrusted_chain`, `expired`, `malformed`, `not_checked`), counted by
+//!   `stats`.
 //! - [`store`]: persistence in an embedded SQLite database (the default: the demo needs
 //!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
 //!   branches).
@@ -17,14 +22,14 @@
 //! What it does NOT do:
 //! - Terminate TLS: it speaks plain HTTP and is meant to listen on loopback (demo, tests) or
 //!   behind the bank's TLS-terminating proxy, which also enforces the kiosks' client certificates.
-//! - Verify evidence signatures yet: every event goes through an [`server::EvidenceVerifier`];
-//!   the only one today ([`server::NotChecked`]) records `not_checked`. A JPKI-based verifier
-//!   plugs in there once the card crate provides signature verification.
+//! - Check revocation of JPKI signing certificates (that needs J-LIS's service through a
+//!   platform operator), or refuse events whose evidence does not verify (stored, flagged).
 //! - Share code with the kiosk's sync client: the two only share the documented wire format,
 //!   so each checks the other.
 //! - Log request bodies, tokens or key material.
 
 pub mod cli;
+pub mod evidence;
 pub mod pgtest;
 pub mod server;
 pub mod store;

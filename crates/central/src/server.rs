@@ -5,8 +5,11 @@
 //! that breaks the schema or the limits); storage trouble is a 503 with `Retry-After`, so a
 //! kiosk backs off and re-sends. Handlers never panic on input.
 //!
-//! What it does NOT do: verify evidence signatures (see [`EvidenceVerifier`]), rate-limit
-//! per kiosk, or log bodies and tokens.
+//! Each event goes through the state's [`EvidenceVerifier`] (JPKI signature evidence is
+//! checked by [`crate::evidence::JpkiVerifier`]) and is stored with the verdict.
+//!
+//! What it does NOT do: refuse an event whose evidence does not verify (it is stored and
+//! flagged), rate-limit per kiosk, or log bodies and tokens.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,34 +40,57 @@ pub const MAX_TIMESTAMP_MS: i64 = 9_007_199_254_740_991;
 pub const MAX_KIND_CHARS: usize = 100;
 
 /// The verdict of an [`EvidenceVerifier`] on one event, stored beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verification {
-    /// Nothing was checked (no verifier for this kind yet).
+    /// The event carries no evidence signature (or no verifier is configured).
     NotChecked,
-    /// Signatures in the event verified.
+    /// The JPKI signature verified, with a certificate chaining to a trusted signing root
+    /// valid on the statement's date.
     Verified,
-    /// A signature did not verify: stored and flagged, never dropped.
-    Failed,
+    /// The certificate chains to a trusted root but the signature does not cover the
+    /// statement (tampered statement, or signed by another key).
+    BadSignature,
+    /// No trusted JPKI signing root issued the signing certificate.
+    UntrustedChain,
+    /// The signing certificate or its root is not valid on the statement's date.
+    Expired,
+    /// Signature evidence that cannot be read (not the documented JSON, unknown format, bad
+    /// hex or DER, content missing).
+    Malformed,
 }
 
 impl Verification {
-    fn as_str(self) -> &'static str {
+    /// Every verdict, in a fixed order.
+    pub const ALL: [Verification; 6] = [
+        Verification::NotChecked,
+        Verification::Verified,
+        Verification::BadSignature,
+        Verification::UntrustedChain,
+        Verification::Expired,
+        Verification::Malformed,
+    ];
+
+    /// The stable text stored in the database and shown by `stats`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Verification::NotChecked => "not_checked",
             Verification::Verified => "verified",
-            Verification::Failed => "failed",
+            Verification::BadSignature => "bad_signature",
+            Verification::UntrustedChain => "untrusted_chain",
+            Verification::Expired => "expired",
+            Verification::Malformed => "malformed",
         }
     }
 }
 
-/// The seam for checking evidence signatures (JPKI signature chains against the test or real
-/// JPKI root) as events arrive. Events are stored whatever the verdict.
+/// The seam for checking evidence signatures as events arrive; the backend's implementation is
+/// [`crate::evidence::JpkiVerifier`]. Events are stored whatever the verdict.
 pub trait EvidenceVerifier: Send + Sync {
     /// Checks what it can in one event.
     fn verify(&self, kind: &str, payload: &RawValue) -> Verification;
 }
 
-/// The verifier used today: checks nothing, says so.
+/// A verifier that checks nothing and says so (`not_checked` for every event).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotChecked;
 
@@ -101,7 +127,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` with the default limits and no evidence verification.
+    /// State over `store` with the default limits and no evidence verification
+    /// ([`NotChecked`]); see [`AppState::with_verifier`].
     pub fn new(store: Store) -> AppState {
         AppState {
             store,
@@ -435,11 +462,29 @@ impl std::fmt::Debug for Embedded {
 }
 
 impl Embedded {
-    /// Opens `database` (see [`Store::open`]) and serves it on `listen` (port 0: any free one).
+    /// Opens `database` (see [`Store::open`]) and serves it on `listen` (port 0: any free one),
+    /// verifying evidence signatures against the J-LIS production roots only.
     pub fn start(
         database: &str,
         listen: SocketAddr,
         limits: Limits,
+    ) -> Result<Embedded, CentralError> {
+        let roots = crate::evidence::JpkiRoots::production()?;
+        Self::start_with_verifier(
+            database,
+            listen,
+            limits,
+            Arc::new(crate::evidence::JpkiVerifier::new(roots)),
+        )
+    }
+
+    /// As [`Embedded::start`], with this evidence verifier (e.g. a
+    /// [`crate::evidence::JpkiVerifier`] that also trusts the TEST roots, in simulation).
+    pub fn start_with_verifier(
+        database: &str,
+        listen: SocketAddr,
+        limits: Limits,
+        verifier: Arc<dyn EvidenceVerifier>,
     ) -> Result<Embedded, CentralError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -465,7 +510,9 @@ impl Embedded {
             source,
         })?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(store.clone()).with_limits(limits);
+        let state = AppState::new(store.clone())
+            .with_limits(limits)
+            .with_verifier(verifier);
         runtime.spawn(async move {
             let stop = async move {
                 let _ = rx.await;

@@ -107,6 +107,8 @@ pub struct StoredEvent {
     pub payload: String,
     /// When the kiosk recorded it.
     pub created_at_ms: i64,
+    /// The evidence verdict stored with it (`verified`, `not_checked`, …).
+    pub verification: String,
 }
 
 /// A public issuer key on the trust list.
@@ -501,6 +503,22 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Number of stored events per evidence verdict (`verified`, `not_checked`, …), sorted by
+    /// verdict; verdicts with no event are absent.
+    pub async fn verification_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, CentralError> {
+        Ok(self
+            .rows(
+                "SELECT verification, CAST(COUNT(*) AS TEXT) FROM events GROUP BY verification",
+                2,
+            )
+            .await?
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].parse().unwrap_or(0)))
+            .collect())
+    }
+
     /// Stored events in id order after `after` (exclusive), at most `limit` (audits, tests).
     pub async fn list_events(
         &self,
@@ -511,7 +529,7 @@ impl Store {
         let lim = i64::from(limit);
         let sql = |p: &str| {
             format!(
-                "SELECT event_id, kiosk_id, kind, payload, created_at_ms FROM events
+                "SELECT event_id, kiosk_id, kind, payload, created_at_ms, verification FROM events
                  WHERE event_id > {p}1 ORDER BY event_id LIMIT {p}2"
             )
         };
@@ -527,6 +545,7 @@ impl Store {
                             kind: r.get(2)?,
                             payload: r.get(3)?,
                             created_at_ms: r.get(4)?,
+                            verification: r.get(5)?,
                         })
                     })?;
                     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -545,6 +564,7 @@ impl Store {
                     kind: r.get(2),
                     payload: r.get(3),
                     created_at_ms: r.get(4),
+                    verification: r.get(5),
                 })
                 .collect()),
         }
@@ -861,6 +881,10 @@ mod tests {
         let all = s.list_events("", 10).await.unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].payload, "{}");
+        assert_eq!(all[0].verification, "not_checked");
+        let counts = s.verification_counts().await.unwrap();
+        assert_eq!(counts.get("not_checked"), Some(&3));
+        assert_eq!(counts.len(), 1);
     }
 
     #[tokio::test]

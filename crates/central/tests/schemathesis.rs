@@ -7,6 +7,9 @@
 //! (`target/schemathesis-venv`, needs the Debian package `python3-venv` and PyPI).
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
+#[path = "../../card/tests/virtual_support/mod.rs"]
+mod virtual_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,6 +93,8 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
         &["set-thresholds", "--file", thresholds.to_str().unwrap()],
     );
 
+    // As the demo runs it: evidence signatures of the virtual card's TEST hierarchy verify.
+    let roots = virtual_support::anchors_dir();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -100,6 +105,8 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
         .arg("--database-url")
         .arg(&db)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--test-jpki-roots")
+        .arg(roots.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

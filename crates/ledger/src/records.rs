@@ -103,7 +103,8 @@ text_enum!(
         ChipPhotoHash = "chip_photo_hash",
         /// The captured live face image.
         FaceImage = "face_image",
-        /// A JPKI evidence signature (digest, signature, certificate).
+        /// A JPKI evidence signature: the JSON of `madoguchi_card::Evidence` (statement,
+        /// signature, signing certificate), which the central backend verifies on arrival.
         Signature = "signature",
         /// A face template.
         Template = "template",
