@@ -113,6 +113,18 @@ impl Manifest {
             .ok_or_else(|| FaceError::UnknownModel(id.to_owned()))
     }
 
+    /// Overrides the input shape of model `id` (CDCN is fully convolutional: it runs at
+    /// smaller sizes; the PAD size sweep uses this).
+    pub fn set_input(&mut self, id: &str, input: Vec<usize>) -> Result<(), FaceError> {
+        let m = self
+            .model
+            .iter_mut()
+            .find(|m| m.id == id)
+            .ok_or_else(|| FaceError::UnknownModel(id.to_owned()))?;
+        m.input = input;
+        Ok(())
+    }
+
     /// Reads the model's file, verifies its SHA-256, and builds an optimised plan for its
     /// fixed input shape.
     pub fn load_model(&self, id: &str) -> Result<LoadedModel, FaceError> {

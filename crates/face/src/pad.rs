@@ -27,16 +27,26 @@ use crate::quality::pose;
 #[derive(Debug, Clone)]
 pub struct PassivePad {
     model: LoadedModel,
+    crop_scale: f32,
 }
 
 /// Enlargement of the face box for the PAD crop (context around the face matters:
 /// frames of prints and screens).
-const PAD_CROP_SCALE: f32 = 1.6;
+pub const PAD_CROP_SCALE: f32 = 1.6;
 
 impl PassivePad {
     /// Wraps the loaded model.
     pub fn new(model: LoadedModel) -> Self {
-        Self { model }
+        Self {
+            model,
+            crop_scale: PAD_CROP_SCALE,
+        }
+    }
+
+    /// The same model with another face-box enlargement (the crop sweep of `pad_sweep`).
+    pub fn with_crop_scale(mut self, scale: f32) -> Self {
+        self.crop_scale = scale;
+        self
     }
 
     /// The loaded model (benchmarks time it alone).
@@ -48,7 +58,7 @@ impl PassivePad {
     pub fn preprocess(&self, img: &RgbImage, d: &Detection) -> Tensor {
         let s = self.model.entry.input.get(2).copied().unwrap_or(256);
         let [bx, by, bw, bh] = d.bbox;
-        let side = bw.max(bh) * PAD_CROP_SCALE;
+        let side = bw.max(bh) * self.crop_scale;
         let (cx, cy) = (bx + bw / 2.0, by + bh / 2.0);
         let (x0, y0) = (cx - side / 2.0, cy - side / 2.0);
         let step = side / s as f32;

@@ -5,7 +5,9 @@
 //!   the capture window; every new best frame is handed to
 //! - the **matcher**, which embeds it and compares it with the reference while the tracker
 //!   goes on detecting the next frames (detect N+1 while embedding N). When the window ends
-//!   the matcher runs the passive PAD once on the chosen frame and reports the outcome.
+//!   the matcher runs the passive PAD once on the chosen frame, on a second scoped thread
+//!   (the tracker has stopped, so that core is free) while it embeds that frame if it was
+//!   not embedded yet, and reports the outcome.
 //!
 //! The caller gets a [`VerifyHandle`]: a channel of [`Event`]s and a cancel switch. No frame
 //! or template leaves the worker except the decision and the numbers.
@@ -274,18 +276,28 @@ fn matcher(
                 };
                 if let Some(b) = best {
                     // The best frame may be newer than the last one embedded.
-                    let cmp = match last {
-                        Some((seq, cmp)) if seq == b.frame.seq => Ok(cmp),
-                        _ => {
-                            outcome.embedded += 1;
-                            compare(&b)
-                        }
+                    let cached = match last {
+                        Some((seq, cmp)) if seq == b.frame.seq => Some(cmp),
+                        _ => None,
                     };
-                    let live = if opts.pad {
-                        engine.liveness(&b.frame.image, &b.detection)
-                    } else {
-                        Ok(None)
-                    };
+                    if cached.is_none() {
+                        outcome.embedded += 1;
+                    }
+                    // The capture thread has finished: the PAD model runs on the other core
+                    // while this one embeds the best frame (when not embedded yet).
+                    let (cmp, live) = std::thread::scope(|s| {
+                        let pad = opts
+                            .pad
+                            .then(|| s.spawn(|| engine.liveness(&b.frame.image, &b.detection)));
+                        let cmp = cached.map_or_else(|| compare(&b), Ok);
+                        let live = match pad {
+                            Some(h) => h.join().unwrap_or_else(|_| {
+                                Err(crate::FaceError::infer("cdcn", "PAD thread panicked"))
+                            }),
+                            None => Ok(None),
+                        };
+                        (cmp, live)
+                    });
                     match (cmp, live) {
                         (Ok(c), Ok(l)) => {
                             outcome.comparison = Some(c);
