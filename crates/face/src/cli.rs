@@ -1,9 +1,12 @@
 //! The `madoguchi face …` subcommands: `compare A B` (JSON: score, decision, threshold,
 //! quality components, liveness), `eval DIR` (report files, JSON summary) and
-//! `build-fixtures SRC OUT` (the evaluation fixture set).
+//! `build-fixtures SRC OUT` (the evaluation fixture set), `enroll IMAGE --out T` (the template
+//! file `qr issue --template` reads, behind the enrollment gates of [`crate::enroll`]).
 //!
-//! Exit codes: `compare` 0 = match, 1 = no match, 2 = error; others 0 = done, 2 = error.
-//! Output never contains image data or templates; errors name files, not people.
+//! Exit codes: `compare` 0 = match, 1 = no match, 2 = error; `enroll` 0 = enrolled,
+//! 1 = a gate refused the face, 2 = error; others 0 = done, 2 = error.
+//! Output never contains image data or templates (`enroll` writes its template only to the
+//! `--out` file, mode 0600); errors name files, not people.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +15,7 @@ use serde::Serialize;
 
 use crate::embed::EmbedderKind;
 use crate::engine::{EngineOptions, FaceEngine, Liveness};
+use crate::enroll::{Gated, LivenessGate, gated_capture, template_json};
 use crate::eval::EvalOptions;
 use crate::guidance;
 use crate::jp2::open_any;
@@ -68,6 +72,25 @@ pub enum FaceCommand {
         /// At most N bona fide images and N per attack type through PAD (~1 s each).
         #[arg(long)]
         pad_limit: Option<usize>,
+        /// Models and thresholds.
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+    /// Enroll the face in an image: quality and liveness gates, then write the template file
+    /// (JSON {"model_id", "template_version", "embedding"}, mode 0600) for `qr issue`.
+    /// Prints JSON {enrolled, reason, quality, liveness, model_id, template_version}.
+    Enroll {
+        /// The image (a frame from the enrollment capture).
+        image: PathBuf,
+        /// Template file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Embedding model.
+        #[arg(long, value_enum, default_value = "sface")]
+        model: EmbedderKind,
+        /// Skip the passive liveness gate (development only).
+        #[arg(long)]
+        no_pad: bool,
         /// Models and thresholds.
         #[command(flatten)]
         models: ModelArgs,
@@ -184,6 +207,67 @@ pub fn compare(
     })
 }
 
+/// Runs `enroll`: the JSON report, and whether the face was enrolled (file written).
+pub fn enroll(
+    image: &std::path::Path,
+    out: &std::path::Path,
+    model: EmbedderKind,
+    pad: bool,
+    models: &ModelArgs,
+) -> Result<(serde_json::Value, bool), FaceError> {
+    let engine = load(
+        models,
+        &EngineOptions {
+            embedders: vec![model],
+            pad,
+        },
+    )?;
+    let img = open_any(image)?;
+    let gate = if pad {
+        LivenessGate::Passive
+    } else {
+        LivenessGate::Off
+    };
+    let g = gated_capture(&engine, &img, model, gate)?;
+    let report = match &g {
+        Gated::Passed(e) => {
+            write_private(out, template_json(e).as_bytes())?;
+            serde_json::json!({
+                "enrolled": true, "model_id": e.model_id, "template_version": e.template_version,
+                "quality": e.quality, "liveness": e.liveness, "out": out.display().to_string(),
+            })
+        }
+        Gated::NoFace => serde_json::json!({
+            "enrolled": false, "reason": g.code(), "guidance": guidance::NO_FACE.code,
+        }),
+        Gated::Quality { quality, guidance } => serde_json::json!({
+            "enrolled": false, "reason": g.code(), "quality": quality, "guidance": guidance,
+        }),
+        Gated::Liveness(l) => serde_json::json!({
+            "enrolled": false, "reason": g.code(), "liveness": l,
+        }),
+    };
+    Ok((report, matches!(g, Gated::Passed(_))))
+}
+
+/// Writes a file readable by its owner only (it holds a template).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), FaceError> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let io = |e| FaceError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let mut f = o.open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)
+}
+
 fn print_json<T: Serialize>(v: &T) -> bool {
     match serde_json::to_string_pretty(v) {
         Ok(s) => {
@@ -274,6 +358,25 @@ pub fn run(cmd: FaceCommand) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        FaceCommand::Enroll {
+            image,
+            out,
+            model,
+            no_pad,
+            models,
+        } => match enroll(&image, &out, model, !no_pad, &models) {
+            Ok((r, enrolled)) => {
+                if !print_json(&r) {
+                    return ExitCode::from(2);
+                }
+                if enrolled {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(e),
+        },
         FaceCommand::BuildFixtures { src, out, models } => {
             let engine = match load(
                 &models,

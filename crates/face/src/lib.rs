@@ -1,6 +1,7 @@
 //! Face analysis on tract-onnx: detect (YuNet) → 5 landmarks → similarity alignment →
 //! quality (ISO/IEC 29794-5 components) → liveness (CDCN depth; turn challenge) → embed
 //! (SFace or dlib ResNet) → score against a threshold read from the thresholds file.
+//! Enrollment from a still image behind the quality and liveness gates ([`enroll`]).
 //! Also the capture loop choosing the best frame with guidance, a pipelined worker, the
 //! evaluation (`face eval`) and the `face` subcommands ([`cli`]).
 //!
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod detect;
 pub mod embed;
 pub mod engine;
+pub mod enroll;
 mod error;
 pub mod eval;
 mod eval_plot;

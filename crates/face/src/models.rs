@@ -55,6 +55,11 @@ pub struct ModelEntry {
     pub output: String,
     /// Pre-processing it expects.
     pub preprocessing: String,
+    /// Embedding models: version of the template layout this model produces. Bumped when
+    /// the weights or pre-processing change so that templates stop being comparable (face
+    /// credentials carry it and are refused by a kiosk running another version).
+    #[serde(default)]
+    pub template_version: Option<u32>,
 }
 
 /// The manifest file.
