@@ -1,7 +1,8 @@
 //! The `madoguchi qr …` subcommands: `decode`, `issue`, `verify`, `keygen`. Keys and lists
 //! come from files named by arguments (or `MADOGUCHI_FACEQR_*` environment variables) until
 //! the ledger holds them. Output: decoded text (decode), JSON (issue, verify, keygen); errors
-//! on stderr. It never prints a template or a secret key.
+//! on stderr. `verify --live FACE` runs the whole chain including the gated face match.
+//! It never prints a template or a secret key.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,10 +12,12 @@ use serde_json::json;
 
 use crate::format::{IssueRequest, issue};
 use crate::keys::{IssuerKey, TemplateKeyring, TrustList};
+use crate::live::FaceMatcher;
 use crate::read::read_file;
 use crate::render;
 use crate::template::{ModelRef, Template, TemplateFile};
-use crate::verify::{Lang, Policy, Rejection, verify_claims, verify_credential};
+use crate::verify::{Lang, Policy, Rejection, verify_claims, verify_credential, verify_with_face};
+use madoguchi_face::enroll::LivenessGate;
 
 /// `madoguchi qr` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -62,15 +65,28 @@ pub enum QrCommand {
         /// Template keys JSON; when given the template is decrypted too (never printed).
         #[arg(long, env = "MADOGUCHI_FACEQR_TEMPLATE_KEYS")]
         template_keys: Option<PathBuf>,
-        /// Model id this kiosk runs.
-        #[arg(long)]
-        model: String,
-        /// Template version this kiosk's model produces.
-        #[arg(long)]
-        template_version: u32,
+        /// Model id this kiosk runs (without --live; with --live it comes from the model
+        /// manifest).
+        #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+        model: Option<String>,
+        /// Template version this kiosk's model produces (without --live).
+        #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+        template_version: Option<u32>,
         /// Verification time, Unix seconds (default: now).
         #[arg(long)]
         now: Option<i64>,
+        /// Live face image: after the credential checks, match it (SFace) against the
+        /// decrypted template with the enrollment gates (quality, passive liveness).
+        /// Needs --template-keys.
+        #[arg(long, requires = "template_keys")]
+        live: Option<PathBuf>,
+        /// With --live: skip the passive liveness gate (development only; enrollment must
+        /// have skipped it too).
+        #[arg(long, requires = "live")]
+        no_pad: bool,
+        /// With --live: models folder and thresholds file.
+        #[command(flatten)]
+        models: madoguchi_face::cli::ModelArgs,
     },
     /// Create an issuer key, a template keyring and a trust list naming the issuer (for
     /// development and tests; production keys come from the backend).
@@ -140,16 +156,33 @@ pub fn execute(cmd: QrCommand) -> Outcome {
             model,
             template_version,
             now,
-        } => verify_cmd(
-            &image,
-            &trust,
-            template_keys.as_deref(),
-            ModelRef {
-                model_id: model,
-                template_version,
-            },
-            now,
-        ),
+            live,
+            no_pad,
+            models,
+        } => match (live, model, template_version) {
+            (Some(face), _, _) => live_verify_cmd(
+                &image,
+                &trust,
+                template_keys.as_deref(),
+                &face,
+                !no_pad,
+                &models,
+                now,
+            ),
+            (None, Some(model_id), Some(template_version)) => verify_cmd(
+                &image,
+                &trust,
+                template_keys.as_deref(),
+                ModelRef {
+                    model_id,
+                    template_version,
+                },
+                now,
+            ),
+            _ => report(Err(
+                "--model and --template-version are needed without --live".into(),
+            )),
+        },
         QrCommand::Keygen { dir } => report(keygen(&dir)),
     }
 }
@@ -283,6 +316,110 @@ fn verify_cmd(
         }
         Err(r) => {
             o.out(rejection_json(&r));
+            o.code = 1;
+        }
+    }
+    o
+}
+
+fn load_engine(
+    models: &madoguchi_face::cli::ModelArgs,
+    pad: bool,
+) -> Result<madoguchi_face::FaceEngine, madoguchi_face::FaceError> {
+    madoguchi_face::FaceEngine::load(
+        &models
+            .models_dir
+            .clone()
+            .unwrap_or_else(madoguchi_face::models::default_models_dir),
+        &models
+            .thresholds
+            .clone()
+            .unwrap_or_else(madoguchi_face::thresholds::default_thresholds_path),
+        &madoguchi_face::EngineOptions {
+            embedders: vec![madoguchi_face::EmbedderKind::Sface],
+            pad,
+        },
+    )
+}
+
+/// `qr verify IMAGE --live FACE`: the whole chain, decode → credential checks → decrypt →
+/// gated live match. JSON: valid, reason (with JA/EN messages), claims, live numbers.
+fn live_verify_cmd(
+    image: &Path,
+    trust: &Path,
+    template_keys: Option<&Path>,
+    face: &Path,
+    pad: bool,
+    models: &madoguchi_face::cli::ModelArgs,
+    now: Option<i64>,
+) -> Outcome {
+    let mut o = Outcome::default();
+    let Some(template_keys) = template_keys else {
+        return report(Err("--live needs --template-keys".into()));
+    };
+    let trust = match TrustList::load(trust) {
+        Ok(t) => t,
+        Err(e) => return report(Err(e.to_string())),
+    };
+    let keys = match TemplateKeyring::load(template_keys) {
+        Ok(k) => k,
+        Err(e) => return report(Err(e.to_string())),
+    };
+    let engine = match load_engine(models, pad) {
+        Ok(e) => e,
+        Err(e) => return report(Err(e.to_string())),
+    };
+    let live_img = match madoguchi_face::jp2::open_any(face) {
+        Ok(i) => i,
+        Err(e) => return report(Err(e.to_string())),
+    };
+    let gate = if pad {
+        LivenessGate::Passive
+    } else {
+        LivenessGate::Off
+    };
+    let mut matcher = match FaceMatcher::new(
+        &engine,
+        &live_img,
+        madoguchi_face::EmbedderKind::Sface,
+        gate,
+    ) {
+        Ok(m) => m,
+        Err(e) => return report(Err(e.to_string())),
+    };
+    let text = match read_file(image) {
+        Ok(t) => t,
+        Err(crate::Error::NoSymbol) => {
+            let r = Rejection {
+                reason: crate::Reason::Unreadable,
+                detail: "no QR code decoded from the image",
+            };
+            o.out(rejection_json(&r));
+            o.code = 1;
+            return o;
+        }
+        Err(e) => return report(Err(e.to_string())),
+    };
+    let result = verify_with_face(
+        &text,
+        &trust,
+        &keys,
+        now.unwrap_or_else(now_unix),
+        300,
+        &mut matcher,
+    );
+    if let Some(e) = matcher.take_error() {
+        return report(Err(format!("live face: {e}")));
+    }
+    let live = matcher.report().cloned();
+    match result {
+        Ok(a) => o.out(json!({
+            "valid": true, "claims": a.claims, "score": a.score, "live": live,
+        })),
+        Err(r) => {
+            let mut j = rejection_json(&r);
+            j["live"] = json!(live);
+            o.out(j);
             o.code = 1;
         }
     }

@@ -3,7 +3,8 @@
 //! then) decryption of the template, then the live 1:1 match through a [`LiveMatcher`].
 //! Every rejection carries a [`Reason`] with a stable code and Japanese and English messages.
 //!
-//! It does not compute faces or liveness (the face crate does, behind [`LiveMatcher`]), read
+//! It does not compute faces or liveness (the face crate does, behind [`LiveMatcher`]; see
+//! [`crate::live`]), read
 //! images (see [`crate::read`]), or touch the network.
 
 use ed25519_dalek::Signature;
@@ -274,8 +275,9 @@ pub enum MatchOutcome {
     LivenessFailed,
 }
 
-/// The final step, implemented by the face crate: capture the live face with the same quality
-/// and liveness gates as enrollment and match it 1:1 against the credential's template.
+/// The final step, implemented with the face crate by [`crate::live::FaceMatcher`]: capture
+/// the live face with the same quality and liveness gates as enrollment and match it 1:1
+/// against the credential's template.
 pub trait LiveMatcher {
     /// The model this matcher runs (credentials of other models are rejected before
     /// decryption).

@@ -62,9 +62,15 @@ fn keygen_issue_decode_verify() {
             image: d.join(image),
             trust: d.join(trust),
             template_keys: keys.then(|| d.join("template-keys.json")),
-            model: "mbf-128".into(),
-            template_version: 1,
+            model: Some("mbf-128".into()),
+            template_version: Some(1),
             now,
+            live: None,
+            no_pad: false,
+            models: madoguchi_face::cli::ModelArgs {
+                models_dir: None,
+                thresholds: None,
+            },
         })
     };
     let o = verify("trust.json", true, None, "qr.png");
@@ -131,8 +137,14 @@ fn bad_key_files_exit_2_without_secrets() {
         image: d.join("x.png"),
         trust: d.join("trust.json"),
         template_keys: None,
-        model: "m".into(),
-        template_version: 1,
+        model: Some("m".into()),
+        template_version: Some(1),
+        live: None,
+        no_pad: false,
+        models: madoguchi_face::cli::ModelArgs {
+            models_dir: None,
+            thresholds: None,
+        },
         now: None,
     });
     assert_eq!(o.code, 2);
