@@ -152,22 +152,8 @@ pub fn issue(req: &IssueRequest<'_>, issuer: &IssuerKey, keys: &TemplateKeyring)
         claims = claims.subject(s.clone());
     }
     let payload = claims.build().to_vec().map_err(enc)?;
-    let signed = CoseSign1Builder::new()
-        .protected(
-            HeaderBuilder::new()
-                .algorithm(iana::Algorithm::EdDSA)
-                .key_id(issuer.kid().to_vec())
-                .build(),
-        )
-        .payload(payload)
-        .create_signature(b"", |tbs| {
-            issuer.signing_key().sign(tbs).to_bytes().to_vec()
-        })
-        .build()
-        .to_tagged_vec()
-        .map_err(enc)?;
     Ok(Issued {
-        text: format!("{PREFIX}{}", base45::encode(&signed)),
+        text: sign_raw_claims(payload, issuer)?,
         credential_id: cti,
     })
 }

@@ -130,28 +130,19 @@ impl Server {
     /// Waits until pcscd has talked to the inserted card (vpcd sent its first frame, normally
     /// power-on/ATR within about a second of connecting). `false` on timeout.
     pub fn wait_seen(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut ctl = self.shared.ctl();
-        while !(ctl.connected && ctl.frames_since_insert > 0) {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            ctl = self
-                .shared
-                .cv
-                .wait_timeout(ctl, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        self.wait_until(timeout, |ctl| ctl.connected && ctl.frames_since_insert > 0)
     }
 
     /// Waits until the connection is closed after a removal. `false` on timeout.
     pub fn wait_disconnected(&self, timeout: Duration) -> bool {
+        self.wait_until(timeout, |ctl| !ctl.connected)
+    }
+
+    /// Waits until `done` holds for the control state, or `timeout` passes (`false`).
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&Ctl) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut ctl = self.shared.ctl();
-        while ctl.connected {
+        while !done(&ctl) {
             let now = Instant::now();
             if now >= deadline {
                 return false;
