@@ -4,13 +4,14 @@
 //! at the thresholds file's PAD threshold, plus the mean depths. It only measures; it does
 //! not change any file (the choice is written by hand into the manifest and docs).
 //!
-//! `cargo run --release -p madoguchi-face --example pad_sweep -- [SIZE…]`
+//! `cargo run --release -p madoguchi-face --example pad_sweep -- [SIZE…] [--threads N]
+//! [--crops 1.2,1.6]`
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use madoguchi_face::engine::{EngineOptions, FaceEngine};
-use madoguchi_face::models::{Manifest, default_models_dir};
+use madoguchi_face::models::{Manifest, Threads, default_models_dir};
 use madoguchi_face::pad::PassivePad;
 
 fn images(dir: &Path, originals_only: bool) -> Vec<PathBuf> {
@@ -29,10 +30,26 @@ fn images(dir: &Path, originals_only: bool) -> Vec<PathBuf> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1usize);
+    let scales: Vec<f32> = args
+        .iter()
+        .position(|a| a == "--crops")
+        .and_then(|i| args.get(i + 1))
+        .map(|c| c.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1.2, 1.6, 2.0]);
+    let sizes: Vec<usize> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || !matches!(args[i - 1].as_str(), "--threads" | "--crops"))
+        .filter_map(|(_, a)| a.parse().ok())
         .collect();
+    let pool = Threads::pool(threads);
     let sizes = if sizes.is_empty() {
         vec![128, 160]
     } else {
@@ -74,8 +91,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for s in sizes {
         manifest.set_input("cdcn", vec![1, 3, s, s])?;
         let model = manifest.load_model("cdcn")?;
-        for scale in [1.2f32, 1.6, 2.0] {
-            let pad = PassivePad::new(model.clone()).with_crop_scale(scale);
+        for &scale in &scales {
+            let pad = PassivePad::new(model.clone())
+                .with_crop_scale(scale)
+                .with_threads(pool.clone());
             let mut line = format!("size {s:3} crop {scale:.1}:");
             let mut all = Vec::new();
             let t = Instant::now();

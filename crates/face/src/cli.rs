@@ -69,9 +69,13 @@ pub enum FaceCommand {
         /// Skip presentation-attack evaluation.
         #[arg(long)]
         no_pad: bool,
-        /// At most N bona fide images and N per attack type through PAD (~1 s each).
+        /// At most N bona fide images and N per attack type through PAD (~0.3 s each), and
+        /// N photos for the challenge clips.
         #[arg(long)]
         pad_limit: Option<usize>,
+        /// Skip the active turn challenge on synthetic clips of the bona fide photos.
+        #[arg(long)]
+        no_challenge: bool,
         /// Models and thresholds.
         #[command(flatten)]
         models: ModelArgs,
@@ -314,6 +318,7 @@ pub fn run(cmd: FaceCommand) -> ExitCode {
             models_to_eval,
             no_pad,
             pad_limit,
+            no_challenge,
             models,
         } => {
             let engine = match load(
@@ -331,6 +336,7 @@ pub fn run(cmd: FaceCommand) -> ExitCode {
                 pad: !no_pad,
                 out: out.clone(),
                 pad_limit,
+                challenge: !no_challenge,
             };
             match crate::eval::run(&engine, &dir, &opts) {
                 Ok(r) => {

@@ -15,7 +15,7 @@ use crate::align::{Template, align};
 use crate::detect::{Detection, Detector};
 use crate::embed::{Embedder, EmbedderKind, FaceTemplate, Metric};
 use crate::imgops::grey_rgb;
-use crate::models::Manifest;
+use crate::models::{Manifest, Threads};
 use crate::pad::PassivePad;
 use crate::quality::{Quality, assess};
 use crate::thresholds::Thresholds;
@@ -101,7 +101,10 @@ impl FaceEngine {
             embedders.insert(*k, Embedder::new(*k, manifest.load_model(k.model_id())?));
         }
         let pad = if opts.pad {
-            Some(PassivePad::new(manifest.load_model("cdcn")?))
+            // The PAD runs once per verification, after the tracking loop has stopped:
+            // its matrix products get every core (up to 4).
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+            Some(PassivePad::new(manifest.load_model("cdcn")?).with_threads(Threads::pool(cores)))
         } else {
             None
         };

@@ -31,8 +31,12 @@ pub struct EvalOptions {
     /// Folder for the report files.
     pub out: PathBuf,
     /// At most this many bona fide images and this many presentations per attack type go
-    /// through PAD (it takes about a second each); `None` for all.
+    /// through PAD (it takes about a second each); `None` for all. The same limit applies
+    /// to the photos the challenge clips are made from.
     pub pad_limit: Option<usize>,
+    /// Run the active turn challenge on synthetic clips of the bona fide photos
+    /// ([`crate::challenge_eval`]).
+    pub challenge: bool,
 }
 
 /// Summary of a score list.
@@ -142,6 +146,8 @@ pub struct Report {
     pub results: Vec<ModelResult>,
     /// Passive PAD, when run and when there are attacks.
     pub pad: Option<PadResult>,
+    /// The active challenge on synthetic video, when run.
+    pub challenge: Option<crate::challenge_eval::ChallengeEval>,
     /// Seconds the evaluation took.
     pub seconds: f64,
     /// Thresholds file used.
@@ -417,6 +423,16 @@ pub fn run(engine: &FaceEngine, dir: &Path, opts: &EvalOptions) -> Result<Report
     } else {
         None
     };
+    let challenge = if opts.challenge {
+        let photos: Vec<PathBuf> = identities
+            .iter()
+            .flat_map(|(_, fs)| fs.iter().filter(|f| is_original(f)).cloned())
+            .take(opts.pad_limit.unwrap_or(usize::MAX))
+            .collect();
+        Some(crate::challenge_eval::run(engine, &photos)?)
+    } else {
+        None
+    };
     let report = Report {
         identities: identities.len(),
         images,
@@ -424,6 +440,7 @@ pub fn run(engine: &FaceEngine, dir: &Path, opts: &EvalOptions) -> Result<Report
         fta: fta_failures as f64 / images.max(1) as f64,
         results,
         pad,
+        challenge,
         seconds: started.elapsed().as_secs_f64(),
         thresholds_source: engine.thresholds().source.clone(),
     };
@@ -682,6 +699,10 @@ pub fn markdown(r: &Report) -> String {
             "\nWorst APCER over attack types: {}.\n",
             pct(p.max_apcer)
         ));
+    }
+    if let Some(c) = &r.challenge {
+        s.push('\n');
+        s.push_str(&crate::challenge_eval::markdown(c));
     }
     s
 }

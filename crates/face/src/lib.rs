@@ -14,6 +14,7 @@
 
 pub mod align;
 pub mod capture;
+pub mod challenge_eval;
 pub mod cli;
 pub mod detect;
 pub mod embed;

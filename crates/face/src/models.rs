@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::prelude::*;
 
 use crate::FaceError;
@@ -182,12 +183,66 @@ impl LoadedModel {
             .map_err(|e| FaceError::infer(&self.entry.id, format!("{e:#}")))
     }
 
+    /// [`Self::run`] with tract's matrix products split over `pool` (see [`Threads`]).
+    pub fn run_on(&self, input: Tensor, pool: &Threads) -> Result<TVec<TValue>, FaceError> {
+        match &pool.0 {
+            Some(ex) => multithread_tract_scope(ex.clone(), || self.run(input)),
+            None => self.run(input),
+        }
+    }
+
     /// Index of the output with this name.
     pub fn output_index(&self, name: &str) -> Result<usize, FaceError> {
         self.outputs
             .iter()
             .position(|o| o == name)
             .ok_or_else(|| FaceError::infer(&self.entry.id, format!("no output `{name}`")))
+    }
+}
+
+/// A thread pool for one model's matrix products (tract's `multithread-mm` executor).
+/// Tract runs a model on the calling thread by default; the passive PAD model is too slow
+/// for that, so the worker gives it both cores once the tracking loop has stopped.
+#[derive(Clone, Default)]
+pub struct Threads(Option<Executor>);
+
+impl Threads {
+    /// The calling thread only.
+    pub fn single() -> Self {
+        Self(None)
+    }
+
+    /// A private pool of `n` threads (`n` ≤ 1, or when the threads cannot be started: the
+    /// calling thread only, with a warning).
+    pub fn pool(n: usize) -> Self {
+        if n <= 1 {
+            return Self(None);
+        }
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("face-mm-{i}"))
+            .build()
+        {
+            Ok(p) => Self(Some(Executor::MultiThread(Arc::new(p)))),
+            Err(e) => {
+                tracing::warn!(error = %e, "no model thread pool; running on one thread");
+                Self(None)
+            }
+        }
+    }
+
+    /// Threads used per run.
+    pub fn count(&self) -> usize {
+        match &self.0 {
+            Some(Executor::MultiThread(p)) => p.current_num_threads(),
+            _ => 1,
+        }
+    }
+}
+
+impl std::fmt::Debug for Threads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Threads({})", self.count())
     }
 }
 

@@ -8,6 +8,11 @@
 //!   the matcher runs the passive PAD once on the chosen frame, on a second scoped thread
 //!   (the tracker has stopped, so that core is free) while it embeds that frame if it was
 //!   not embedded yet, and reports the outcome.
+//! - with a **challenge** ([`VerifyOptions::challenge`]), the tracker goes on after the
+//!   window: it asks the customer to turn the head one way and back and follows the yaw from
+//!   the landmarks frame by frame ([`TurnChallenge`]), while the matcher embeds and runs the
+//!   passive PAD on the other core — the slow model's time is hidden behind the customer's
+//!   movement. The outcome waits for both.
 //!
 //! The caller gets a [`VerifyHandle`]: a channel of [`Event`]s and a cancel switch. No frame
 //! or template leaves the worker except the decision and the numbers.
@@ -25,7 +30,8 @@ use serde::Serialize;
 use crate::capture::{Candidate, CaptureWindow};
 use crate::embed::{EmbedderKind, FaceTemplate};
 use crate::engine::{Comparison, FaceEngine, Liveness};
-use crate::guidance::Guidance;
+use crate::guidance::{self, Guidance};
+use crate::pad::{ChallengeResult, Turn, TurnChallenge};
 use crate::quality::Quality;
 
 /// How to verify.
@@ -39,6 +45,50 @@ pub struct VerifyOptions {
     pub chip: bool,
     /// Run the passive PAD on the chosen frame.
     pub pad: bool,
+    /// After the capture window, ask for this head turn (the active presentation-attack
+    /// cue); `None`: no challenge.
+    pub challenge: Option<Turn>,
+    /// Time the customer has for the challenge, from the end of the capture window.
+    pub challenge_timeout: Duration,
+}
+
+impl VerifyOptions {
+    /// SFace, a 0.5 s window, colour reference, passive PAD on, no challenge.
+    pub fn new(model: EmbedderKind) -> Self {
+        Self {
+            model,
+            window: Duration::from_millis(500),
+            chip: false,
+            pad: true,
+            challenge: None,
+            challenge_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+/// Which part of the verification a progress event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Looking for the best frontal frame.
+    Capture,
+    /// Following the asked head turn.
+    Challenge,
+}
+
+/// How the active challenge ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ChallengeOutcome {
+    /// The turn asked for.
+    pub turn: Turn,
+    /// `passed`, `failed`, or `pending` when the time ran out.
+    pub result: ChallengeResult,
+    /// Frames observed during the challenge.
+    pub frames: u64,
+    /// Largest yaw seen in the asked direction, degrees.
+    pub peak_yaw: f32,
+    /// Time from the end of the capture window to the result, ms (camera time).
+    pub elapsed_ms: u64,
 }
 
 /// Progress and result events.
@@ -55,8 +105,10 @@ pub enum Event {
         quality: Option<Quality>,
         /// Message for the customer.
         guidance: Guidance,
-        /// Fraction of the capture window elapsed, 0..1.
+        /// Fraction of the phase's time elapsed, 0..1.
         progress: f32,
+        /// Capture window or challenge.
+        phase: Phase,
     },
     /// The final outcome.
     Done(Outcome),
@@ -76,6 +128,8 @@ pub struct Outcome {
     pub quality: Option<Quality>,
     /// Passive liveness of the chosen frame.
     pub liveness: Option<Liveness>,
+    /// The active challenge, when one was asked for.
+    pub challenge: Option<ChallengeOutcome>,
     /// Frames tracked.
     pub frames: u64,
     /// Frames embedded by the matcher.
@@ -120,6 +174,8 @@ enum ToMatcher {
     Finish {
         frames: u64,
         best: Option<Box<Candidate>>,
+        /// A [`ChallengeOutcome`] follows on the challenge channel.
+        challenge: bool,
     },
 }
 
@@ -133,6 +189,7 @@ pub fn spawn_verify(
     let (ev_tx, events) = unbounded::<Event>();
     // One candidate in flight: the tracker never waits for the matcher.
     let (m_tx, m_rx) = bounded::<ToMatcher>(1);
+    let (c_tx, c_rx) = bounded::<ChallengeOutcome>(1);
     let cancel = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let tracker = {
@@ -142,11 +199,20 @@ pub fn spawn_verify(
         let opts = opts.clone();
         std::thread::Builder::new()
             .name("face-tracker".into())
-            .spawn(move || track(&engine, source.as_mut(), &opts, &ev, &m_tx, &cancel))
+            .spawn(move || {
+                track(
+                    &engine,
+                    source.as_mut(),
+                    &opts,
+                    &ev,
+                    (&m_tx, &c_tx),
+                    &cancel,
+                )
+            })
     };
     let matcher = std::thread::Builder::new()
         .name("face-matcher".into())
-        .spawn(move || matcher(&engine, &reference, &opts, &ev_tx, &m_rx, started));
+        .spawn(move || matcher(&engine, &reference, &opts, &ev_tx, (&m_rx, &c_rx), started));
     let mut threads = Vec::new();
     for t in [tracker, matcher] {
         match t {
@@ -166,36 +232,15 @@ fn track(
     source: &mut dyn FrameSource,
     opts: &VerifyOptions,
     ev: &Sender<Event>,
-    m_tx: &Sender<ToMatcher>,
+    (m_tx, c_tx): (&Sender<ToMatcher>, &Sender<ChallengeOutcome>),
     cancel: &AtomicBool,
 ) {
     let mut window = CaptureWindow::new(opts.window, engine.thresholds().quality_min);
     let mut pending: Option<Box<Candidate>> = None;
     let mut first: Option<Duration> = None;
     loop {
-        if cancel.load(Ordering::SeqCst) {
-            let _ = ev.send(Event::Failed {
-                message: "cancelled".into(),
-            });
+        let Some((frame, faces)) = next_detected(engine, source, ev, cancel) else {
             return;
-        }
-        let frame = match source.next_frame() {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = ev.send(Event::Failed {
-                    message: format!("camera: {e}"),
-                });
-                return;
-            }
-        };
-        let faces = match engine.detect(&frame.image, true) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = ev.send(Event::Failed {
-                    message: e.to_string(),
-                });
-                return;
-            }
         };
         let subject = FaceEngine::subject(&faces).copied().and_then(|d| {
             engine
@@ -204,6 +249,7 @@ fn track(
                 .map(|q| (d, q))
         });
         let quality = subject.map(|s| s.1);
+        let last_subject = subject.map(|s| (s.0, frame.timestamp));
         let o = window.offer(&frame, &faces, subject);
         let t0 = *first.get_or_insert(frame.timestamp);
         let elapsed =
@@ -214,6 +260,7 @@ fn track(
             quality,
             guidance: o.guidance,
             progress: elapsed.min(1.0),
+            phase: Phase::Capture,
         });
         if o.new_best {
             pending = window.best().cloned().map(Box::new);
@@ -228,11 +275,108 @@ fn track(
             }
         }
         if o.done {
+            let best = window.take_best().map(Box::new);
+            let turn = opts.challenge.filter(|_| best.is_some());
             let _ = m_tx.send(ToMatcher::Finish {
                 frames: window.frames(),
-                best: window.take_best().map(Box::new),
+                best,
+                challenge: turn.is_some(),
             });
+            if let Some(turn) = turn
+                && let Some(c) = challenge(engine, source, opts, turn, last_subject, ev, cancel)
+            {
+                let _ = c_tx.send(c);
+            }
             return;
+        }
+    }
+}
+
+/// The next frame and its faces (YuNet at 320); `None` after reporting cancel or an error.
+fn next_detected(
+    engine: &FaceEngine,
+    source: &mut dyn FrameSource,
+    ev: &Sender<Event>,
+    cancel: &AtomicBool,
+) -> Option<(madoguchi_camera::Frame, Vec<crate::detect::Detection>)> {
+    let fail = |message: String| {
+        let _ = ev.send(Event::Failed { message });
+    };
+    if cancel.load(Ordering::SeqCst) {
+        fail("cancelled".into());
+        return None;
+    }
+    let frame = match source.next_frame() {
+        Ok(f) => f,
+        Err(e) => {
+            fail(format!("camera: {e}"));
+            return None;
+        }
+    };
+    match engine.detect(&frame.image, true) {
+        Ok(faces) => Some((frame, faces)),
+        Err(e) => {
+            fail(e.to_string());
+            None
+        }
+    }
+}
+
+/// Follows the asked head turn after the capture window. The last face of the window seeds
+/// the challenge, so the face that turns must be the one that was captured (a jump or a lost
+/// face fails it). `None` when cancelled or the camera failed (already reported).
+fn challenge(
+    engine: &FaceEngine,
+    source: &mut dyn FrameSource,
+    opts: &VerifyOptions,
+    turn: Turn,
+    seed: Option<(crate::detect::Detection, Duration)>,
+    ev: &Sender<Event>,
+    cancel: &AtomicBool,
+) -> Option<ChallengeOutcome> {
+    let degrees = engine.thresholds().challenge_turn_degrees;
+    let mut check = TurnChallenge::new(turn, degrees);
+    let mut start = None;
+    if let Some((d, t)) = seed {
+        check.observe(Some(&d));
+        start = Some(t);
+    }
+    let asked = match turn {
+        Turn::Left => guidance::TURN_LEFT,
+        Turn::Right => guidance::TURN_RIGHT,
+    };
+    let sign = if turn == Turn::Left { 1.0 } else { -1.0 };
+    let (mut frames, mut peak) = (0u64, 0f32);
+    loop {
+        let (frame, faces) = next_detected(engine, source, ev, cancel)?;
+        let t0 = *start.get_or_insert(frame.timestamp);
+        let elapsed = frame.timestamp.saturating_sub(t0);
+        frames += 1;
+        let subject = FaceEngine::subject(&faces);
+        if let Some(d) = subject {
+            peak = peak.max(sign * crate::quality::pose(d).0);
+        }
+        let mut result = check.observe(subject);
+        if result == ChallengeResult::Pending && elapsed > opts.challenge_timeout {
+            result = ChallengeResult::TimedOut;
+        }
+        let _ = ev.send(Event::Progress {
+            seq: frame.seq,
+            faces: faces.len(),
+            quality: None,
+            guidance: asked,
+            progress: (elapsed.as_secs_f32() / opts.challenge_timeout.as_secs_f32().max(1e-3))
+                .min(1.0),
+            phase: Phase::Challenge,
+        });
+        if result != ChallengeResult::Pending {
+            return Some(ChallengeOutcome {
+                turn,
+                result,
+                frames,
+                peak_yaw: peak,
+                elapsed_ms: elapsed.as_millis() as u64,
+            });
         }
     }
 }
@@ -242,7 +386,7 @@ fn matcher(
     reference: &FaceTemplate,
     opts: &VerifyOptions,
     ev: &Sender<Event>,
-    rx: &Receiver<ToMatcher>,
+    (rx, challenge_rx): (&Receiver<ToMatcher>, &Receiver<ChallengeOutcome>),
     started: Instant,
 ) {
     let mut last: Option<(u64, Comparison)> = None;
@@ -265,11 +409,16 @@ fn matcher(
                     return;
                 }
             },
-            ToMatcher::Finish { frames, best } => {
+            ToMatcher::Finish {
+                frames,
+                best,
+                challenge,
+            } => {
                 let mut outcome = Outcome {
                     comparison: None,
                     quality: None,
                     liveness: None,
+                    challenge: None,
                     frames,
                     embedded,
                     elapsed_ms: 0,
@@ -310,6 +459,13 @@ fn matcher(
                             });
                             return;
                         }
+                    }
+                }
+                if challenge {
+                    // The tracker has reported cancel or a camera error when nothing comes.
+                    match challenge_rx.recv() {
+                        Ok(c) => outcome.challenge = Some(c),
+                        Err(_) => return,
                     }
                 }
                 outcome.elapsed_ms = started.elapsed().as_millis() as u64;

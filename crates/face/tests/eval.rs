@@ -28,6 +28,7 @@ fn eval_on_fixtures_writes_a_report_det_png_and_thresholds() {
             pad: true,
             out: out.path().to_owned(),
             pad_limit: Some(2),
+            challenge: true,
         },
     )
     .expect("eval runs");

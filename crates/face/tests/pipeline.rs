@@ -193,10 +193,9 @@ fn worker_verifies_a_synthetic_customer_with_progress_on_two_threads() {
             Box::new(src),
             refr,
             VerifyOptions {
-                model: EmbedderKind::Sface,
                 window: Duration::from_millis(400),
-                chip: false,
                 pad: false,
+                ..VerifyOptions::new(EmbedderKind::Sface)
             },
         );
         let mut progress = 0;

@@ -12,9 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use madoguchi_camera::FrameSource;
-use madoguchi_camera::synthetic::SyntheticSource;
+use madoguchi_camera::synthetic::{SyntheticSource, Turn, TurnSchedule};
 use madoguchi_face::align::align;
 use madoguchi_face::engine::{EngineOptions, FaceEngine};
+use madoguchi_face::models::Threads;
+use madoguchi_face::pad::{PassivePad, Turn as Asked};
 use madoguchi_face::worker::{VerifyOptions, spawn_verify};
 use madoguchi_face::{EmbedderKind, models};
 use tract_onnx::prelude::*;
@@ -109,10 +111,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "embed dlib (align + infer)",
         time(20, || engine.embed(&frame, &d, EmbedderKind::Dlib, false)),
     ));
-    rows.push((
-        "pad cdcn (crop + infer)",
-        time(3, || engine.liveness(&frame, &d)),
-    ));
+    let pad_size = engine.pad().map_or(0, |p| p.model().entry.input[2]);
+    let pad_label = format!("pad cdcn@{pad_size} (crop + infer), all cores");
+    rows.push((&pad_label, time(5, || engine.liveness(&frame, &d))));
+    let pad1 = engine
+        .pad()
+        .map(|p| PassivePad::new(p.model().clone()).with_threads(Threads::single()));
+    if let Some(p) = &pad1 {
+        rows.push((
+            "pad cdcn, one thread (reference)",
+            time(3, || p.depth(&frame, &d)),
+        ));
+    }
     let track = time(50, || {
         let f = engine.detect(&frame, true).unwrap_or_default();
         FaceEngine::subject(&f).map(|s| engine.quality(&frame, s, &f))
@@ -146,10 +156,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 src,
                 reference.clone(),
                 VerifyOptions {
-                    model: EmbedderKind::Sface,
-                    window: Duration::from_millis(500),
-                    chip: false,
                     pad,
+                    ..VerifyOptions::new(EmbedderKind::Sface)
                 },
             );
             let o = h.wait()?;
@@ -162,6 +170,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             runs[0].2,
             if pad { "on" } else { "off" },
             best
+        );
+    }
+
+    // With the active challenge, paced at 15 frames/s like a camera: the customer turns
+    // (synthetic head turn) while the matcher embeds and runs the PAD; what counts is how
+    // long after the camera time of window + turn the decision comes.
+    let turn = TurnSchedule {
+        turn: Turn::Head {
+            face: {
+                let p = image::open(&photo_path)?.to_rgb8();
+                let f = engine.detect(&p, false)?;
+                FaceEngine::subject(&f).ok_or("no face in the photo")?.bbox
+            },
+        },
+        degrees: 35.0,
+        start: Duration::from_millis(700),
+        ramp: Duration::from_millis(500),
+        hold: Duration::from_millis(300),
+    };
+    let src: Box<dyn FrameSource> = Box::new(
+        SyntheticSource::new(
+            image::open(&photo_path)?.to_rgb8(),
+            None,
+            640,
+            480,
+            15.0,
+            true,
+        )?
+        .with_turn(turn),
+    );
+    let t = Instant::now();
+    let o = spawn_verify(
+        engine.clone(),
+        src,
+        reference.clone(),
+        VerifyOptions {
+            challenge: Some(Asked::Left),
+            ..VerifyOptions::new(EmbedderKind::Sface)
+        },
+    )
+    .wait()?;
+    let wall = t.elapsed().as_secs_f64() * 1000.0;
+    if let Some(c) = o.challenge {
+        let camera = 500.0 + c.elapsed_ms as f64;
+        println!(
+            "  verify + PAD + turn challenge at 15 frames/s: {wall:.0} ms wall, challenge {:?} after {} ms of turning; decision {:.0} ms after the camera time (window + turn {camera:.0} ms)",
+            c.result,
+            c.elapsed_ms,
+            wall - camera
         );
     }
 

@@ -1,0 +1,114 @@
+//! The active turn challenge through the real verification worker on synthetic video made
+//! from the committed bona fide photos (see `madoguchi_face::challenge_eval`): a face that
+//! turns the asked way passes; a still print, a print tilted like a turning head, and a replay
+//! turning the wrong way do not. Also: the challenge phase reports turn guidance to the
+//! customer, and cancelling during the challenge ends the verification without an outcome.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use madoguchi_camera::synthetic::SyntheticSource;
+use madoguchi_face::EmbedderKind;
+use madoguchi_face::challenge_eval::{self, ChallengeEval};
+use madoguchi_face::engine::{EngineOptions, FaceEngine};
+use madoguchi_face::pad::Turn;
+use madoguchi_face::worker::{Event, Phase, VerifyOptions, spawn_verify};
+
+fn engine() -> FaceEngine {
+    FaceEngine::load_default(&EngineOptions {
+        embedders: vec![EmbedderKind::Sface],
+        pad: false,
+    })
+    .expect("models load")
+}
+
+fn original(ident: &str, stem: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/eval")
+        .join(ident)
+        .join(format!("orig_{stem}.jpg"))
+}
+
+#[test]
+fn turning_faces_pass_and_prints_and_wrong_way_replays_do_not() {
+    let photos = [
+        original("grace_hopper", "grace_hopper_512x512"),
+        original("biden", "biden"),
+        original("obama", "obama"),
+        original("similarfaces_a", "similarfaces_image1"),
+    ];
+    let r: ChallengeEval = challenge_eval::run(&engine(), &photos).expect("challenge eval");
+    println!("{}", challenge_eval::markdown(&r));
+    assert_eq!(r.bona_fide.n + r.bona_fide.no_face, photos.len());
+    assert!(r.bona_fide.n >= 3, "{:?}", r.bona_fide);
+    assert!(
+        r.bona_fide.passed * 4 >= r.bona_fide.n * 3,
+        "at least 3 in 4 turning faces pass: {:?}",
+        r.bona_fide
+    );
+    let kinds: Vec<&str> = r.attacks.iter().map(|a| a.kind.as_str()).collect();
+    assert_eq!(kinds, ["print_still", "print_tilted", "replay_wrong_way"]);
+    for a in &r.attacks {
+        assert!(a.n >= 3, "{a:?}");
+        assert_eq!(a.passed, 0, "no {} passes the challenge: {a:?}", a.kind);
+        assert_eq!(a.rate, 0.0);
+    }
+    // The tilted print turns, but its landmarks keep their proportions.
+    let tilted = &r.attacks[1];
+    assert!(
+        tilted.mean_peak_yaw < r.bona_fide.mean_peak_yaw / 2.0,
+        "tilted print yaw {} vs turning face {}",
+        tilted.mean_peak_yaw,
+        r.bona_fide.mean_peak_yaw
+    );
+    let wrong = &r.attacks[2];
+    assert_eq!(wrong.failed, wrong.n, "turning the other way fails at once");
+}
+
+#[test]
+fn the_challenge_phase_guides_the_customer_and_can_be_cancelled() {
+    let e = engine();
+    let photo = image::open(original("grace_hopper", "grace_hopper_512x512"))
+        .expect("photo")
+        .to_rgb8();
+    let reference = e
+        .analyse(&photo, EmbedderKind::Sface, false)
+        .expect("face")
+        .template;
+    // A still photo never completes the challenge: cancel it once it has started.
+    let src = SyntheticSource::new(photo, None, 640, 480, 15.0, true).expect("source");
+    let h = spawn_verify(
+        e.clone(),
+        Box::new(src),
+        reference,
+        VerifyOptions {
+            window: Duration::from_millis(300),
+            pad: false,
+            challenge: Some(Turn::Right),
+            challenge_timeout: Duration::from_secs(30),
+            ..VerifyOptions::new(EmbedderKind::Sface)
+        },
+    );
+    let mut challenge_events = 0;
+    let mut end = None;
+    for ev in h.events.iter() {
+        match ev {
+            Event::Progress {
+                phase: Phase::Challenge,
+                guidance,
+                ..
+            } => {
+                assert_eq!(guidance.code, "face.turn_right");
+                challenge_events += 1;
+                if challenge_events == 3 {
+                    h.cancel();
+                }
+            }
+            Event::Progress { .. } => {}
+            Event::Done(_) => end = Some("done".to_owned()),
+            Event::Failed { message } => end = Some(message),
+        }
+    }
+    assert!(challenge_events >= 3);
+    assert_eq!(end.as_deref(), Some("cancelled"), "no outcome after cancel");
+}
