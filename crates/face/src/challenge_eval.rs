@@ -81,6 +81,34 @@ fn clip(photo: &image::RgbImage, turn: Option<TurnSchedule>) -> Result<Synthetic
     })
 }
 
+/// Frames the photo as a kiosk camera frames a customer at the counter: head and shoulders
+/// (a box three face widths wide around the face), and finds the face in it again.
+fn head_and_shoulders(
+    engine: &FaceEngine,
+    photo: &image::RgbImage,
+) -> Result<Option<(image::RgbImage, crate::detect::Detection)>, FaceError> {
+    let faces = engine.detect(photo, false)?;
+    let Some(d) = FaceEngine::subject(&faces) else {
+        return Ok(None);
+    };
+    let [x, y, w, h] = d.bbox;
+    let (pw, ph) = (photo.width() as f32, photo.height() as f32);
+    let x0 = (x + w / 2.0 - 1.5 * w).clamp(0.0, pw - 1.0);
+    let y0 = (y + h / 2.0 - 1.4 * h).clamp(0.0, ph - 1.0);
+    let x1 = (x + w / 2.0 + 1.5 * w).clamp(x0 + 1.0, pw);
+    let y1 = (y + h / 2.0 + 2.0 * h).clamp(y0 + 1.0, ph);
+    let crop = image::imageops::crop_imm(
+        photo,
+        x0 as u32,
+        y0 as u32,
+        (x1 - x0) as u32,
+        (y1 - y0) as u32,
+    )
+    .to_image();
+    let faces = engine.detect(&crop, false)?;
+    Ok(FaceEngine::subject(&faces).map(|d| (crop, *d)))
+}
+
 /// Runs the challenge clips for `photos` (bona fide portraits). The asked direction
 /// alternates; every clip goes through [`spawn_verify`] with the passive PAD off.
 pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, FaceError> {
@@ -108,9 +136,7 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
         .first()
         .unwrap_or(&EmbedderKind::Sface);
     for (i, path) in photos.iter().enumerate() {
-        let photo = open_any(path)?;
-        let faces = engine.detect(&photo, false)?;
-        let Some(d) = FaceEngine::subject(&faces).copied() else {
+        let Some((photo, d)) = head_and_shoulders(engine, &open_any(path)?)? else {
             for c in &mut classes {
                 c.no_face += 1;
             }

@@ -109,6 +109,25 @@ pub enum Turn {
     Right,
 }
 
+impl Turn {
+    /// A direction from the operating system's random source: a recorded video of the
+    /// customer turning one way has to guess which way the kiosk will ask. Falls back to
+    /// the clock's nanoseconds if the random source fails.
+    pub fn random() -> Self {
+        let mut b = [0u8; 1];
+        if getrandom::fill(&mut b).is_err() {
+            b[0] = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() as u8);
+        }
+        if b[0] & 1 == 0 {
+            Turn::Left
+        } else {
+            Turn::Right
+        }
+    }
+}
+
 /// Outcome of the active challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +151,7 @@ pub struct TurnChallenge {
     /// Yaw of the first face seen: the turn is measured from where the customer started
     /// (someone standing a little aside does not start half-way).
     baseline: Option<f32>,
+    peak: f32,
     reached: bool,
     failed: bool,
     last_box: Option<[f32; 4]>,
@@ -144,6 +164,7 @@ impl TurnChallenge {
             want,
             degrees,
             baseline: None,
+            peak: 0.0,
             reached: false,
             failed: false,
             last_box: None,
@@ -178,6 +199,7 @@ impl TurnChallenge {
             Turn::Left => yaw,
             Turn::Right => -yaw,
         };
+        self.peak = self.peak.max(signed);
         if signed <= -self.degrees {
             self.failed = true;
         } else if signed >= self.degrees {
@@ -186,6 +208,11 @@ impl TurnChallenge {
             return ChallengeResult::Passed;
         }
         self.state()
+    }
+
+    /// The largest yaw seen the asked way, from the starting yaw, degrees.
+    pub fn peak(&self) -> f32 {
+        self.peak
     }
 
     fn state(&self) -> ChallengeResult {
@@ -238,6 +265,35 @@ mod tests {
         let mut c = TurnChallenge::new(Turn::Right, 15.0);
         c.observe(Some(&face(0.0, 100.0)));
         assert_eq!(c.observe(Some(&face(40.0, 100.0))), ChallengeResult::Failed);
+    }
+
+    #[test]
+    fn random_directions_are_both_asked() {
+        let lefts = (0..200).filter(|_| Turn::random() == Turn::Left).count();
+        // Binomial(200, 0.5): outside 60..140 has probability < 1e-8.
+        assert!((60..=140).contains(&lefts), "{lefts} lefts of 200");
+    }
+
+    #[test]
+    fn the_turn_is_measured_from_where_the_customer_starts() {
+        // Standing a little aside (nose 12 px left of centre), turning left by ~20°.
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        let shifts = [-12.0, -12.0, 5.0, 14.0, 18.0, 2.0, -10.0];
+        let results: Vec<_> = shifts
+            .iter()
+            .map(|s| c.observe(Some(&face(*s, 100.0))))
+            .collect();
+        assert_eq!(
+            results.last(),
+            Some(&ChallengeResult::Passed),
+            "{results:?}"
+        );
+        assert!(c.peak() >= 15.0, "peak {}", c.peak());
+        // The same absolute positions without the turn back to the start stay pending.
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        for s in [-12.0, -12.0, 5.0, 14.0, 18.0] {
+            assert_eq!(c.observe(Some(&face(s, 100.0))), ChallengeResult::Pending);
+        }
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub struct VerifyOptions {
     /// Run the passive PAD on the chosen frame.
     pub pad: bool,
     /// After the capture window, ask for this head turn (the active presentation-attack
-    /// cue); `None`: no challenge.
+    /// cue; take it from [`Turn::random`] so that a replay cannot know it); `None`: no
+    /// challenge.
     pub challenge: Option<Turn>,
     /// Time the customer has for the challenge, from the end of the capture window.
     pub challenge_timeout: Duration,
@@ -85,7 +86,7 @@ pub struct ChallengeOutcome {
     pub result: ChallengeResult,
     /// Frames observed during the challenge.
     pub frames: u64,
-    /// Largest yaw seen in the asked direction, degrees.
+    /// Largest yaw seen in the asked direction, from the customer's starting yaw, degrees.
     pub peak_yaw: f32,
     /// Time from the end of the capture window to the result, ms (camera time).
     pub elapsed_ms: u64,
@@ -345,17 +346,13 @@ fn challenge(
         Turn::Left => guidance::TURN_LEFT,
         Turn::Right => guidance::TURN_RIGHT,
     };
-    let sign = if turn == Turn::Left { 1.0 } else { -1.0 };
-    let (mut frames, mut peak) = (0u64, 0f32);
+    let mut frames = 0u64;
     loop {
         let (frame, faces) = next_detected(engine, source, ev, cancel)?;
         let t0 = *start.get_or_insert(frame.timestamp);
         let elapsed = frame.timestamp.saturating_sub(t0);
         frames += 1;
         let subject = FaceEngine::subject(&faces);
-        if let Some(d) = subject {
-            peak = peak.max(sign * crate::quality::pose(d).0);
-        }
         let mut result = check.observe(subject);
         if result == ChallengeResult::Pending && elapsed > opts.challenge_timeout {
             result = ChallengeResult::TimedOut;
@@ -374,7 +371,7 @@ fn challenge(
                 turn,
                 result,
                 frames,
-                peak_yaw: peak,
+                peak_yaw: check.peak(),
                 elapsed_ms: elapsed.as_millis() as u64,
             });
         }
