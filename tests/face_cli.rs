@@ -2,7 +2,10 @@
 //! (the project's shared fixtures, next to the clone; `$MADOGUCHI_SHARED_DIR` overrides):
 //! the three Obama photos match each other, every other person is rejected, the exit code
 //! says the decision (0 match, 1 no match, 2 error) and the JSON carries score, decision,
-//! threshold and the quality components. A missing folder fails the test: CI always has it.
+//! threshold and the quality components. `face verify` on the synthetic customer made from
+//! those photos: it turns when asked and matches; the same photo held still is an attack; with
+//! no camera and no simulation the error says how to simulate. A missing folder fails the
+//! test: CI always has it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -151,4 +154,106 @@ fn tempdir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("madoguchi-face-cli-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
+}
+
+/// Runs `madoguchi face verify …`: exit code, JSON report, stderr (the guidance).
+fn verify(args: &[&std::ffi::OsStr]) -> (i32, Value, String) {
+    let out = Command::new(app_binary())
+        .args(["face", "verify"])
+        .args(args)
+        .env("MADOGUCHI_CONFIG", "/dev/null")
+        .output()
+        .expect("run madoguchi face verify");
+    let code = out.status.code().expect("exit code");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (code, json, err)
+}
+
+#[test]
+fn live_verify_on_the_synthetic_customer_turns_when_asked_and_matches() {
+    let dir = shared_faces();
+    let (reference, customer) = (dir.join("obama2.jpg"), dir.join("obama3.jpg"));
+    let (code, j, err) = verify(&[
+        reference.as_os_str(),
+        "--simulate".as_ref(),
+        customer.as_os_str(),
+        "--challenge".as_ref(),
+        "right".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{j}\n{err}");
+    assert_eq!(j["decision"], "match", "{j}");
+    // With the challenge passed, the passive PAD is reported, and only advises.
+    let live = j["outcome"]["liveness"]["live"]
+        .as_bool()
+        .expect("passive PAD ran");
+    let advisories: Vec<&str> = j["advisories"]
+        .as_array()
+        .expect("advisories")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(advisories.is_empty(), live, "{j}");
+    assert_eq!(j["outcome"]["challenge"]["result"], "passed", "{j}");
+    assert_eq!(j["outcome"]["challenge"]["turn"], "right");
+    assert_eq!(j["source"]["kind"], "synthetic");
+    // The customer saw the prompt, in both languages.
+    assert!(err.contains("[challenge] face.turn_right"), "{err}");
+    assert!(err.contains("ゆっくり右を向いてください"), "{err}");
+    assert!(
+        !j.to_string().contains("embedding"),
+        "no template in the report"
+    );
+}
+
+#[test]
+fn a_photo_held_still_to_the_camera_is_an_attack_not_a_match() {
+    let dir = shared_faces();
+    // A recorded "clip" of one frame, looping: the same picture held in front of the camera.
+    let clip = tempdir().join("still-clip");
+    std::fs::create_dir_all(&clip).expect("clip dir");
+    std::fs::copy(dir.join("obama3.jpg"), clip.join("0001.jpg")).expect("copy frame");
+    let reference = dir.join("obama2.jpg");
+    let (code, j, err) = verify(&[
+        reference.as_os_str(),
+        "--clip".as_ref(),
+        clip.as_os_str(),
+        "--challenge".as_ref(),
+        "left".as_ref(),
+        "--challenge-timeout-ms".as_ref(),
+        "1500".as_ref(),
+        "--no-pad".as_ref(),
+    ]);
+    assert_eq!(code, 1, "{j}\n{err}");
+    assert_eq!(j["decision"], "attack_suspected", "{j}");
+    assert_eq!(j["reasons"][0], "challenge.timed_out", "{j}");
+    // It is the right person: only the missing movement gives the photo away.
+    assert_eq!(j["outcome"]["comparison"]["matched"], true, "{j}");
+    std::fs::remove_dir_all(&clip).ok();
+}
+
+#[test]
+fn verify_without_a_camera_says_how_to_simulate() {
+    let has_camera = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+        })
+        .unwrap_or(false);
+    if has_camera {
+        eprintln!("skipped: this machine has a /dev/video* device; the no-camera path needs none");
+        return;
+    }
+    let reference = shared_faces().join("obama.jpg");
+    let (code, j, err) = verify(&[
+        reference.as_os_str(),
+        "--challenge".as_ref(),
+        "none".as_ref(),
+    ]);
+    assert_eq!(code, 2, "{j}\n{err}");
+    assert!(j.is_null(), "no report on stdout");
+    assert!(
+        err.contains("camera") && err.contains("--simulate"),
+        "{err}"
+    );
 }

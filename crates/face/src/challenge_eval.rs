@@ -82,8 +82,9 @@ fn clip(photo: &image::RgbImage, turn: Option<TurnSchedule>) -> Result<Synthetic
 }
 
 /// Frames the photo as a kiosk camera frames a customer at the counter: head and shoulders
-/// (a box three face widths wide around the face), and finds the face in it again.
-fn head_and_shoulders(
+/// (a box three face widths wide around the face), and finds the face in it again; `None`
+/// when the photo has no face. The synthetic customer of `face verify --simulate` uses it too.
+pub fn head_and_shoulders(
     engine: &FaceEngine,
     photo: &image::RgbImage,
 ) -> Result<Option<(image::RgbImage, crate::detect::Detection)>, FaceError> {

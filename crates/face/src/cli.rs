@@ -1,10 +1,14 @@
 //! The `madoguchi face …` subcommands: `compare A B` (JSON: score, decision, threshold,
 //! quality components, liveness), `eval DIR` (report files, JSON summary) and
 //! `build-fixtures SRC OUT` (the evaluation fixture set), `enroll IMAGE --out T` (the template
-//! file `qr issue --template` reads, behind the enrollment gates of [`crate::enroll`]).
+//! file `qr issue --template` reads, behind the enrollment gates of [`crate::enroll`]),
+//! `verify REFERENCE` (a live verification from a camera, a recorded clip or the synthetic
+//! customer through the two-thread worker, with the turn challenge; guidance on stderr as
+//! it changes, the decision as JSON).
 //!
 //! Exit codes: `compare` 0 = match, 1 = no match, 2 = error; `enroll` 0 = enrolled,
-//! 1 = a gate refused the face, 2 = error; others 0 = done, 2 = error.
+//! 1 = a gate refused the face, 2 = error; `verify` 0 = match, 1 = any other decision,
+//! 2 = error; others 0 = done, 2 = error.
 //! Output never contains image data or templates (`enroll` writes its template only to the
 //! `--out` file, mode 0600); errors name files, not people.
 
@@ -19,7 +23,10 @@ use crate::enroll::{Gated, LivenessGate, gated_capture, template_json};
 use crate::eval::EvalOptions;
 use crate::guidance;
 use crate::jp2::open_any;
+use crate::pad::Turn;
 use crate::quality::Quality;
+use crate::verify::{Decision, decide};
+use crate::worker::{Event, Outcome, Phase, VerifyOptions, spawn_verify};
 use crate::{FaceError, models, thresholds};
 
 /// Where models and thresholds come from.
@@ -99,6 +106,46 @@ pub enum FaceCommand {
         #[command(flatten)]
         models: ModelArgs,
     },
+    /// Verify the live face against a reference image: capture window → best frame →
+    /// match, passive PAD and the turn challenge. Prints the customer guidance (JA/EN) on
+    /// stderr as it changes and the decision as JSON on stdout.
+    Verify {
+        /// The reference: a photo, or with --chip a chip photo (JPEG 2000 or any image).
+        reference: PathBuf,
+        /// Camera: index or name (default: the first camera).
+        #[arg(long, conflicts_with_all = ["clip", "simulate"])]
+        camera: Option<String>,
+        /// A recorded clip (folder of frames, optional timing.txt) instead of a camera.
+        #[arg(long, conflicts_with = "simulate")]
+        clip: Option<PathBuf>,
+        /// The synthetic customer made from this photo instead of a camera; it turns its
+        /// head when the challenge asks (a photo held up would not).
+        #[arg(long)]
+        simulate: Option<PathBuf>,
+        /// The reference is a chip photo: compare greyscale with the chip threshold.
+        #[arg(long)]
+        chip: bool,
+        /// Embedding model.
+        #[arg(long, value_enum, default_value = "sface")]
+        model: EmbedderKind,
+        /// Capture window, ms.
+        #[arg(long, default_value_t = 800)]
+        window_ms: u64,
+        /// Head-turn challenge after the window.
+        #[arg(long, value_enum, default_value = "random")]
+        challenge: ChallengeArg,
+        /// Time the customer has for the challenge, ms.
+        #[arg(long, default_value_t = 6000)]
+        challenge_timeout_ms: u64,
+        /// Skip the passive PAD (development only). With a challenge the passive result is
+        /// advisory (reported, not deciding: its error rates are in the eval report); without
+        /// one it is the only PAD and decides.
+        #[arg(long)]
+        no_pad: bool,
+        /// Models and thresholds.
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// Build the evaluation fixture set from a folder of source photos (needs opj_compress
     /// from libopenjp2-tools).
     BuildFixtures {
@@ -110,6 +157,152 @@ pub enum FaceCommand {
         #[command(flatten)]
         models: ModelArgs,
     },
+}
+
+/// The `verify --challenge` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChallengeArg {
+    /// No challenge.
+    None,
+    /// Ask to turn left.
+    Left,
+    /// Ask to turn right.
+    Right,
+    /// Left or right at random (what a kiosk should ask).
+    Random,
+}
+
+/// Where `verify` takes its frames from.
+#[derive(Debug, Clone)]
+pub struct SourceArg {
+    /// Camera index or name.
+    pub camera: Option<String>,
+    /// Recorded clip folder.
+    pub clip: Option<PathBuf>,
+    /// Photo of the synthetic customer.
+    pub simulate: Option<PathBuf>,
+}
+
+/// The `verify` output: the decision, its reasons and the worker's numbers (no image, no
+/// template).
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    /// The verdict.
+    pub decision: Decision,
+    /// Stable reason codes (empty for a match).
+    pub reasons: Vec<&'static str>,
+    /// Signs that did not decide: `pad.not_live` when the passive PAD judged the face not
+    /// live but the challenge was the deciding cue.
+    pub advisories: Vec<&'static str>,
+    /// `colour` or `chip`.
+    pub condition: &'static str,
+    /// Where the frames came from.
+    pub source: madoguchi_camera::SourceInfo,
+    /// The worker's outcome: comparison, quality, liveness, challenge, timings.
+    pub outcome: Outcome,
+}
+
+/// Opens the frame source for `verify`. The synthetic customer follows the asked turn.
+fn open_source(
+    src: &SourceArg,
+    turn: Option<Turn>,
+    engine: &FaceEngine,
+) -> Result<Box<dyn madoguchi_camera::FrameSource>, FaceError> {
+    use madoguchi_camera::synthetic::{SyntheticSource, Turn as Motion3d, TurnSchedule};
+    let cam = |e: madoguchi_camera::CameraError| FaceError::Invalid(format!("camera: {e}"));
+    if let Some(photo) = &src.simulate {
+        // The customer stands at the counter: head and shoulders fill the frame.
+        let (img, d) = crate::challenge_eval::head_and_shoulders(engine, &open_any(photo)?)?
+            .ok_or(FaceError::NoFace)?;
+        let mut s = SyntheticSource::new(img, None, 640, 480, 15.0, true).map_err(cam)?;
+        if let Some(t) = turn {
+            // A customer reacts to the prompt shown after the window.
+            s = s.with_turn(TurnSchedule {
+                turn: Motion3d::Head { face: d.bbox },
+                degrees: if t == Turn::Left { 35.0 } else { -35.0 },
+                start: std::time::Duration::from_millis(1200),
+                ramp: std::time::Duration::from_millis(500),
+                hold: std::time::Duration::from_millis(300),
+            });
+        }
+        return Ok(Box::new(s));
+    }
+    if let Some(dir) = &src.clip {
+        return Ok(Box::new(
+            madoguchi_camera::recorded::RecordedSource::open(dir, 15.0, true).map_err(cam)?,
+        ));
+    }
+    let selector =
+        madoguchi_camera::webcam::CameraSelector::parse(src.camera.as_deref().unwrap_or(""));
+    let r =
+        madoguchi_camera::webcam::open_reconnecting(selector, Default::default()).map_err(|e| {
+            FaceError::Invalid(format!(
+                "camera: {e} (no camera here? use --simulate PHOTO or --clip DIR)"
+            ))
+        })?;
+    Ok(Box::new(r))
+}
+
+/// Runs `verify`: the reference's template, then the worker on the source, then the
+/// decision. Guidance goes to stderr each time it changes.
+pub fn verify_cmd(
+    reference: &std::path::Path,
+    src: &SourceArg,
+    opts: VerifyOptions,
+    models: &ModelArgs,
+) -> Result<VerifyReport, FaceError> {
+    let engine = load(
+        models,
+        &EngineOptions {
+            embedders: vec![opts.model],
+            pad: opts.pad,
+        },
+    )?;
+    let refimg = open_any(reference)?;
+    let template = engine.analyse(&refimg, opts.model, opts.chip)?.template;
+    let source = open_source(src, opts.challenge, &engine)?;
+    let info = source.info();
+    let chip = opts.chip;
+    // The passive model decides only when it is the only PAD.
+    let passive_decides = opts.pad && opts.challenge.is_none();
+    let h = spawn_verify(engine, source, template, opts);
+    let mut last = "";
+    let mut outcome = None;
+    for ev in h.events.iter() {
+        match ev {
+            Event::Progress {
+                guidance, phase, ..
+            } => {
+                if guidance.code != last {
+                    last = guidance.code;
+                    let phase = match phase {
+                        Phase::Capture => "capture",
+                        Phase::Challenge => "challenge",
+                    };
+                    eprintln!(
+                        "[{phase}] {}  {} / {}",
+                        guidance.code, guidance.ja, guidance.en
+                    );
+                }
+            }
+            Event::Done(o) => outcome = Some(o),
+            Event::Failed { message } => return Err(FaceError::Invalid(message)),
+        }
+    }
+    let outcome = outcome.ok_or(FaceError::WorkerStopped)?;
+    let (decision, reasons) = decide(&outcome, passive_decides);
+    let advisories = match outcome.liveness {
+        Some(l) if !l.live && !passive_decides => vec!["pad.not_live"],
+        _ => vec![],
+    };
+    Ok(VerifyReport {
+        decision,
+        reasons,
+        advisories,
+        condition: if chip { "chip" } else { "colour" },
+        source: info,
+        outcome,
+    })
 }
 
 /// One side of a comparison, as printed.
@@ -383,6 +576,52 @@ pub fn run(cmd: FaceCommand) -> ExitCode {
             }
             Err(e) => fail(e),
         },
+        FaceCommand::Verify {
+            reference,
+            camera,
+            clip,
+            simulate,
+            chip,
+            model,
+            window_ms,
+            challenge,
+            challenge_timeout_ms,
+            no_pad,
+            models,
+        } => {
+            let turn = match challenge {
+                ChallengeArg::None => None,
+                ChallengeArg::Left => Some(Turn::Left),
+                ChallengeArg::Right => Some(Turn::Right),
+                ChallengeArg::Random => Some(Turn::random()),
+            };
+            let opts = VerifyOptions {
+                window: std::time::Duration::from_millis(window_ms.max(100)),
+                chip,
+                pad: !no_pad,
+                challenge: turn,
+                challenge_timeout: std::time::Duration::from_millis(challenge_timeout_ms),
+                ..VerifyOptions::new(model)
+            };
+            let src = SourceArg {
+                camera,
+                clip,
+                simulate,
+            };
+            match verify_cmd(&reference, &src, opts, &models) {
+                Ok(r) => {
+                    if !print_json(&r) {
+                        return ExitCode::from(2);
+                    }
+                    if r.decision == Decision::Match {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
         FaceCommand::BuildFixtures { src, out, models } => {
             let engine = match load(
                 &models,

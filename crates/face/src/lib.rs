@@ -31,6 +31,7 @@ pub mod models;
 pub mod pad;
 pub mod quality;
 pub mod thresholds;
+pub mod verify;
 pub mod worker;
 
 pub use embed::{EmbedderKind, FaceTemplate};
