@@ -20,7 +20,7 @@ use tract_onnx::prelude::*;
 
 use crate::FaceError;
 use crate::detect::Detection;
-use crate::imgops::sample;
+use crate::imgops::resize;
 use crate::models::{LoadedModel, Threads};
 use crate::quality::pose;
 
@@ -64,25 +64,39 @@ impl PassivePad {
         &self.model
     }
 
-    /// The model input: the enlarged square face crop.
-    pub fn preprocess(&self, img: &RgbImage, d: &Detection) -> Tensor {
-        let s = self.model.entry.input.get(2).copied().unwrap_or(256);
+    /// The model's input picture: the enlarged square face box, the part outside the frame
+    /// black (as the reference code pads), scaled to the input size with area averaging
+    /// when shrinking (the reference resizes with OpenCV's INTER_AREA; point sampling would
+    /// alias away the print and screen textures the model looks at).
+    pub fn crop(&self, img: &RgbImage, d: &Detection) -> RgbImage {
+        let s = self.model.entry.input.get(2).copied().unwrap_or(256) as u32;
         let [bx, by, bw, bh] = d.bbox;
-        let side = bw.max(bh) * self.crop_scale;
-        let (cx, cy) = (bx + bw / 2.0, by + bh / 2.0);
-        let (x0, y0) = (cx - side / 2.0, cy - side / 2.0);
-        let step = side / s as f32;
-        let mut t = tract_ndarray::Array4::<f32>::zeros((1, 3, s, s));
-        for v in 0..s {
-            for u in 0..s {
-                let p = sample(
-                    img,
-                    x0 + (u as f32 + 0.5) * step,
-                    y0 + (v as f32 + 0.5) * step,
-                );
-                for c in 0..3 {
-                    t[[0, c, v, u]] = (p[c] as f32 - 127.0) / 128.0;
-                }
+        let side = (bw.max(bh) * self.crop_scale).round().max(1.0);
+        let (x0, y0) = (
+            (bx + bw / 2.0 - side / 2.0).round() as i64,
+            (by + bh / 2.0 - side / 2.0).round() as i64,
+        );
+        let n = side as u32;
+        let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+        let square = RgbImage::from_fn(n, n, |u, v| {
+            let (x, y) = (x0 + i64::from(u), y0 + i64::from(v));
+            if (0..w).contains(&x) && (0..h).contains(&y) {
+                *img.get_pixel(x as u32, y as u32)
+            } else {
+                image::Rgb([0, 0, 0])
+            }
+        });
+        resize(&square, s, s)
+    }
+
+    /// The model input: [`Self::crop`] as RGB (x − 127) / 128, NCHW.
+    pub fn preprocess(&self, img: &RgbImage, d: &Detection) -> Tensor {
+        let c = self.crop(img, d);
+        let (w, h) = (c.width() as usize, c.height() as usize);
+        let mut t = tract_ndarray::Array4::<f32>::zeros((1, 3, h, w));
+        for (u, v, p) in c.enumerate_pixels() {
+            for ch in 0..3 {
+                t[[0, ch, v as usize, u as usize]] = (p[ch] as f32 - 127.0) / 128.0;
             }
         }
         t.into_tensor()
