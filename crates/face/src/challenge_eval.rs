@@ -7,7 +7,10 @@
 //!   turn);
 //! - `print_tilted`: the photo turned about its vertical axis like a print — the whole flat
 //!   picture foreshortens, so the landmarks keep their proportions;
-//! - `replay_wrong_way`: a recording of the face turning, but not the way the kiosk asked.
+//! - `replay_wrong_way`: a recording of the face turning, but not the way the kiosk asked;
+//! - `swap_after_capture`: the photo is held up for the capture window, then somebody else
+//!   (the next photo's face) steps in and turns the asked way — caught by the jump and
+//!   same-face checks, or by not coming back to the captured face's starting yaw.
 //!
 //! It reports BPCER and APCER per attack type (ISO/IEC 30107-3 terms). The "bona fide" clips
 //! are synthetic too (a warped photograph, not a person), so the numbers measure the check's
@@ -18,6 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use madoguchi_camera::synthetic::{Motion, SyntheticSource, Turn as Motion3d, TurnSchedule};
+use madoguchi_camera::{CameraError, Frame, FrameSource, SourceInfo};
 use serde::Serialize;
 
 use crate::FaceError;
@@ -110,6 +114,41 @@ pub fn head_and_shoulders(
     Ok(FaceEngine::subject(&faces).map(|d| (crop, *d)))
 }
 
+/// Frames from `a` until frame `switch`, then from `b` (timestamps continue at 15 frames/s):
+/// somebody swaps in front of the camera. Unpaced.
+pub struct Swap {
+    a: SyntheticSource,
+    b: SyntheticSource,
+    switch: u64,
+    n: u64,
+}
+
+impl Swap {
+    /// `a` for frames 0..switch, `b` from then on.
+    pub fn new(a: SyntheticSource, b: SyntheticSource, switch: u64) -> Self {
+        Self { a, b, switch, n: 0 }
+    }
+}
+
+impl FrameSource for Swap {
+    fn next_frame(&mut self) -> Result<Frame, CameraError> {
+        let n = self.n;
+        self.n += 1;
+        let mut f = if n < self.switch {
+            self.a.next_frame()?
+        } else {
+            self.b.next_frame()?
+        };
+        f.seq = n;
+        f.timestamp = Duration::from_secs_f64(n as f64 / 15.0);
+        Ok(f)
+    }
+
+    fn info(&self) -> SourceInfo {
+        self.a.info()
+    }
+}
+
 /// Runs the challenge clips for `photos` (bona fide portraits). The asked direction
 /// alternates; every clip goes through [`spawn_verify`] with the passive PAD off.
 pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, FaceError> {
@@ -118,6 +157,7 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
         "print_still",
         "print_tilted",
         "replay_wrong_way",
+        "swap_after_capture",
     ];
     let mut classes: Vec<ClipClass> = kinds
         .iter()
@@ -136,13 +176,21 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
         .embedder_kinds()
         .first()
         .unwrap_or(&EmbedderKind::Sface);
-    for (i, path) in photos.iter().enumerate() {
-        let Some((photo, d)) = head_and_shoulders(engine, &open_any(path)?)? else {
+    let mut framed = Vec::new();
+    for path in photos {
+        framed.push(head_and_shoulders(engine, &open_any(path)?)?);
+    }
+    for (i, f) in framed.iter().enumerate() {
+        let Some((photo, d)) = f.clone() else {
             for c in &mut classes {
                 c.no_face += 1;
             }
             continue;
         };
+        // The attacker of the swap: the next photo with a face.
+        let other = (1..framed.len())
+            .map(|k| (i + k) % framed.len())
+            .find_map(|j| framed[j].clone());
         let reference = engine.embed(&photo, &d, model, false)?;
         let asked = if i % 2 == 0 { Turn::Left } else { Turn::Right };
         // Positive degrees move the nose toward the image's right = the customer's left.
@@ -157,17 +205,29 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
         };
         let head = Motion3d::Head { face: d.bbox };
         let deg = SIMULATED_TURN_DEGREES;
-        let clips = [
-            Some(schedule(head, sign * deg)),
-            None,
-            Some(schedule(Motion3d::FlatPrint, sign * deg)),
-            Some(schedule(head, -sign * deg)),
+        let mut clips: Vec<Box<dyn FrameSource>> = vec![
+            Box::new(clip(&photo, Some(schedule(head, sign * deg)))?),
+            Box::new(clip(&photo, None)?),
+            Box::new(clip(
+                &photo,
+                Some(schedule(Motion3d::FlatPrint, sign * deg)),
+            )?),
+            Box::new(clip(&photo, Some(schedule(head, -sign * deg)))?),
         ];
-        for (class, turn) in classes.iter_mut().zip(clips) {
-            let src = clip(&photo, turn)?;
+        if let Some((img, od)) = other {
+            clips.push(Box::new(Swap::new(
+                clip(&photo, None)?,
+                clip(
+                    &img,
+                    Some(schedule(Motion3d::Head { face: od.bbox }, sign * deg)),
+                )?,
+                9,
+            )));
+        }
+        for (class, src) in classes.iter_mut().zip(clips) {
             let o = spawn_verify(
                 engine.clone(),
-                Box::new(src),
+                src,
                 reference.clone(),
                 VerifyOptions {
                     model,
@@ -221,7 +281,7 @@ pub fn markdown(c: &ChallengeEval) -> String {
     s.push_str(&format!(
         "The kiosk asks for a head turn (left or right, alternating here) after the capture window; the yaw from the 5 landmarks must reach {:.0}° the asked way and come back. \
          Clips are made from each bona fide photo by the synthetic camera: the bona fide clip warps the face by depth as a turning head ({:.0}°), which a photograph cannot do; \
-         the attacks are the still print, the print tilted {:.0}° about its vertical axis, and a replay turning the wrong way. Every clip runs through the verification worker.\n\n",
+         the attacks are the still print, the print tilted {:.0}° about its vertical axis, a replay turning the wrong way, and a swap (the photo held up for the capture, then another person turning). Every clip runs through the verification worker.\n\n",
         c.threshold_degrees, c.simulated_degrees, c.simulated_degrees
     ));
     s.push_str("| presentation | clips | no face | passed | failed | timed out | mean peak yaw | rate |\n|---|---|---|---|---|---|---|---|\n");

@@ -88,6 +88,7 @@ mod tests {
                 frames: 20,
                 peak_yaw: 20.0,
                 elapsed_ms: 1300,
+                same_face: Some(true),
             }),
             frames: 12,
             embedded: 2,

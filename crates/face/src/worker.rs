@@ -90,6 +90,17 @@ pub struct ChallengeOutcome {
     pub peak_yaw: f32,
     /// Time from the end of the capture window to the result, ms (camera time).
     pub elapsed_ms: u64,
+    /// The face at the end of the turn matched the captured (best) frame's face; `None`
+    /// when not checked (the turn was not completed). `false` fails the challenge: someone
+    /// else turned their head for the face that was matched.
+    pub same_face: Option<bool>,
+}
+
+/// What the tracker hands the matcher after the challenge: the outcome and the last frame
+/// with a face (for the same-face check).
+struct ChallengeEnd {
+    outcome: ChallengeOutcome,
+    last: Option<(image::RgbImage, crate::detect::Detection)>,
 }
 
 /// Progress and result events.
@@ -190,7 +201,7 @@ pub fn spawn_verify(
     let (ev_tx, events) = unbounded::<Event>();
     // One candidate in flight: the tracker never waits for the matcher.
     let (m_tx, m_rx) = bounded::<ToMatcher>(1);
-    let (c_tx, c_rx) = bounded::<ChallengeOutcome>(1);
+    let (c_tx, c_rx) = bounded::<ChallengeEnd>(1);
     let cancel = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let tracker = {
@@ -233,7 +244,7 @@ fn track(
     source: &mut dyn FrameSource,
     opts: &VerifyOptions,
     ev: &Sender<Event>,
-    (m_tx, c_tx): (&Sender<ToMatcher>, &Sender<ChallengeOutcome>),
+    (m_tx, c_tx): (&Sender<ToMatcher>, &Sender<ChallengeEnd>),
     cancel: &AtomicBool,
 ) {
     let mut window = CaptureWindow::new(opts.window, engine.thresholds().quality_min);
@@ -325,7 +336,8 @@ fn next_detected(
 
 /// Follows the asked head turn after the capture window. The last face of the window seeds
 /// the challenge, so the face that turns must be the one that was captured (a jump or a lost
-/// face fails it). `None` when cancelled or the camera failed (already reported).
+/// face fails it); the matcher then checks that the face at the end of the turn is the
+/// captured one. `None` when cancelled or the camera failed (already reported).
 fn challenge(
     engine: &FaceEngine,
     source: &mut dyn FrameSource,
@@ -334,7 +346,7 @@ fn challenge(
     seed: Option<(crate::detect::Detection, Duration)>,
     ev: &Sender<Event>,
     cancel: &AtomicBool,
-) -> Option<ChallengeOutcome> {
+) -> Option<ChallengeEnd> {
     let degrees = engine.thresholds().challenge_turn_degrees;
     let mut check = TurnChallenge::new(turn, degrees);
     let mut start = None;
@@ -347,13 +359,14 @@ fn challenge(
         Turn::Right => guidance::TURN_RIGHT,
     };
     let mut frames = 0u64;
+    let mut last = None;
     loop {
         let (frame, faces) = next_detected(engine, source, ev, cancel)?;
         let t0 = *start.get_or_insert(frame.timestamp);
         let elapsed = frame.timestamp.saturating_sub(t0);
         frames += 1;
-        let subject = FaceEngine::subject(&faces);
-        let mut result = check.observe(subject);
+        let subject = FaceEngine::subject(&faces).copied();
+        let mut result = check.observe(subject.as_ref());
         if result == ChallengeResult::Pending && elapsed > opts.challenge_timeout {
             result = ChallengeResult::TimedOut;
         }
@@ -366,13 +379,20 @@ fn challenge(
                 .min(1.0),
             phase: Phase::Challenge,
         });
+        if let Some(d) = subject {
+            last = Some((frame.image, d));
+        }
         if result != ChallengeResult::Pending {
-            return Some(ChallengeOutcome {
-                turn,
-                result,
-                frames,
-                peak_yaw: check.peak(),
-                elapsed_ms: elapsed.as_millis() as u64,
+            return Some(ChallengeEnd {
+                outcome: ChallengeOutcome {
+                    turn,
+                    result,
+                    frames,
+                    peak_yaw: check.peak(),
+                    elapsed_ms: elapsed.as_millis() as u64,
+                    same_face: None,
+                },
+                last,
             });
         }
     }
@@ -383,21 +403,22 @@ fn matcher(
     reference: &FaceTemplate,
     opts: &VerifyOptions,
     ev: &Sender<Event>,
-    (rx, challenge_rx): (&Receiver<ToMatcher>, &Receiver<ChallengeOutcome>),
+    (rx, challenge_rx): (&Receiver<ToMatcher>, &Receiver<ChallengeEnd>),
     started: Instant,
 ) {
-    let mut last: Option<(u64, Comparison)> = None;
+    let mut last: Option<(u64, FaceTemplate, Comparison)> = None;
     let mut embedded = 0u64;
-    let compare = |c: &Candidate| -> Result<Comparison, crate::FaceError> {
+    let compare = |c: &Candidate| -> Result<(FaceTemplate, Comparison), crate::FaceError> {
         let t = engine.embed(&c.frame.image, &c.detection, opts.model, opts.chip)?;
-        engine.compare(&t, reference, opts.chip)
+        let cmp = engine.compare(&t, reference, opts.chip)?;
+        Ok((t, cmp))
     };
     for msg in rx.iter() {
         match msg {
             ToMatcher::Candidate(c) => match compare(&c) {
-                Ok(cmp) => {
+                Ok((t, cmp)) => {
                     embedded += 1;
-                    last = Some((c.frame.seq, cmp));
+                    last = Some((c.frame.seq, t, cmp));
                 }
                 Err(e) => {
                     let _ = ev.send(Event::Failed {
@@ -420,10 +441,11 @@ fn matcher(
                     embedded,
                     elapsed_ms: 0,
                 };
+                let mut captured: Option<FaceTemplate> = None;
                 if let Some(b) = best {
                     // The best frame may be newer than the last one embedded.
-                    let cached = match last {
-                        Some((seq, cmp)) if seq == b.frame.seq => Some(cmp),
+                    let cached = match last.take() {
+                        Some((seq, t, cmp)) if seq == b.frame.seq => Some((t, cmp)),
                         _ => None,
                     };
                     if cached.is_none() {
@@ -445,7 +467,8 @@ fn matcher(
                         (cmp, live)
                     });
                     match (cmp, live) {
-                        (Ok(c), Ok(l)) => {
+                        (Ok((t, c)), Ok(l)) => {
+                            captured = Some(t);
                             outcome.comparison = Some(c);
                             outcome.liveness = l;
                             outcome.quality = Some(b.quality);
@@ -460,10 +483,33 @@ fn matcher(
                 }
                 if challenge {
                     // The tracker has reported cancel or a camera error when nothing comes.
-                    match challenge_rx.recv() {
-                        Ok(c) => outcome.challenge = Some(c),
-                        Err(_) => return,
+                    let Ok(end) = challenge_rx.recv() else {
+                        return;
+                    };
+                    let mut c = end.outcome;
+                    if let (ChallengeResult::Passed, Some((img, d)), Some(t)) =
+                        (c.result, end.last, captured.as_ref())
+                    {
+                        let same = engine
+                            .embed(&img, &d, opts.model, opts.chip)
+                            .and_then(|e| engine.compare(&e, t, opts.chip));
+                        match same {
+                            Ok(s) => {
+                                outcome.embedded += 1;
+                                c.same_face = Some(s.matched);
+                                if !s.matched {
+                                    c.result = ChallengeResult::Failed;
+                                }
+                            }
+                            Err(e) => {
+                                let _ = ev.send(Event::Failed {
+                                    message: e.to_string(),
+                                });
+                                return;
+                            }
+                        }
                     }
+                    outcome.challenge = Some(c);
                 }
                 outcome.elapsed_ms = started.elapsed().as_millis() as u64;
                 let _ = ev.send(Event::Done(outcome));

@@ -2,16 +2,18 @@
 //! from the committed bona fide photos (see `madoguchi_face::challenge_eval`): a face that
 //! turns the asked way passes; a still print, a print tilted like a turning head, and a replay
 //! turning the wrong way do not. Also: the challenge phase reports turn guidance to the
-//! customer, and cancelling during the challenge ends the verification without an outcome.
+//! customer, cancelling during the challenge ends the verification without an outcome, and
+//! someone else turning their head after a photo was captured fails the challenge.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use madoguchi_camera::synthetic::SyntheticSource;
+use madoguchi_camera::synthetic::{Motion, SyntheticSource, Turn as Motion3d, TurnSchedule};
 use madoguchi_face::EmbedderKind;
-use madoguchi_face::challenge_eval::{self, ChallengeEval};
+use madoguchi_face::challenge_eval::{self, ChallengeEval, Swap};
 use madoguchi_face::engine::{EngineOptions, FaceEngine};
-use madoguchi_face::pad::Turn;
+use madoguchi_face::pad::{ChallengeResult, Turn};
+use madoguchi_face::verify::{Decision, decide};
 use madoguchi_face::worker::{Event, Phase, VerifyOptions, spawn_verify};
 
 fn engine() -> FaceEngine {
@@ -30,7 +32,7 @@ fn original(ident: &str, stem: &str) -> PathBuf {
 }
 
 #[test]
-fn turning_faces_pass_and_prints_and_wrong_way_replays_do_not() {
+fn turning_faces_pass_and_every_synthetic_attack_on_the_challenge_fails() {
     let photos = [
         original("grace_hopper", "grace_hopper_512x512"),
         original("biden", "biden"),
@@ -47,7 +49,15 @@ fn turning_faces_pass_and_prints_and_wrong_way_replays_do_not() {
         r.bona_fide
     );
     let kinds: Vec<&str> = r.attacks.iter().map(|a| a.kind.as_str()).collect();
-    assert_eq!(kinds, ["print_still", "print_tilted", "replay_wrong_way"]);
+    assert_eq!(
+        kinds,
+        [
+            "print_still",
+            "print_tilted",
+            "replay_wrong_way",
+            "swap_after_capture"
+        ]
+    );
     for a in &r.attacks {
         assert!(a.n >= 3, "{a:?}");
         assert_eq!(a.passed, 0, "no {} passes the challenge: {a:?}", a.kind);
@@ -111,4 +121,66 @@ fn the_challenge_phase_guides_the_customer_and_can_be_cancelled() {
     }
     assert!(challenge_events >= 3);
     assert_eq!(end.as_deref(), Some("cancelled"), "no outcome after cancel");
+}
+
+#[test]
+fn someone_else_turning_for_the_captured_face_fails_the_challenge() {
+    let e = engine();
+    let framed = |ident: &str, stem: &str| {
+        let img = image::open(original(ident, stem)).expect("photo").to_rgb8();
+        challenge_eval::head_and_shoulders(&e, &img)
+            .expect("detect")
+            .expect("a face")
+    };
+    // The victim's photo is held up for the capture; then the attacker turns their head.
+    let (victim, _) = framed("grace_hopper", "grace_hopper_512x512");
+    let (attacker, d) = framed("obama", "obama");
+    let reference = e
+        .analyse(&victim, EmbedderKind::Sface, false)
+        .expect("face")
+        .template;
+    let still = Motion {
+        sway: 0.0,
+        scale: 0.0,
+        light: 0.0,
+    };
+    let a = SyntheticSource::new(victim, None, 640, 480, 15.0, false)
+        .expect("a")
+        .with_motion(still);
+    let b = SyntheticSource::new(attacker, None, 640, 480, 15.0, false)
+        .expect("b")
+        .with_motion(still)
+        .with_turn(TurnSchedule {
+            turn: Motion3d::Head { face: d.bbox },
+            degrees: 35.0,
+            start: Duration::from_millis(300),
+            ramp: Duration::from_millis(500),
+            hold: Duration::from_millis(300),
+        });
+    let o = spawn_verify(
+        e,
+        Box::new(Swap::new(a, b, 9)),
+        reference,
+        VerifyOptions {
+            window: Duration::from_millis(400),
+            pad: false,
+            challenge: Some(Turn::Left),
+            challenge_timeout: Duration::from_secs(4),
+            ..VerifyOptions::new(EmbedderKind::Sface)
+        },
+    )
+    .wait()
+    .expect("outcome");
+    assert!(o.comparison.expect("captured").matched, "the photo matches");
+    let c = o.challenge.expect("challenge ran");
+    println!("swap: {c:?}");
+    assert_eq!(c.result, ChallengeResult::Failed, "{c:?}");
+    assert_eq!(
+        c.same_face,
+        Some(false),
+        "caught by the same-face check: {c:?}"
+    );
+    let (d, why) = decide(&o, false);
+    assert_eq!(d, Decision::AttackSuspected);
+    assert_eq!(why, ["challenge.failed"]);
 }
