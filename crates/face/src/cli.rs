@@ -137,6 +137,9 @@ pub enum FaceCommand {
         /// Time the customer has for the challenge, ms.
         #[arg(long, default_value_t = 6000)]
         challenge_timeout_ms: u64,
+        /// The camera delivers mirrored frames (the challenge swaps image left and right).
+        #[arg(long)]
+        mirrored: bool,
         /// Skip the passive PAD (development only). With a challenge the passive result is
         /// advisory (reported, not deciding: its error rates are in the eval report); without
         /// one it is the only PAD and decides.
@@ -206,6 +209,7 @@ pub struct VerifyReport {
 fn open_source(
     src: &SourceArg,
     turn: Option<Turn>,
+    mirrored: bool,
     engine: &FaceEngine,
 ) -> Result<Box<dyn madoguchi_camera::FrameSource>, FaceError> {
     use madoguchi_camera::synthetic::{SyntheticSource, Turn as Motion3d, TurnSchedule};
@@ -219,7 +223,12 @@ fn open_source(
             // A customer reacts to the prompt shown after the window.
             s = s.with_turn(TurnSchedule {
                 turn: Motion3d::Head { face: d.bbox },
-                degrees: if t == Turn::Left { 35.0 } else { -35.0 },
+                // Customer's left = nose toward the image's right, unless mirrored.
+                degrees: if (t == Turn::Left) != mirrored {
+                    35.0
+                } else {
+                    -35.0
+                },
                 start: std::time::Duration::from_millis(1200),
                 ramp: std::time::Duration::from_millis(500),
                 hold: std::time::Duration::from_millis(300),
@@ -260,7 +269,7 @@ pub fn verify_cmd(
     )?;
     let refimg = open_any(reference)?;
     let template = engine.analyse(&refimg, opts.model, opts.chip)?.template;
-    let source = open_source(src, opts.challenge, &engine)?;
+    let source = open_source(src, opts.challenge, opts.mirrored, &engine)?;
     let info = source.info();
     let chip = opts.chip;
     // The passive model decides only when it is the only PAD.
@@ -586,6 +595,7 @@ pub fn run(cmd: FaceCommand) -> ExitCode {
             window_ms,
             challenge,
             challenge_timeout_ms,
+            mirrored,
             no_pad,
             models,
         } => {
@@ -601,6 +611,7 @@ pub fn run(cmd: FaceCommand) -> ExitCode {
                 pad: !no_pad,
                 challenge: turn,
                 challenge_timeout: std::time::Duration::from_millis(challenge_timeout_ms),
+                mirrored,
                 ..VerifyOptions::new(model)
             };
             let src = SourceArg {

@@ -89,6 +89,7 @@ mod tests {
                 peak_yaw: 20.0,
                 elapsed_ms: 1300,
                 same_face: Some(true),
+                same_face_score: Some(0.8),
             }),
             frames: 12,
             embedded: 2,

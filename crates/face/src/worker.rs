@@ -51,6 +51,9 @@ pub struct VerifyOptions {
     pub challenge: Option<Turn>,
     /// Time the customer has for the challenge, from the end of the capture window.
     pub challenge_timeout: Duration,
+    /// The camera delivers mirrored frames (some webcams flip in hardware): the customer's
+    /// left then moves the nose toward the image's left, and the challenge follows that.
+    pub mirrored: bool,
 }
 
 impl VerifyOptions {
@@ -63,6 +66,7 @@ impl VerifyOptions {
             pad: true,
             challenge: None,
             challenge_timeout: Duration::from_secs(6),
+            mirrored: false,
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct ChallengeOutcome {
     /// when not checked (the turn was not completed). `false` fails the challenge: someone
     /// else turned their head for the face that was matched.
     pub same_face: Option<bool>,
+    /// The score of that comparison (the model's metric).
+    pub same_face_score: Option<f32>,
 }
 
 /// What the tracker hands the matcher after the challenge: the outcome and the last frame
@@ -348,7 +354,14 @@ fn challenge(
     cancel: &AtomicBool,
 ) -> Option<ChallengeEnd> {
     let degrees = engine.thresholds().challenge_turn_degrees;
-    let mut check = TurnChallenge::new(turn, degrees);
+    // The check works in image terms; on a mirrored camera the customer's left is the
+    // image's other side.
+    let image_turn = match (turn, opts.mirrored) {
+        (t, false) => t,
+        (Turn::Left, true) => Turn::Right,
+        (Turn::Right, true) => Turn::Left,
+    };
+    let mut check = TurnChallenge::new(image_turn, degrees);
     let mut start = None;
     if let Some((d, t)) = seed {
         check.observe(Some(&d));
@@ -391,6 +404,7 @@ fn challenge(
                     peak_yaw: check.peak(),
                     elapsed_ms: elapsed.as_millis() as u64,
                     same_face: None,
+                    same_face_score: None,
                 },
                 last,
             });
@@ -497,6 +511,7 @@ fn matcher(
                             Ok(s) => {
                                 outcome.embedded += 1;
                                 c.same_face = Some(s.matched);
+                                c.same_face_score = Some(s.score);
                                 if !s.matched {
                                     c.result = ChallengeResult::Failed;
                                 }

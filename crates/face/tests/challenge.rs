@@ -184,3 +184,56 @@ fn someone_else_turning_for_the_captured_face_fails_the_challenge() {
     assert_eq!(d, Decision::AttackSuspected);
     assert_eq!(why, ["challenge.failed"]);
 }
+
+#[test]
+fn a_mirrored_camera_swaps_image_left_and_right_for_the_challenge() {
+    let e = engine();
+    let img = image::open(original("grace_hopper", "grace_hopper_512x512"))
+        .expect("photo")
+        .to_rgb8();
+    let (photo, d) = challenge_eval::head_and_shoulders(&e, &img)
+        .expect("detect")
+        .expect("a face");
+    let reference = e
+        .analyse(&photo, EmbedderKind::Sface, false)
+        .expect("face")
+        .template;
+    // On a mirrored camera the customer turning left moves the nose toward the image's left.
+    let run = |mirrored: bool| {
+        let src = challenge_eval::clip(
+            &photo,
+            Some(TurnSchedule {
+                turn: Motion3d::Head { face: d.bbox },
+                degrees: -35.0,
+                start: Duration::from_millis(700),
+                ramp: Duration::from_millis(500),
+                hold: Duration::from_millis(300),
+            }),
+        )
+        .expect("clip");
+        let o = spawn_verify(
+            e.clone(),
+            Box::new(src),
+            reference.clone(),
+            VerifyOptions {
+                window: Duration::from_millis(400),
+                pad: false,
+                challenge: Some(Turn::Left),
+                challenge_timeout: Duration::from_secs(3),
+                mirrored,
+                ..VerifyOptions::new(EmbedderKind::Sface)
+            },
+        )
+        .wait()
+        .expect("outcome");
+        let c = o.challenge.expect("challenge ran");
+        println!("mirrored {mirrored}: {c:?}");
+        c.result
+    };
+    assert_eq!(run(true), ChallengeResult::Passed);
+    assert_eq!(
+        run(false),
+        ChallengeResult::Failed,
+        "the wrong way on a plain camera"
+    );
+}
