@@ -2,13 +2,16 @@
 //! quality (ISO/IEC 29794-5 components) → liveness (CDCN depth; turn challenge) → embed
 //! (SFace or dlib ResNet) → score against a threshold read from the thresholds file.
 //! Enrollment from a still image behind the quality and liveness gates ([`enroll`]).
-//! Also the capture loop choosing the best frame with guidance, a pipelined worker, the
-//! evaluation (`face eval`) and the `face` subcommands ([`cli`]).
+//! Also the capture loop choosing the best frame with guidance, a pipelined worker with the
+//! head-turn challenge, the decision over its outcome ([`verify`]), the evaluation
+//! (`face eval`, with the challenge on synthetic video in [`challenge_eval`]) and the `face`
+//! subcommands ([`cli`]).
 //!
 //! Models come from `assets/models/` through a manifest with checksums; thresholds from
 //! `assets/thresholds.toml`.
 //!
-//! What it must not do: open a camera (frames come from `camera`), fetch a model at run time,
+//! What it must not do: talk to a camera device itself (frames come from the `camera`
+//! crate's sources; `face verify` asks that crate for one), fetch a model at run time,
 //! keep thresholds as constants in code, store or log a face image or a template, or know
 //! about Tauri, the UI, the database or the network.
 
