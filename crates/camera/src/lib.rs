@@ -111,6 +111,17 @@ pub struct SourceInfo {
     pub fps: f32,
 }
 
+/// Pacing of played-back sources (recorded, synthetic): sleeps until `timestamp` after the
+/// first call (`started` is set then), so frames come at camera speed.
+pub(crate) fn wait_until_due(started: &mut Option<std::time::Instant>, timestamp: Duration) {
+    let start = *started.get_or_insert_with(std::time::Instant::now);
+    let due = start + timestamp;
+    let now = std::time::Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
+}
+
 /// A source of frames. `next_frame` blocks until the next frame is due (a webcam waits for
 /// the device; recorded and synthetic sources wait only when paced).
 pub trait FrameSource: Send {

@@ -148,12 +148,7 @@ impl FrameSource for RecordedSource {
         let i = self.next;
         let timestamp = self.loop_len * self.loops as u32 + self.times[i];
         if self.paced {
-            let start = *self.started.get_or_insert_with(Instant::now);
-            let due = start + timestamp;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
+            crate::wait_until_due(&mut self.started, timestamp);
         }
         let image = decode(&self.files[i])?;
         self.next += 1;

@@ -70,6 +70,18 @@ pub struct TurnSchedule {
 }
 
 impl TurnSchedule {
+    /// A customer's turn following a prompt: from `start`, half a second to turn to
+    /// `degrees`, 0.3 s held, half a second back.
+    pub fn customer(turn: Turn, degrees: f32, start: Duration) -> Self {
+        Self {
+            turn,
+            degrees,
+            start,
+            ramp: Duration::from_millis(500),
+            hold: Duration::from_millis(300),
+        }
+    }
+
     /// The angle at time `t`, degrees.
     pub fn angle(&self, t: Duration) -> f32 {
         let (t, s) = (t.as_secs_f32(), self.start.as_secs_f32());
@@ -293,12 +305,7 @@ impl FrameSource for SyntheticSource {
         let n = self.seq;
         let timestamp = Duration::from_secs_f64(n as f64 / self.fps as f64);
         if self.paced {
-            let start = *self.started.get_or_insert_with(Instant::now);
-            let due = start + timestamp;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
+            crate::wait_until_due(&mut self.started, timestamp);
         }
         let image = self.render(n);
         self.seq += 1;

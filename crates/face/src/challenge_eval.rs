@@ -198,34 +198,21 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
             .find_map(|j| framed[j].clone());
         let reference = engine.embed(&photo, &d, model, false)?;
         let asked = if i % 2 == 0 { Turn::Left } else { Turn::Right };
-        // Positive degrees move the nose toward the image's right = the customer's left.
-        let sign = if asked == Turn::Left { 1.0 } else { -1.0 };
-        let schedule = |turn, degrees: f32| TurnSchedule {
-            turn,
-            degrees,
-            // After the 0.4 s capture window, as a customer reacting to the prompt.
-            start: Duration::from_millis(700),
-            ramp: Duration::from_millis(500),
-            hold: Duration::from_millis(300),
-        };
+        // After the 0.4 s capture window, as a customer reacting to the prompt.
+        let schedule =
+            |turn, degrees: f32| TurnSchedule::customer(turn, degrees, Duration::from_millis(700));
         let head = Motion3d::Head { face: d.bbox };
-        let deg = SIMULATED_TURN_DEGREES;
+        let deg = asked.image_degrees(SIMULATED_TURN_DEGREES, false);
         let mut clips: Vec<Box<dyn FrameSource>> = vec![
-            Box::new(clip(&photo, Some(schedule(head, sign * deg)))?),
+            Box::new(clip(&photo, Some(schedule(head, deg)))?),
             Box::new(clip(&photo, None)?),
-            Box::new(clip(
-                &photo,
-                Some(schedule(Motion3d::FlatPrint, sign * deg)),
-            )?),
-            Box::new(clip(&photo, Some(schedule(head, -sign * deg)))?),
+            Box::new(clip(&photo, Some(schedule(Motion3d::FlatPrint, deg)))?),
+            Box::new(clip(&photo, Some(schedule(head, -deg)))?),
         ];
         if let Some((img, od)) = other {
             clips.push(Box::new(Swap::new(
                 clip(&photo, None)?,
-                clip(
-                    &img,
-                    Some(schedule(Motion3d::Head { face: od.bbox }, sign * deg)),
-                )?,
+                clip(&img, Some(schedule(Motion3d::Head { face: od.bbox }, deg)))?,
                 9,
             )));
         }

@@ -221,18 +221,11 @@ fn open_source(
         let mut s = SyntheticSource::new(img, None, 640, 480, 15.0, true).map_err(cam)?;
         if let Some(t) = turn {
             // A customer reacts to the prompt shown after the window.
-            s = s.with_turn(TurnSchedule {
-                turn: Motion3d::Head { face: d.bbox },
-                // Customer's left = nose toward the image's right, unless mirrored.
-                degrees: if (t == Turn::Left) != mirrored {
-                    35.0
-                } else {
-                    -35.0
-                },
-                start: std::time::Duration::from_millis(1200),
-                ramp: std::time::Duration::from_millis(500),
-                hold: std::time::Duration::from_millis(300),
-            });
+            s = s.with_turn(TurnSchedule::customer(
+                Motion3d::Head { face: d.bbox },
+                t.image_degrees(35.0, mirrored),
+                std::time::Duration::from_millis(1200),
+            ));
         }
         return Ok(Box::new(s));
     }
@@ -260,13 +253,7 @@ pub fn verify_cmd(
     opts: VerifyOptions,
     models: &ModelArgs,
 ) -> Result<VerifyReport, FaceError> {
-    let engine = load(
-        models,
-        &EngineOptions {
-            embedders: vec![opts.model],
-            pad: opts.pad,
-        },
-    )?;
+    let engine = load_one(models, opts.model, opts.pad)?;
     let refimg = open_any(reference)?;
     let template = engine.analyse(&refimg, opts.model, opts.chip)?.template;
     let source = open_source(src, opts.challenge, opts.mirrored, &engine)?;
@@ -362,6 +349,17 @@ fn load(models: &ModelArgs, opts: &EngineOptions) -> Result<FaceEngine, FaceErro
     )
 }
 
+/// The engine with one embedding model (and the PAD when `pad`).
+fn load_one(models: &ModelArgs, model: EmbedderKind, pad: bool) -> Result<FaceEngine, FaceError> {
+    load(
+        models,
+        &EngineOptions {
+            embedders: vec![model],
+            pad,
+        },
+    )
+}
+
 /// Runs `compare`.
 pub fn compare(
     a: &std::path::Path,
@@ -371,13 +369,7 @@ pub fn compare(
     pad: bool,
     models: &ModelArgs,
 ) -> Result<CompareReport, FaceError> {
-    let engine = load(
-        models,
-        &EngineOptions {
-            embedders: vec![model],
-            pad,
-        },
-    )?;
+    let engine = load_one(models, model, pad)?;
     let side = |p: &std::path::Path,
                 live: bool|
      -> Result<(ImageReport, crate::FaceTemplate), FaceError> {
@@ -421,13 +413,7 @@ pub fn enroll(
     pad: bool,
     models: &ModelArgs,
 ) -> Result<(serde_json::Value, bool), FaceError> {
-    let engine = load(
-        models,
-        &EngineOptions {
-            embedders: vec![model],
-            pad,
-        },
-    )?;
+    let engine = load_one(models, model, pad)?;
     let img = open_any(image)?;
     let gate = if pad {
         LivenessGate::Passive

@@ -124,6 +124,25 @@ pub enum Turn {
 }
 
 impl Turn {
+    /// The same turn as it shows in the image ([`TurnChallenge`] works in image terms: `Left`
+    /// moves the nose toward the image's right). A mirrored camera swaps the sides.
+    pub fn in_image(self, mirrored: bool) -> Turn {
+        match (self, mirrored) {
+            (t, false) => t,
+            (Turn::Left, true) => Turn::Right,
+            (Turn::Right, true) => Turn::Left,
+        }
+    }
+
+    /// A turn of `degrees` as signed image yaw (positive: nose toward the image's right), the
+    /// convention of the synthetic camera's turns.
+    pub fn image_degrees(self, degrees: f32, mirrored: bool) -> f32 {
+        match self.in_image(mirrored) {
+            Turn::Left => degrees,
+            Turn::Right => -degrees,
+        }
+    }
+
     /// A direction from the operating system's random source: a recorded video of the
     /// customer turning one way has to guess which way the kiosk will ask. Falls back to
     /// the clock's nanoseconds if the random source fails.
@@ -255,10 +274,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_turn_the_asked_way_and_back_passes() {
-        let mut c = TurnChallenge::new(Turn::Left, 15.0);
-        let shifts = [0.0, 10.0, 25.0, 35.0, 20.0, 2.0];
+    /// Feeds faces with these nose shifts; the last result must be `Passed`.
+    fn assert_passes(c: &mut TurnChallenge, shifts: &[f32]) {
         let results: Vec<_> = shifts
             .iter()
             .map(|s| c.observe(Some(&face(*s, 100.0))))
@@ -268,6 +285,12 @@ mod tests {
             Some(&ChallengeResult::Passed),
             "{results:?}"
         );
+    }
+
+    #[test]
+    fn a_turn_the_asked_way_and_back_passes() {
+        let mut c = TurnChallenge::new(Turn::Left, 15.0);
+        assert_passes(&mut c, &[0.0, 10.0, 25.0, 35.0, 20.0, 2.0]);
     }
 
     #[test]
@@ -282,6 +305,14 @@ mod tests {
     }
 
     #[test]
+    fn mirroring_swaps_the_image_side_of_a_turn() {
+        assert_eq!(Turn::Left.in_image(false), Turn::Left);
+        assert_eq!(Turn::Left.in_image(true), Turn::Right);
+        assert_eq!(Turn::Right.image_degrees(30.0, false), -30.0);
+        assert_eq!(Turn::Right.image_degrees(30.0, true), 30.0);
+    }
+
+    #[test]
     fn random_directions_are_both_asked() {
         let lefts = (0..200).filter(|_| Turn::random() == Turn::Left).count();
         // Binomial(200, 0.5): outside 60..140 has probability < 1e-8.
@@ -290,18 +321,10 @@ mod tests {
 
     #[test]
     fn the_turn_is_measured_from_where_the_customer_starts() {
-        // Standing a little aside (nose 12 px left of centre), turning left by ~20°.
+        // Standing a little aside (nose 12 px left of centre, about -18° of yaw), turning
+        // left past the centre (+18 px, about +28°) and back.
         let mut c = TurnChallenge::new(Turn::Left, 15.0);
-        let shifts = [-12.0, -12.0, 5.0, 14.0, 18.0, 2.0, -10.0];
-        let results: Vec<_> = shifts
-            .iter()
-            .map(|s| c.observe(Some(&face(*s, 100.0))))
-            .collect();
-        assert_eq!(
-            results.last(),
-            Some(&ChallengeResult::Passed),
-            "{results:?}"
-        );
+        assert_passes(&mut c, &[-12.0, -12.0, 5.0, 14.0, 18.0, 2.0, -10.0]);
         assert!(c.peak() >= 15.0, "peak {}", c.peak());
         // The same absolute positions without the turn back to the start stay pending.
         let mut c = TurnChallenge::new(Turn::Left, 15.0);

@@ -86,7 +86,8 @@ pub enum Phase {
 pub struct ChallengeOutcome {
     /// The turn asked for.
     pub turn: Turn,
-    /// `passed`, `failed`, or `pending` when the time ran out.
+    /// `passed`, `failed` (wrong way, face lost or swapped, or another face at the end), or
+    /// `timed_out`.
     pub result: ChallengeResult,
     /// Frames observed during the challenge.
     pub frames: u64,
@@ -354,14 +355,7 @@ fn challenge(
     cancel: &AtomicBool,
 ) -> Option<ChallengeEnd> {
     let degrees = engine.thresholds().challenge_turn_degrees;
-    // The check works in image terms; on a mirrored camera the customer's left is the
-    // image's other side.
-    let image_turn = match (turn, opts.mirrored) {
-        (t, false) => t,
-        (Turn::Left, true) => Turn::Right,
-        (Turn::Right, true) => Turn::Left,
-    };
-    let mut check = TurnChallenge::new(image_turn, degrees);
+    let mut check = TurnChallenge::new(turn.in_image(opts.mirrored), degrees);
     let mut start = None;
     if let Some((d, t)) = seed {
         check.observe(Some(&d));

@@ -150,13 +150,11 @@ fn someone_else_turning_for_the_captured_face_fails_the_challenge() {
     let b = SyntheticSource::new(attacker, None, 640, 480, 15.0, false)
         .expect("b")
         .with_motion(still)
-        .with_turn(TurnSchedule {
-            turn: Motion3d::Head { face: d.bbox },
-            degrees: 35.0,
-            start: Duration::from_millis(300),
-            ramp: Duration::from_millis(500),
-            hold: Duration::from_millis(300),
-        });
+        .with_turn(TurnSchedule::customer(
+            Motion3d::Head { face: d.bbox },
+            Turn::Left.image_degrees(35.0, false),
+            Duration::from_millis(300),
+        ));
     let o = spawn_verify(
         e,
         Box::new(Swap::new(a, b, 9)),
@@ -202,13 +200,11 @@ fn a_mirrored_camera_swaps_image_left_and_right_for_the_challenge() {
     let run = |mirrored: bool| {
         let src = challenge_eval::clip(
             &photo,
-            Some(TurnSchedule {
-                turn: Motion3d::Head { face: d.bbox },
-                degrees: -35.0,
-                start: Duration::from_millis(700),
-                ramp: Duration::from_millis(500),
-                hold: Duration::from_millis(300),
-            }),
+            Some(TurnSchedule::customer(
+                Motion3d::Head { face: d.bbox },
+                Turn::Left.image_degrees(35.0, true),
+                Duration::from_millis(700),
+            )),
         )
         .expect("clip");
         let o = spawn_verify(

@@ -179,19 +179,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // With the active challenge, paced at 15 frames/s like a camera: the customer turns
     // (synthetic head turn) while the matcher embeds and runs the PAD; what counts is how
     // long after the camera time of window + turn the decision comes.
-    let turn = TurnSchedule {
-        turn: Turn::Head {
-            face: {
-                let p = image::open(&photo_path)?.to_rgb8();
-                let f = engine.detect(&p, false)?;
-                FaceEngine::subject(&f).ok_or("no face in the photo")?.bbox
-            },
-        },
-        degrees: 35.0,
-        start: Duration::from_millis(700),
-        ramp: Duration::from_millis(500),
-        hold: Duration::from_millis(300),
+    let face = {
+        let p = image::open(&photo_path)?.to_rgb8();
+        let f = engine.detect(&p, false)?;
+        FaceEngine::subject(&f).ok_or("no face in the photo")?.bbox
     };
+    let turn = TurnSchedule::customer(
+        Turn::Head { face },
+        Asked::Left.image_degrees(35.0, false),
+        Duration::from_millis(700),
+    );
     let src: Box<dyn FrameSource> = Box::new(
         SyntheticSource::new(
             image::open(&photo_path)?.to_rgb8(),
