@@ -272,6 +272,25 @@ fn rejection_json(r: &Rejection) -> serde_json::Value {
     })
 }
 
+/// The credential text of the QR code in `image`; when there is none, the finished outcome:
+/// an `unreadable` rejection (exit 1), or a bad-input error (exit 2).
+fn read_credential(image: &Path) -> Result<String, Outcome> {
+    match read_file(image) {
+        Ok(t) => Ok(t),
+        Err(crate::Error::NoSymbol) => {
+            let mut o = Outcome::default();
+            let r = Rejection {
+                reason: crate::Reason::Unreadable,
+                detail: "no QR code decoded from the image",
+            };
+            o.out(rejection_json(&r));
+            o.code = 1;
+            Err(o)
+        }
+        Err(e) => Err(report(Err(e.to_string()))),
+    }
+}
+
 fn verify_cmd(
     image: &Path,
     trust: &Path,
@@ -293,18 +312,9 @@ fn verify_cmd(
         clock_skew: 300,
         model,
     };
-    let text = match read_file(image) {
+    let text = match read_credential(image) {
         Ok(t) => t,
-        Err(crate::Error::NoSymbol) => {
-            let r = Rejection {
-                reason: crate::Reason::Unreadable,
-                detail: "no QR code decoded from the image",
-            };
-            o.out(rejection_json(&r));
-            o.code = 1;
-            return o;
-        }
-        Err(e) => return report(Err(e.to_string())),
+        Err(done) => return done,
     };
     let result = match &keys {
         Some(k) => verify_credential(&text, &trust, k, &policy).map(|v| (v.claims, true)),
@@ -387,18 +397,9 @@ fn live_verify_cmd(
         Ok(m) => m,
         Err(e) => return report(Err(e.to_string())),
     };
-    let text = match read_file(image) {
+    let text = match read_credential(image) {
         Ok(t) => t,
-        Err(crate::Error::NoSymbol) => {
-            let r = Rejection {
-                reason: crate::Reason::Unreadable,
-                detail: "no QR code decoded from the image",
-            };
-            o.out(rejection_json(&r));
-            o.code = 1;
-            return o;
-        }
-        Err(e) => return report(Err(e.to_string())),
+        Err(done) => return done,
     };
     let result = verify_with_face(
         &text,

@@ -145,9 +145,9 @@ fn integrals(img: &GrayImage) -> (Vec<u64>, Vec<u64>) {
     (s, q)
 }
 
-/// Local contrast normalisation: each pixel is mapped by the mean and standard deviation of
-/// its `(2r+1)²` neighbourhood, which flattens glare and uneven backlight.
-pub fn normalise_local(img: &GrayImage, r: u32) -> GrayImage {
+/// Maps every pixel through `f(value, mean, variance)` of its `(2r+1)²` neighbourhood
+/// (clipped at the borders), from the integral images.
+fn map_neighbourhood(img: &GrayImage, r: u32, f: impl Fn(f32, f32, f32) -> u8) -> GrayImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (s, q) = integrals(img);
     let r = r as usize;
@@ -161,32 +161,25 @@ pub fn normalise_local(img: &GrayImage, r: u32) -> GrayImage {
             let sum = at(&s, y1, x1) - at(&s, y0, x1) - at(&s, y1, x0) + at(&s, y0, x0);
             let sq = at(&q, y1, x1) - at(&q, y0, x1) - at(&q, y1, x0) + at(&q, y0, x0);
             let mean = sum / n;
-            let sd = (sq / n - mean * mean).max(0.0).sqrt().max(8.0);
             let v = f32::from(img.as_raw()[y * w + x]);
-            out.as_mut()[y * w + x] = (128.0 + 64.0 * (v - mean) / sd).clamp(0.0, 255.0) as u8;
+            out.as_mut()[y * w + x] = f(v, mean, sq / n - mean * mean);
         }
     }
     out
 }
 
+/// Local contrast normalisation: each pixel is mapped by the mean and standard deviation of
+/// its `(2r+1)²` neighbourhood, which flattens glare and uneven backlight.
+pub fn normalise_local(img: &GrayImage, r: u32) -> GrayImage {
+    map_neighbourhood(img, r, |v, mean, var| {
+        let sd = var.max(0.0).sqrt().max(8.0);
+        (128.0 + 64.0 * (v - mean) / sd).clamp(0.0, 255.0) as u8
+    })
+}
+
 /// Adaptive threshold: black where a pixel is darker than its neighbourhood mean minus `c`.
 pub fn adaptive_threshold(img: &GrayImage, r: u32, c: f32) -> GrayImage {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let (s, _) = integrals(img);
-    let r = r as usize;
-    let mut out = GrayImage::new(img.width(), img.height());
-    for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
-        for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let n = ((x1 - x0) * (y1 - y0)) as f32;
-            let at = |yy: usize, xx: usize| s[yy * (w + 1) + xx] as f32;
-            let mean = (at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)) / n;
-            let v = f32::from(img.as_raw()[y * w + x]);
-            out.as_mut()[y * w + x] = if v < mean - c { 0 } else { 255 };
-        }
-    }
-    out
+    map_neighbourhood(img, r, |v, mean, _| if v < mean - c { 0 } else { 255 })
 }
 
 /// Finds the phone screen: the largest bright, roughly compact blob of a 4× down-sampled
