@@ -65,6 +65,35 @@ fn check_version(v: &str) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Upserts one cache entry and audits it as `cache.updated` with the details `detail` makes
+/// from the body's SHA-256 (hex), inside the caller's transaction.
+fn put_entry(
+    tx: &rusqlite::Transaction<'_>,
+    kind: CacheKind,
+    version: &str,
+    body: &[u8],
+    detail: impl FnOnce(&str) -> serde_json::Value,
+) -> Result<(), LedgerError> {
+    let sha = hex::encode(Sha256::digest(body));
+    let at = now_ms();
+    tx.execute(
+        "INSERT INTO cache_entries (kind, version, body, sha256, fetched_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(kind) DO UPDATE SET version = excluded.version, body = excluded.body,
+           sha256 = excluded.sha256, fetched_at_ms = excluded.fetched_at_ms",
+        params![kind.as_str(), version, body, sha, at],
+    )?;
+    audit::append(
+        tx,
+        at,
+        None,
+        "cache.updated",
+        &format!("cache:{}", kind.as_str()),
+        &detail(&sha),
+    )?;
+    Ok(())
+}
+
 impl Ledger {
     /// Replaces a cache body (audited).
     pub fn cache_put(
@@ -77,25 +106,14 @@ impl Ledger {
         if body.len() > MAX_BODY {
             return Err(LedgerError::InvalidInput("cache body too large".into()));
         }
-        let sha = hex::encode(Sha256::digest(body));
         self.write(|tx, _| {
-            let at = now_ms();
-            tx.execute(
-                "INSERT INTO cache_entries (kind, version, body, sha256, fetched_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(kind) DO UPDATE SET version = excluded.version, body = excluded.body,
-                   sha256 = excluded.sha256, fetched_at_ms = excluded.fetched_at_ms",
-                params![kind.as_str(), version, body, sha, at],
-            )?;
-            audit::append(
+            put_entry(
                 tx,
-                at,
-                None,
-                "cache.updated",
-                &format!("cache:{}", kind.as_str()),
-                &json!({ "version": version, "sha256": sha, "size": body.len() }),
-            )?;
-            Ok(())
+                kind,
+                version,
+                body,
+                |sha| json!({ "version": version, "sha256": sha, "size": body.len() }),
+            )
         })
     }
 
@@ -134,9 +152,7 @@ impl Ledger {
             }
         }
         let body = serde_json::to_vec(credential_ids)?;
-        let sha = hex::encode(Sha256::digest(&body));
         self.write(|tx, _| {
-            let at = now_ms();
             tx.execute("DELETE FROM revocations", [])?;
             {
                 let mut ins = tx.prepare_cached(
@@ -146,22 +162,9 @@ impl Ledger {
                     ins.execute(params![id, version])?;
                 }
             }
-            tx.execute(
-                "INSERT INTO cache_entries (kind, version, body, sha256, fetched_at_ms)
-                 VALUES ('revocations', ?1, ?2, ?3, ?4)
-                 ON CONFLICT(kind) DO UPDATE SET version = excluded.version, body = excluded.body,
-                   sha256 = excluded.sha256, fetched_at_ms = excluded.fetched_at_ms",
-                params![version, body, sha, at],
-            )?;
-            audit::append(
-                tx,
-                at,
-                None,
-                "cache.updated",
-                "cache:revocations",
-                &json!({ "version": version, "sha256": sha, "count": credential_ids.len() }),
-            )?;
-            Ok(())
+            put_entry(tx, CacheKind::Revocations, version, &body, |sha| {
+                json!({ "version": version, "sha256": sha, "count": credential_ids.len() })
+            })
         })
     }
 
