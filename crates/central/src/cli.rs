@@ -143,13 +143,7 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                     "TEST JPKI roots trusted: simulation only"
                 );
             }
-            let store = Store::open(&cli.database_url).await?;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|source| CentralError::Io {
-                    context: format!("binding {listen}"),
-                    source,
-                })?;
+            let (store, listener) = crate::server::open_and_bind(&cli.database_url, listen).await?;
             let addr = listener.local_addr().map_err(|source| CentralError::Io {
                 context: "local address".into(),
                 source,

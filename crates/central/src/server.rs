@@ -461,6 +461,21 @@ impl std::fmt::Debug for Embedded {
     }
 }
 
+/// Opens the store at `database` and binds `listen` (the serve command and [`Embedded`]).
+pub(crate) async fn open_and_bind(
+    database: &str,
+    listen: SocketAddr,
+) -> Result<(Store, tokio::net::TcpListener), CentralError> {
+    let store = Store::open(database).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| CentralError::Io {
+            context: format!("binding {listen}"),
+            source,
+        })?;
+    Ok((store, listener))
+}
+
 impl Embedded {
     /// Opens `database` (see [`Store::open`]) and serves it on `listen` (port 0: any free one),
     /// verifying evidence signatures against the J-LIS production roots only.
@@ -495,16 +510,7 @@ impl Embedded {
                 context: "starting the runtime".into(),
                 source,
             })?;
-        let (store, listener) = runtime.block_on(async {
-            let store = Store::open(database).await?;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|source| CentralError::Io {
-                    context: format!("binding {listen}"),
-                    source,
-                })?;
-            Ok::<_, CentralError>((store, listener))
-        })?;
+        let (store, listener) = runtime.block_on(open_and_bind(database, listen))?;
         let addr = listener.local_addr().map_err(|source| CentralError::Io {
             context: "local address".into(),
             source,
