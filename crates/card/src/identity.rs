@@ -13,6 +13,11 @@
 //!    expiry is reported in [`AuthCertificate::valid_today`], not an error).
 //! 4. The photo is decoded from JPEG 2000.
 //!
+//! The 照合番号B route, [`read_card_face_code_b`] → [`CardFaceReading`], does step 2 only,
+//! opened with 照合番号B (typed by the teller from the card face) instead of 照合番号A: the
+//! customer's PIN, the text application and the My Number are never touched, and the name
+//! and address are the chip's signed images.
+//!
 //! Any failed check is [`CardError::CloneSuspected`] / [`CardError::Untrusted`]. The session is
 //! not ended here (the caller may sign evidence next); [`read_identity_from_reader`] opens,
 //! reads and unpowers in one call. Nothing personal is logged.
@@ -28,7 +33,7 @@ use crate::error::{CardError, Result, from_myna};
 use crate::link::CardLink;
 use crate::photo::{GrayImage, decode_jp2};
 use crate::progress::{Progress, Step};
-use crate::secret::{CardPin, PinKind};
+use crate::secret::{CardPin, CodeB, PinKind};
 use crate::session::{App, CardSession, Exclusive};
 use crate::trust::{Hierarchy, RootPurpose, TrustAnchors};
 
@@ -311,21 +316,7 @@ pub fn read_identity<L: CardLink>(
     })?;
     session.verify(PinKind::CodeA, &code_a)?;
     drop(code_a);
-    let face_raw = session.read_file(surface::ef::CARD_FACE, Step::CardFace, progress)?;
-    let face = surface::CardFace::parse(&face_raw).map_err(myna("card face file"))?;
-    let face_cert_raw = session.read_file(
-        surface::ef::CERTIFICATE,
-        Step::CardFaceCertificate,
-        progress,
-    )?;
-    let face_cert = CardVerifiableCertificate::parse(&face_cert_raw)
-        .map_err(myna("card-face application certificate"))?;
-    check_cv_cert(&face_cert, trust, "card-face application certificate")?;
-    face.verify(&face_cert.public_key)
-        .map_err(|_| CardError::CloneSuspected {
-            reason: "the card-face signature does not verify",
-        })?;
-    chip_challenge(session, &face.public_key)?;
+    let (face, face_raw) = read_verified_card_face(session, trust, progress)?;
     if face.birth_date != attrs.birth_date || Gender::from(face.sex) != Gender::from(attrs.sex) {
         return Err(CardError::CloneSuspected {
             reason: "the card face and the text application disagree",
@@ -345,14 +336,7 @@ pub fn read_identity<L: CardLink>(
 
     // 4. The photo.
     let image = decode_jp2(&face.photo.data)?;
-    let card_face = CardFaceSummary {
-        expiry: face.expiry,
-        signed_group_hashes: face
-            .signed_segments
-            .each_ref()
-            .map(|s| Sha256::digest(s).into()),
-        file_hash: Sha256::digest(&face_raw).into(),
-    };
+    let card_face = card_face_summary(&face, &face_raw);
     tracing::info!(
         photo_bytes = face.photo.data.len(),
         hierarchy = ?trust.hierarchy(),
@@ -377,6 +361,103 @@ pub fn read_identity<L: CardLink>(
     })
 }
 
+/// A rendered card-face field (氏名 or 住所) as the chip stores it: on real cards a 1-bit
+/// greyscale PNG. Personal data: `Debug` shows the size only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardImage {
+    /// The encoded image, exactly as read.
+    pub data: Vec<u8>,
+    /// It is a PNG (else an unrecognised format, shown to nobody).
+    pub is_png: bool,
+}
+
+impl fmt::Debug for CardImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CardImage({} bytes, png: {})",
+            self.data.len(),
+            self.is_png
+        )
+    }
+}
+
+impl From<myna_card::data::Image> for CardImage {
+    fn from(i: myna_card::data::Image) -> Self {
+        CardImage {
+            is_png: i.format == myna_card::data::ImageFormat::Png,
+            data: i.data,
+        }
+    }
+}
+
+/// What the 照合番号B route reads: the card face of the 券面事項確認AP, verified (CV
+/// certificate, card-face signature, chip challenge). Name and address only as the chip's
+/// images; no My Number, no text application, no JPKI.
+#[derive(Clone)]
+pub struct CardFaceReading {
+    /// 生年月日 (from the card face, signed).
+    pub birth_date: Date,
+    /// 性別 (signed).
+    pub gender: Gender,
+    /// 氏名 as rendered on the card face (signed).
+    pub name_image: CardImage,
+    /// 住所 as rendered on the card face (signed).
+    pub address_image: CardImage,
+    /// The chip photo (signed).
+    pub photo: ChipPhoto,
+    /// Expiry and hashes of the signed groups.
+    pub card_face: CardFaceSummary,
+    /// Which hierarchy the checks were made against (test only in simulation).
+    pub hierarchy: Hierarchy,
+    /// Tries left on 照合番号B before this reading.
+    pub code_b_tries_before: Option<u8>,
+}
+
+impl fmt::Debug for CardFaceReading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardFaceReading")
+            .field("photo", &self.photo)
+            .field("card_face", &self.card_face)
+            .field("hierarchy", &self.hierarchy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The 照合番号B route (what the Digital Agency's face-to-face confirmation app does): the
+/// teller's 照合番号B under the PIN policy (tries read first, never the last try), then the
+/// card face with every authenticity check. The customer's PIN and the My Number are never
+/// used. The session is not ended here.
+pub fn read_card_face_code_b<L: CardLink>(
+    session: &mut CardSession<L, Exclusive>,
+    code: &CodeB,
+    trust: &TrustAnchors,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CardFaceReading> {
+    let tries = session.verify(PinKind::CodeB, &code.to_card()?)?;
+    let (face, face_raw) = read_verified_card_face(session, trust, progress)?;
+    let image = decode_jp2(&face.photo.data)?;
+    let card_face = card_face_summary(&face, &face_raw);
+    tracing::info!(
+        photo_bytes = face.photo.data.len(),
+        hierarchy = ?trust.hierarchy(),
+        "card face read with verification code B and verified"
+    );
+    Ok(CardFaceReading {
+        birth_date: face.birth_date,
+        gender: face.sex.into(),
+        name_image: face.name_image.into(),
+        address_image: face.address_image.into(),
+        photo: ChipPhoto {
+            jp2: face.photo.data,
+            image,
+        },
+        card_face,
+        hierarchy: trust.hierarchy(),
+        code_b_tries_before: tries.count(),
+    })
+}
+
 /// The My Number file: `FF10 0C <12 ASCII digits>` then filler.
 pub(crate) fn parse_my_number(file: &[u8]) -> Result<MyNumber> {
     let bad = CardError::Malformed {
@@ -392,6 +473,43 @@ pub(crate) fn parse_my_number(file: &[u8]) -> Result<MyNumber> {
         what: "My Number file",
     })?;
     Ok(MyNumber(Zeroizing::new(digits.to_owned())))
+}
+
+/// Reads the card face (the 券面事項確認AP must be open: 照合番号A or B verified), checks its
+/// CV certificate against the anchors and its signature, then the chip challenge. Returns the
+/// parsed card face and the raw file (for its hash).
+fn read_verified_card_face<L: CardLink>(
+    session: &mut CardSession<L, Exclusive>,
+    trust: &TrustAnchors,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(surface::CardFace, Vec<u8>)> {
+    let face_raw = session.read_file(surface::ef::CARD_FACE, Step::CardFace, progress)?;
+    let face = surface::CardFace::parse(&face_raw).map_err(myna("card face file"))?;
+    let face_cert_raw = session.read_file(
+        surface::ef::CERTIFICATE,
+        Step::CardFaceCertificate,
+        progress,
+    )?;
+    let face_cert = CardVerifiableCertificate::parse(&face_cert_raw)
+        .map_err(myna("card-face application certificate"))?;
+    check_cv_cert(&face_cert, trust, "card-face application certificate")?;
+    face.verify(&face_cert.public_key)
+        .map_err(|_| CardError::CloneSuspected {
+            reason: "the card-face signature does not verify",
+        })?;
+    chip_challenge(session, &face.public_key)?;
+    Ok((face, face_raw))
+}
+
+fn card_face_summary(face: &surface::CardFace, face_raw: &[u8]) -> CardFaceSummary {
+    CardFaceSummary {
+        expiry: face.expiry,
+        signed_group_hashes: face
+            .signed_segments
+            .each_ref()
+            .map(|s| Sha256::digest(s).into()),
+        file_hash: Sha256::digest(face_raw).into(),
+    }
 }
 
 /// GET CHALLENGE + the card-face application's own signature, checked with the card key from

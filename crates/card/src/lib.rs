@@ -7,7 +7,8 @@
 //! - [`link`]: the [`CardLink`] seam (transmit + exclusive + unpower); PC/SC and counting links.
 //! - [`session`]: one customer's [`CardSession`], with the PIN policy in the types (PINs only on
 //!   an exclusive session, counter read first, never the last try, unpowered at the end).
-//! - [`identity`]: [`read_identity`] → [`CardReading`] with every authenticity check.
+//! - [`identity`]: [`read_identity`] → [`CardReading`] with every authenticity check (PIN
+//!   route), and [`read_card_face_code_b`] → [`CardFaceReading`] (照合番号B route, no PIN).
 //! - [`evidence`]: "JPKI+容貌" evidence signing and its verification helper.
 //! - [`trust`]: trust anchors as data (production compiled in; test only in simulation).
 //! - [`photo`]: JPEG 2000 chip photo decoding (pure Rust).
@@ -34,8 +35,9 @@ pub mod trust;
 pub use error::{CardError, Result};
 pub use evidence::{Evidence, EvidenceStatement, VerifiedEvidence, sign_evidence, verify_evidence};
 pub use identity::{
-    Attributes, AuthCertificate, CardFaceSummary, CardReading, ChipPhoto, Gender, MyNumber,
-    ReadOptions, read_identity, read_identity_from_reader, today,
+    Attributes, AuthCertificate, CardFaceReading, CardFaceSummary, CardImage, CardReading,
+    ChipPhoto, Gender, MyNumber, ReadOptions, read_card_face_code_b, read_identity,
+    read_identity_from_reader, today,
 };
 pub use link::{CardLink, CountingLink, PcscLink, Traffic};
 pub use myna_card::{Date, Retries};
@@ -43,6 +45,6 @@ pub use photo::GrayImage;
 pub use probe::{ProbeReport, probe};
 pub use progress::{Progress, Step};
 pub use readers::{ReaderEvent, ReaderInfo, ReaderWatcher, ReadersError, list_readers};
-pub use secret::{CardPin, PinKind, SignPassword};
+pub use secret::{CardPin, CodeB, PinKind, SignPassword};
 pub use session::{App, CardSession, Exclusive, Shared};
 pub use trust::{Hierarchy, RootPurpose, TrustAnchors};

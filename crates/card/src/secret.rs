@@ -1,4 +1,6 @@
-//! Secrets typed by the customer: the 4-digit card PIN and the JPKI signing password.
+//! Secrets typed at the counter: the customer's 4-digit card PIN and JPKI signing password,
+//! and 照合番号B, which the teller types from the card face (birth date, expiry year and the
+//! 4-digit security code printed on it) to open the 券面事項確認AP without a PIN.
 //!
 //! They are zeroised on drop, have a redacted `Debug`, no `Display`, no `Clone`, no `Serialize`,
 //! and leave this type only as a `myna_card::Pin` (itself zeroised on drop) built at the moment
@@ -26,6 +28,8 @@ pub enum PinKind {
     SignPassword,
     /// 照合番号A (the My Number) on the 券面事項確認AP (EF 0013).
     CodeA,
+    /// 照合番号B (birth date, card expiry year, security code) on the 券面事項確認AP (EF 0012).
+    CodeB,
 }
 
 impl fmt::Display for PinKind {
@@ -35,6 +39,7 @@ impl fmt::Display for PinKind {
             PinKind::AuthPin => "card PIN (authentication)",
             PinKind::SignPassword => "signing password",
             PinKind::CodeA => "verification code A",
+            PinKind::CodeB => "verification code B",
         })
     }
 }
@@ -111,6 +116,53 @@ impl fmt::Debug for SignPassword {
     }
 }
 
+/// 照合番号B: 生年月日 as era YYMMDD, the card's expiry year and the 4-digit セキュリティコード
+/// (14 digits), built from what the teller reads off the card face. It opens the
+/// 券面事項確認AP without the customer's PIN and without the My Number.
+pub struct CodeB(Zeroizing<Vec<u8>>);
+
+impl CodeB {
+    /// Builds the code; the security code `String` is wiped. The security code must be 4
+    /// ASCII digits and the birth date in the Meiji era or later, else
+    /// [`CardError::InvalidPinFormat`] and nothing is sent.
+    pub fn new(
+        birth_date: myna_card::Date,
+        expiry_year: u16,
+        mut security_code: String,
+    ) -> Result<Self> {
+        let bad = |reason| CardError::InvalidPinFormat {
+            which: PinKind::CodeB,
+            reason,
+        };
+        let built = if !(2014..=2100).contains(&expiry_year) {
+            Err(bad(
+                "the expiry year is the card's 4-digit year (2014 or later)",
+            ))
+        } else {
+            myna_card::data::verification_code_b(birth_date, expiry_year, security_code.as_bytes())
+                .map(|pin| CodeB(Zeroizing::new(pin.as_bytes().to_vec())))
+                .map_err(|_| {
+                    bad("the security code is 4 digits and the birth date is in the Meiji era or later")
+                })
+        };
+        security_code.zeroize();
+        built
+    }
+
+    pub(crate) fn to_card(&self) -> Result<myna_card::Pin> {
+        myna_card::Pin::numeric(self.0.as_slice()).map_err(|_| CardError::InvalidPinFormat {
+            which: PinKind::CodeB,
+            reason: "verification code B is 14 digits",
+        })
+    }
+}
+
+impl fmt::Debug for CodeB {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeB(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +183,19 @@ mod tests {
         assert!(SignPassword::new("ABC12".into()).is_err());
         assert!(SignPassword::new("ABC12-".into()).is_err());
         assert!(SignPassword::new("A".repeat(17)).is_err());
+    }
+
+    #[test]
+    fn code_b_is_built_from_the_card_face_and_checked() {
+        let dob = myna_card::Date::parse(b"19800217").unwrap();
+        let code = CodeB::new(dob, 2035, "2285".into()).unwrap();
+        assert_eq!(code.to_card().unwrap().as_bytes(), b"55021720352285");
+        assert!(!format!("{code:?}").contains("2285"));
+        for bad in ["228", "22x5", "12345", ""] {
+            let err = CodeB::new(dob, 2035, bad.into()).unwrap_err();
+            assert_eq!(err.code(), "card.pin.invalid_format", "{bad}");
+        }
+        assert!(CodeB::new(dob, 35, "2285".into()).is_err());
     }
 
     #[test]

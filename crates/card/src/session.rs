@@ -67,6 +67,7 @@ impl PinKind {
             PinKind::AuthPin => (App::Jpki, jpki::ef::AUTH_PIN),
             PinKind::SignPassword => (App::Jpki, jpki::ef::SIGN_PIN),
             PinKind::CodeA => (App::Surface, surface::ef::CODE_A),
+            PinKind::CodeB => (App::Surface, surface::ef::CODE_B),
         }
     }
 }

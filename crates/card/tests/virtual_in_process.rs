@@ -171,3 +171,101 @@ fn evidence_from_the_virtual_card_verifies_to_its_test_root() {
         Err(CardError::CertificateExpired { .. })
     ));
 }
+
+/// A link that keeps the command APDUs it sent (test only: they carry the code).
+struct Recording {
+    inner: VirtualLink,
+    sent: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+}
+
+impl myna_card::Transmit for Recording {
+    fn transmit(&mut self, command: &[u8]) -> myna_card::Result<Vec<u8>> {
+        self.sent.borrow_mut().push(command.to_vec());
+        self.inner.transmit(command)
+    }
+}
+
+impl madoguchi_card::CardLink for Recording {
+    fn is_exclusive(&self) -> bool {
+        true
+    }
+    fn unpower(&mut self) -> madoguchi_card::Result<()> {
+        self.inner.unpower()
+    }
+}
+
+fn code_b_of(p: &madoguchi_virtual_card::Profile) -> madoguchi_card::CodeB {
+    let birth = Date::parse(p.identity.birth_date.replace('-', "").as_bytes()).unwrap();
+    let expiry_year: u16 = p.identity.expiry[..4].parse().unwrap();
+    madoguchi_card::CodeB::new(birth, expiry_year, p.identity.security_code.clone()).unwrap()
+}
+
+#[test]
+fn code_b_route_reads_the_verified_card_face_without_pin_or_my_number() {
+    use madoguchi_card::read_card_face_code_b;
+    for name in ["hopper", "biden", "one-try-left", "locked"] {
+        let p = madoguchi_virtual_card::profile(name).unwrap();
+        let link = VirtualLink::new(name);
+        let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut session = CardSession::exclusive(Recording {
+            inner: VirtualLink(link.0.clone()),
+            sent: sent.clone(),
+        })
+        .unwrap();
+        let r = read_card_face_code_b(&mut session, &code_b_of(&p), &anchors(), &mut |_| {})
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        session.end().unwrap();
+        assert_eq!(r.birth_date.to_string(), p.identity.birth_date, "{name}");
+        assert_eq!(r.card_face.expiry.to_string(), p.identity.expiry, "{name}");
+        assert_eq!(r.photo.jp2, p.photo_jp2().unwrap(), "{name}");
+        assert!(r.name_image.is_png && r.address_image.is_png, "{name}");
+        assert!(r.name_image.data.len() > 100, "{name}");
+        assert_eq!(r.code_b_tries_before, Some(10), "{name}");
+        // The customer's PIN counter is untouched (a locked or one-try card reads all the
+        // same) and nothing went to the text application or 照合番号A.
+        let text_aid = myna_card::ap::text::DF;
+        for apdu in sent.borrow().iter() {
+            assert!(
+                !apdu.windows(text_aid.len()).any(|w| w == text_aid),
+                "{name}: the text application was selected"
+            );
+            let verify_code_a = apdu.len() > 4 && apdu[1] == 0x20 && apdu[3] == 0x80 | 0x13;
+            assert!(!verify_code_a, "{name}: 照合番号A was sent");
+        }
+        assert!(!link.0.card().is_powered(), "{name} left powered");
+    }
+}
+
+#[test]
+fn code_b_route_checks_the_chip_and_counts_wrong_codes() {
+    use madoguchi_card::read_card_face_code_b;
+    // A clone whose chip key does not match fails the challenge on this route too.
+    for name in ["clone-chip", "clone-face"] {
+        let p = madoguchi_virtual_card::profile(name).unwrap();
+        let link = VirtualLink::new(name);
+        let mut session = CardSession::exclusive(VirtualLink(link.0.clone())).unwrap();
+        let r = read_card_face_code_b(&mut session, &code_b_of(&p), &anchors(), &mut |_| {});
+        assert!(
+            matches!(r, Err(CardError::CloneSuspected { .. })),
+            "{name}: {r:?}"
+        );
+    }
+    // A mistyped security code costs one of the 10 tries and says how many are left.
+    let p = madoguchi_virtual_card::profile("hopper").unwrap();
+    let link = VirtualLink::new("hopper");
+    let birth = Date::parse(p.identity.birth_date.replace('-', "").as_bytes()).unwrap();
+    let wrong = madoguchi_card::CodeB::new(birth, 2031, "0000".into()).unwrap();
+    let mut session = CardSession::exclusive(VirtualLink(link.0.clone())).unwrap();
+    let e = read_card_face_code_b(&mut session, &wrong, &anchors(), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CardError::WrongPin {
+                which: PinKind::CodeB,
+                tries_left: 9
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!format!("{e} {e:?}").contains("0000"));
+}
