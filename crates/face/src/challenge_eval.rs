@@ -119,6 +119,44 @@ pub fn head_and_shoulders(
     Ok(FaceEngine::subject(&faces).map(|d| (crop, *d)))
 }
 
+/// Who stands in front of a simulated camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presenter {
+    /// A live customer: moves a little and turns the head when the challenge asks.
+    Customer,
+    /// A printed photo held up still: it cannot follow the prompt.
+    HeldPhoto,
+}
+
+/// The simulated camera of `face verify --simulate` and of the kiosk's simulation: `photo`
+/// framed head and shoulders at 640×480, 15 frames/s, paced. A [`Presenter::Customer`] turns
+/// the head `turn`'s way 1.2 s after the source starts (the prompt comes after the capture
+/// window); a [`Presenter::HeldPhoto`] only wobbles in the hand.
+pub fn simulated_camera(
+    engine: &FaceEngine,
+    photo: &image::RgbImage,
+    turn: Option<Turn>,
+    mirrored: bool,
+    presenter: Presenter,
+) -> Result<SyntheticSource, FaceError> {
+    let cam = |e: madoguchi_camera::CameraError| FaceError::Invalid(format!("camera: {e}"));
+    let (img, d) = head_and_shoulders(engine, photo)?.ok_or(FaceError::NoFace)?;
+    let s = SyntheticSource::new(img, None, 640, 480, 15.0, true).map_err(cam)?;
+    Ok(match (presenter, turn) {
+        (Presenter::Customer, Some(t)) => s.with_turn(TurnSchedule::customer(
+            Motion3d::Head { face: d.bbox },
+            t.image_degrees(35.0, mirrored),
+            Duration::from_millis(1200),
+        )),
+        (Presenter::Customer, None) => s,
+        (Presenter::HeldPhoto, _) => s.with_motion(Motion {
+            sway: 0.01,
+            scale: 0.02,
+            light: 0.05,
+        }),
+    })
+}
+
 /// Frames from `a` until frame `switch`, then from `b` (timestamps continue at 15 frames/s):
 /// somebody swaps in front of the camera. Unpaced.
 pub struct Swap {
@@ -229,6 +267,7 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
                     challenge_timeout: Duration::from_secs(3),
                     chip: false,
                     mirrored: false,
+                    keep_capture: false,
                 },
             )
             .wait()?;

@@ -212,22 +212,15 @@ fn open_source(
     mirrored: bool,
     engine: &FaceEngine,
 ) -> Result<Box<dyn madoguchi_camera::FrameSource>, FaceError> {
-    use madoguchi_camera::synthetic::{SyntheticSource, Turn as Motion3d, TurnSchedule};
     let cam = |e: madoguchi_camera::CameraError| FaceError::Invalid(format!("camera: {e}"));
     if let Some(photo) = &src.simulate {
-        // The customer stands at the counter: head and shoulders fill the frame.
-        let (img, d) = crate::challenge_eval::head_and_shoulders(engine, &open_any(photo)?)?
-            .ok_or(FaceError::NoFace)?;
-        let mut s = SyntheticSource::new(img, None, 640, 480, 15.0, true).map_err(cam)?;
-        if let Some(t) = turn {
-            // A customer reacts to the prompt shown after the window.
-            s = s.with_turn(TurnSchedule::customer(
-                Motion3d::Head { face: d.bbox },
-                t.image_degrees(35.0, mirrored),
-                std::time::Duration::from_millis(1200),
-            ));
-        }
-        return Ok(Box::new(s));
+        return Ok(Box::new(crate::challenge_eval::simulated_camera(
+            engine,
+            &open_any(photo)?,
+            turn,
+            mirrored,
+            crate::challenge_eval::Presenter::Customer,
+        )?));
     }
     if let Some(dir) = &src.clip {
         return Ok(Box::new(

@@ -94,6 +94,7 @@ mod tests {
             frames: 12,
             embedded: 2,
             elapsed_ms: 2000,
+            capture: None,
         }
     }
 

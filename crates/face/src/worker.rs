@@ -54,6 +54,10 @@ pub struct VerifyOptions {
     /// The camera delivers mirrored frames (some webcams flip in hardware): the customer's
     /// left then moves the nose toward the image's left, and the challenge follows that.
     pub mirrored: bool,
+    /// Hand the chosen frame's face back in [`Outcome::capture`] (JPEG of the head region),
+    /// for a procedure that keeps it as sealed evidence. Off by default: nothing leaves the
+    /// worker but numbers.
+    pub keep_capture: bool,
 }
 
 impl VerifyOptions {
@@ -67,6 +71,7 @@ impl VerifyOptions {
             challenge: None,
             challenge_timeout: Duration::from_secs(6),
             mirrored: false,
+            keep_capture: false,
         }
     }
 }
@@ -110,6 +115,60 @@ struct ChallengeEnd {
     last: Option<(image::RgbImage, crate::detect::Detection)>,
 }
 
+/// Where the subject's face is in a frame, as fractions of the frame's width and height
+/// (left, top, width, height), for drawing the detected box over a preview.
+pub type FaceBox = [f32; 4];
+
+fn face_box(d: &crate::detect::Detection, w: u32, h: u32) -> FaceBox {
+    let (w, h) = (w.max(1) as f32, h.max(1) as f32);
+    [d.bbox[0] / w, d.bbox[1] / h, d.bbox[2] / w, d.bbox[3] / h]
+}
+
+/// The chosen frame's head region as JPEG: what a procedure keeps as the captured face.
+/// Personal data: `Debug` shows the size only; it is never serialised.
+#[derive(Clone)]
+pub struct CapturedFace {
+    /// JPEG bytes (quality 90) of the face box enlarged 1.8× (clipped to the frame).
+    pub jpeg: Vec<u8>,
+    /// Its width and height in pixels.
+    pub size: (u32, u32),
+}
+
+impl std::fmt::Debug for CapturedFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CapturedFace({} bytes, {:?})",
+            self.jpeg.len(),
+            self.size
+        )
+    }
+}
+
+impl CapturedFace {
+    fn of(img: &image::RgbImage, d: &crate::detect::Detection) -> Option<Self> {
+        let [x, y, w, h] = d.bbox;
+        let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+        let side = w.max(h) * 1.8;
+        let x0 = (cx - side / 2.0).max(0.0) as u32;
+        let y0 = (cy - side / 2.0).max(0.0) as u32;
+        let x1 = ((cx + side / 2.0) as u32).min(img.width());
+        let y1 = ((cy + side / 2.0) as u32).min(img.height());
+        if x1 <= x0 || y1 <= y0 {
+            return None;
+        }
+        let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&crop)
+            .ok()?;
+        Some(CapturedFace {
+            jpeg,
+            size: crop.dimensions(),
+        })
+    }
+}
+
 /// Progress and result events.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -128,6 +187,8 @@ pub enum Event {
         progress: f32,
         /// Capture window or challenge.
         phase: Phase,
+        /// The subject's face box in this frame, when there is one.
+        face: Option<FaceBox>,
     },
     /// The final outcome.
     Done(Outcome),
@@ -155,6 +216,9 @@ pub struct Outcome {
     pub embedded: u64,
     /// Wall time from start to decision, ms.
     pub elapsed_ms: u64,
+    /// The chosen frame's face, when [`VerifyOptions::keep_capture`] asked for it.
+    #[serde(skip)]
+    pub capture: Option<CapturedFace>,
 }
 
 /// A running verification.
@@ -273,6 +337,7 @@ fn track(
         let t0 = *first.get_or_insert(frame.timestamp);
         let elapsed =
             frame.timestamp.saturating_sub(t0).as_secs_f32() / opts.window.as_secs_f32().max(1e-3);
+        let (fw, fh) = frame.image.dimensions();
         let _ = ev.send(Event::Progress {
             seq: frame.seq,
             faces: faces.len(),
@@ -280,6 +345,7 @@ fn track(
             guidance: o.guidance,
             progress: elapsed.min(1.0),
             phase: Phase::Capture,
+            face: subject.map(|(d, _)| face_box(&d, fw, fh)),
         });
         if o.new_best {
             pending = window.best().cloned().map(Box::new);
@@ -377,10 +443,12 @@ fn challenge(
         if result == ChallengeResult::Pending && elapsed > opts.challenge_timeout {
             result = ChallengeResult::TimedOut;
         }
+        let (fw, fh) = frame.image.dimensions();
         let _ = ev.send(Event::Progress {
             seq: frame.seq,
             faces: faces.len(),
             quality: None,
+            face: subject.as_ref().map(|d| face_box(d, fw, fh)),
             guidance: asked,
             progress: (elapsed.as_secs_f32() / opts.challenge_timeout.as_secs_f32().max(1e-3))
                 .min(1.0),
@@ -448,6 +516,7 @@ fn matcher(
                     frames,
                     embedded,
                     elapsed_ms: 0,
+                    capture: None,
                 };
                 let mut captured: Option<FaceTemplate> = None;
                 if let Some(b) = best {
@@ -477,6 +546,9 @@ fn matcher(
                     match (cmp, live) {
                         (Ok((t, c)), Ok(l)) => {
                             captured = Some(t);
+                            if opts.keep_capture {
+                                outcome.capture = CapturedFace::of(&b.frame.image, &b.detection);
+                            }
                             outcome.comparison = Some(c);
                             outcome.liveness = l;
                             outcome.quality = Some(b.quality);

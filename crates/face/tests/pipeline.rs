@@ -221,6 +221,68 @@ fn worker_verifies_a_synthetic_customer_with_progress_on_two_threads() {
 }
 
 #[test]
+fn progress_carries_the_face_box_and_the_capture_is_kept_only_when_asked() {
+    let e = engine();
+    let reference = e
+        .analyse(&img("obama", "obama"), EmbedderKind::Sface, false)
+        .expect("reference")
+        .template;
+    for keep in [false, true] {
+        let src = SyntheticSource::new(img("obama", "obama"), None, 640, 480, 15.0, false)
+            .expect("source");
+        let h = spawn_verify(
+            e.clone(),
+            Box::new(src),
+            reference.clone(),
+            VerifyOptions {
+                window: Duration::from_millis(300),
+                pad: false,
+                keep_capture: keep,
+                ..VerifyOptions::new(EmbedderKind::Sface)
+            },
+        );
+        let mut boxes = Vec::new();
+        let mut outcome = None;
+        for ev in h.events.iter() {
+            match ev {
+                Event::Progress { face, faces, .. } => {
+                    assert_eq!(face.is_some(), faces > 0);
+                    boxes.extend(face);
+                }
+                Event::Done(o) => outcome = Some(o),
+                Event::Failed { message } => panic!("worker failed: {message}"),
+            }
+        }
+        assert!(!boxes.is_empty());
+        for [x, y, w, h] in boxes {
+            // Fractions of the frame, and a head-sized box in the middle of it.
+            assert!(
+                (0.0..1.0).contains(&x) && (0.0..1.0).contains(&y),
+                "{x} {y}"
+            );
+            assert!(w > 0.05 && w < 0.9 && h > 0.05 && h < 0.9, "{w} {h}");
+        }
+        let o = outcome.expect("an outcome");
+        match (&o.capture, keep) {
+            (None, false) => {}
+            (Some(c), true) => {
+                assert!(c.jpeg.starts_with(&[0xFF, 0xD8]), "a JPEG");
+                let decoded = image::load_from_memory(&c.jpeg).expect("decodes");
+                assert_eq!((decoded.width(), decoded.height()), c.size);
+                assert!(c.size.0 >= 100 && c.size.0 <= 640, "{:?}", c.size);
+                assert!(!format!("{c:?}").contains("255"), "no bytes in Debug");
+            }
+            other => panic!("keep_capture {keep}: {:?}", other.0),
+        }
+        let json = serde_json::to_string(&o).expect("json");
+        assert!(
+            !json.contains("capture") && !json.contains("jpeg"),
+            "{json}"
+        );
+    }
+}
+
+#[test]
 fn analysis_debug_shows_no_template_numbers() {
     let a = engine()
         .analyse(&img("obama", "obama"), EmbedderKind::Sface, false)
