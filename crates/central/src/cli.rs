@@ -1,10 +1,13 @@
 //! The command line of `madoguchi-central`: `serve` and the admin commands (register a kiosk,
 //! revoke a face credential, rotate keys, set thresholds, stats — with the events counted per
-//! evidence verdict). Admin commands print one
-//! JSON object on stdout; errors go to stderr with a non-zero exit.
+//! evidence verdict and the confirmation records held, purged and malformed —, purge expired
+//! confirmation records, list confirmation records for the bank's auditors). Admin commands
+//! print one JSON object on stdout (`confirmations` prints one line per record); errors go to
+//! stderr with a non-zero exit.
 //!
 //! What it does NOT do: print tokens or key material (a kiosk token is only ever written to
-//! the 0600 file named by `--token-file`).
+//! the 0600 file named by `--token-file`), or print a confirmation record's personal data
+//! unless asked with `confirmations --json`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -17,6 +20,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::CentralError;
+use crate::confirmation::{MAX_RETENTION_DAYS, Retention};
 use crate::evidence::{JpkiRoots, JpkiVerifier};
 use crate::server::{AppState, Limits};
 use crate::store::Store;
@@ -32,7 +36,8 @@ pub struct Cli {
         env = "DATABASE_URL",
         default_value = "madoguchi-central.sqlite",
         global = true,
-        hide_env_values = true
+        hide_env_values = true,
+        visible_alias = "db"
     )]
     pub database_url: String,
     /// What to do.
@@ -59,6 +64,11 @@ pub enum Command {
         /// Without it only the J-LIS production roots verify evidence signatures.
         #[arg(long, value_name = "DIR")]
         test_jpki_roots: Option<PathBuf>,
+        /// Days a confirmation record (確認記録) is kept, counted from its verification
+        /// (default 2557 = 7 years). Applies to records as they arrive.
+        #[arg(long, value_name = "N", default_value_t = crate::confirmation::DEFAULT_RETENTION_DAYS,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RETENTION_DAYS)))]
+        confirmation_retention_days: u32,
     },
     /// Register a kiosk. Its token is read from `--token-file`, or generated into it (0600)
     /// when the file does not exist.
@@ -87,8 +97,26 @@ pub enum Command {
         #[arg(long)]
         file: PathBuf,
     },
-    /// Print counts (events, events per evidence verdict, keys, revocations) as JSON.
+    /// Print counts (events, events per evidence verdict, confirmation records, keys,
+    /// revocations) as JSON.
     Stats,
+    /// Purge the confirmation records past their retention period now (the server also does
+    /// at start and every 24 h); prints how many went.
+    PurgeConfirmations,
+    /// List the stored confirmation records, one line each in record-id order: ids and dates
+    /// as tab-separated text, or with `--json` one JSON object per line with the whole record
+    /// (personal data: for the bank's auditors).
+    Confirmations {
+        /// One JSON object per line, with the record itself under `record`.
+        #[arg(long)]
+        json: bool,
+        /// Start after this record id.
+        #[arg(long, default_value = "")]
+        after: String,
+        /// At most this many records (default: all).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 /// Runs a parsed command line.
@@ -125,6 +153,7 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             max_body_bytes,
             max_batch,
             test_jpki_roots,
+            confirmation_retention_days,
         } => {
             let _ = tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
@@ -148,13 +177,21 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                 context: "local address".into(),
                 source,
             })?;
-            tracing::info!(%addr, store = ?store, "madoguchi-central listening");
+            tracing::info!(
+                %addr,
+                store = ?store,
+                confirmation_retention_days,
+                "madoguchi-central listening"
+            );
             let state = AppState::new(store)
                 .with_limits(Limits {
                     max_body_bytes,
                     max_batch,
                 })
-                .with_verifier(std::sync::Arc::new(JpkiVerifier::new(roots)));
+                .with_verifier(std::sync::Arc::new(JpkiVerifier::new(roots)))
+                .with_retention(Retention {
+                    confirmation_days: confirmation_retention_days,
+                });
             crate::server::serve(listener, state, shutdown_signal()).await
         }
         Command::KioskAdd { id, token_file } => {
@@ -204,13 +241,71 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             print(json!({
                 "events": store.event_count().await?,
                 "verification": store.verification_counts().await?,
+                "confirmations": store.confirmation_counts().await?,
                 "issuer_keys": store.issuer_keys().await?.len(),
                 "template_keys": store.template_keys().await?.len(),
                 "revocations": store.revocations().await?.len(),
             }));
             Ok(())
         }
+        Command::PurgeConfirmations => {
+            let store = Store::open(&cli.database_url).await?;
+            let now = crate::now_ms();
+            let purged = store.purge_expired_confirmations(now).await?;
+            print(json!({"confirmations_purged": purged, "as_of_ms": now}));
+            Ok(())
+        }
+        Command::Confirmations { json, after, limit } => {
+            let store = Store::open(&cli.database_url).await?;
+            list_confirmations(&store, json, after, limit).await
+        }
     }
+}
+
+/// Prints the confirmation records after `after`, a page at a time (bounded memory).
+async fn list_confirmations(
+    store: &Store,
+    json: bool,
+    mut after: String,
+    limit: Option<u64>,
+) -> Result<(), CentralError> {
+    const PAGE: u32 = 500;
+    let mut left = limit.unwrap_or(u64::MAX);
+    let mut out = std::io::stdout().lock();
+    let io = |source| CentralError::Io {
+        context: "writing to stdout".into(),
+        source,
+    };
+    while left > 0 {
+        let page = u32::try_from(left.min(u64::from(PAGE))).unwrap_or(PAGE);
+        let records = store.confirmation_records(page, &after).await?;
+        for r in &records {
+            if json {
+                let record: serde_json::Value =
+                    serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null);
+                let line = json!({
+                    "record_id": r.record_id, "event_id": r.event_id, "kiosk_id": r.kiosk_id,
+                    "session_id": r.session_id, "verified_at_ms": r.verified_at_ms,
+                    "received_at_ms": r.received_at_ms, "retain_until_ms": r.retain_until_ms,
+                    "record": record,
+                });
+                writeln!(out, "{line}").map_err(io)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.record_id, r.kiosk_id, r.session_id, r.verified_at_ms, r.retain_until_ms
+                )
+                .map_err(io)?;
+            }
+        }
+        left = left.saturating_sub(records.len() as u64);
+        match records.last() {
+            Some(last) if records.len() == page as usize => after = last.record_id.clone(),
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// Reads a kiosk token from `path`, or generates one into it (mode 0600) when missing.

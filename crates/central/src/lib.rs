@@ -13,10 +13,17 @@
 //!   configured (`--test-jpki-roots DIR`); each event is stored with its verdict (`verified`,
 //!   `bad_signature`, `untrusted_chain`, `expired`, `malformed`, `not_checked`), counted by
 //!   `stats`.
+//! - [`confirmation`]: the confirmation records (確認記録) the kiosks send as
+//!   `confirmation.recorded` events: kept in their own table in the event's transaction,
+//!   counted as malformed when unreadable (the event is still stored), purged with a tombstone
+//!   after the retention period (default 7 years from verification, `--confirmation-retention-days`),
+//!   at start and daily by the server and by `purge-confirmations`; read by auditors with the
+//!   `confirmations` admin command only (no HTTP endpoint).
 //! - [`store`]: persistence in an embedded SQLite database (the default: the demo needs
 //!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
 //!   branches).
-//! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats`.
+//! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats|
+//!   confirmations|purge-confirmations`.
 //! - [`pgtest`]: a throwaway PostgreSQL cluster for the tests (Debian `postgresql`).
 //!
 //! What it does NOT do:
@@ -29,6 +36,7 @@
 //! - Log request bodies, tokens or key material.
 
 pub mod cli;
+pub mod confirmation;
 pub mod evidence;
 pub mod pgtest;
 pub mod server;

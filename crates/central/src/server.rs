@@ -6,10 +6,13 @@
 //! kiosk backs off and re-sends. Handlers never panic on input.
 //!
 //! Each event goes through the state's [`EvidenceVerifier`] (JPKI signature evidence is
-//! checked by [`crate::evidence::JpkiVerifier`]) and is stored with the verdict.
+//! checked by [`crate::evidence::JpkiVerifier`]) and is stored with the verdict. A
+//! `confirmation.recorded` event's record is kept for the state's [`Retention`] (default 7
+//! years); [`serve`] purges expired confirmation records once at start and then every 24 h.
 //!
-//! What it does NOT do: refuse an event whose evidence does not verify (it is stored and
-//! flagged), rate-limit per kiosk, or log bodies and tokens.
+//! What it does NOT do: refuse an event whose evidence does not verify or whose confirmation
+//! record is malformed (it is stored and flagged), serve confirmation records (they are read
+//! with the admin CLI only), rate-limit per kiosk, or log bodies and tokens.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +30,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+pub use crate::confirmation::Retention;
 use crate::store::{IngestStatus, NewEvent, Store};
 use crate::{CentralError, now_ms};
 
@@ -124,6 +128,7 @@ pub struct AppState {
     store: Store,
     verifier: Arc<dyn EvidenceVerifier>,
     limits: Limits,
+    retention: Retention,
 }
 
 impl AppState {
@@ -134,7 +139,14 @@ impl AppState {
             store,
             verifier: Arc::new(NotChecked),
             limits: Limits::default(),
+            retention: Retention::default(),
         }
+    }
+
+    /// Replaces the retention of confirmation records (default 2557 days).
+    pub fn with_retention(mut self, retention: Retention) -> AppState {
+        self.retention = retention;
+        self
     }
 
     /// Replaces the limits.
@@ -374,7 +386,10 @@ async fn ingest(
         });
     }
     let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    let statuses = state.store.ingest(&kiosk, events, now_ms()).await?;
+    let statuses = state
+        .store
+        .ingest_with_retention(&kiosk, events, now_ms(), state.retention)
+        .await?;
     let count = |s| statuses.iter().filter(|x| **x == s).count();
     let (stored, duplicates, conflicts) = (
         count(IngestStatus::Stored),
@@ -429,19 +444,42 @@ async fn template_keys(State(state): State<AppState>, _k: Kiosk) -> Result<Json<
     Ok(Json(json!({"version": version, "keys": keys})))
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// How often the server purges expired confirmation records.
+pub const CONFIRMATION_PURGE_INTERVAL: std::time::Duration =
+    std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Purges expired confirmation records now and then every [`CONFIRMATION_PURGE_INTERVAL`]
+/// (logging counts only); runs until aborted.
+async fn purge_confirmations_periodically(store: Store) {
+    let mut every = tokio::time::interval(CONFIRMATION_PURGE_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.purge_expired_confirmations(now_ms()).await {
+            Ok(0) => tracing::debug!("no confirmation record past its retention period"),
+            Ok(n) => tracing::info!(purged = n, "confirmation records past retention purged"),
+            Err(e) => tracing::warn!(error = %e, "confirmation purge failed; retried in 24 h"),
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, purging expired confirmation
+/// records at start and every 24 h meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CentralError> {
-    axum::serve(listener, router(state))
+    let purger = tokio::spawn(purge_confirmations_periodically(state.store.clone()));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| CentralError::Io {
             context: "serving HTTP".into(),
             source,
-        })
+        });
+    purger.abort();
+    served
 }
 
 /// A central backend running on its own runtime in the background: the kiosk demo's
@@ -501,6 +539,18 @@ impl Embedded {
         limits: Limits,
         verifier: Arc<dyn EvidenceVerifier>,
     ) -> Result<Embedded, CentralError> {
+        Self::start_with_options(database, listen, limits, verifier, Retention::default())
+    }
+
+    /// As [`Embedded::start_with_verifier`], keeping confirmation records for `retention`
+    /// (default 2557 days elsewhere).
+    pub fn start_with_options(
+        database: &str,
+        listen: SocketAddr,
+        limits: Limits,
+        verifier: Arc<dyn EvidenceVerifier>,
+        retention: Retention,
+    ) -> Result<Embedded, CentralError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("central")
@@ -518,7 +568,8 @@ impl Embedded {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = AppState::new(store.clone())
             .with_limits(limits)
-            .with_verifier(verifier);
+            .with_verifier(verifier)
+            .with_retention(retention);
         runtime.spawn(async move {
             let stop = async move {
                 let _ = rx.await;

@@ -3,8 +3,18 @@
 //! Both keep the same tables: `kiosks` (token digests, never tokens), `events` (one row per
 //! event id: the primary key is what makes ingest idempotent), `revocations`, `keys` (issuer
 //! signing keys and template keys; the private halves stay here and only public issuer keys
-//! and template keys are served), `thresholds` (one JSON document) and `resource_versions`
-//! (a counter per pulled resource, so kiosks see when something changed).
+//! and template keys are served), `thresholds` (one JSON document), `resource_versions`
+//! (a counter per pulled resource, so kiosks see when something changed), and since schema
+//! version 2 the confirmation records (確認記録, see [`crate::confirmation`]):
+//! `confirmation_records` (one row per record id, written in the transaction of its event),
+//! `confirmation_malformed` (events of that kind that could not be read, with a reason code)
+//! and `confirmation_purged` (ids and dates of records purged after their retention period).
+//!
+//! Schema changes: the base schema and every later step are idempotent `CREATE … IF NOT
+//! EXISTS`; opening a database applies the steps above its stored version and records
+//! [`SCHEMA_VERSION`]; a database from a newer program is refused. SQLite runs with
+//! `secure_delete=ON` so purged personal data is overwritten in the file (PostgreSQL keeps dead
+//! row versions until VACUUM reuses their space: the bank's autovacuum).
 //!
 //! What it does NOT do: keep key material in an HSM (a bank deployment would), or talk TLS to
 //! PostgreSQL (the reference setup reaches it over loopback or a Unix socket).
@@ -18,10 +28,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sha2::Digest as _;
 use zeroize::Zeroizing;
 
+use crate::confirmation::{self, ConfirmationCounts, ConfirmationRecord, Extracted, Retention};
 use crate::{CentralError, random_bytes};
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS kiosks (
@@ -65,6 +76,53 @@ CREATE TABLE IF NOT EXISTS central_schema (
     version BIGINT NOT NULL
 );
 ";
+
+/// Schema version 2: confirmation records (確認記録).
+const SCHEMA_V2_SQL: &str = "
+CREATE TABLE IF NOT EXISTS confirmation_records (
+    record_id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    kiosk_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    verified_at_ms BIGINT NOT NULL,
+    received_at_ms BIGINT NOT NULL,
+    retain_until_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS confirmation_records_due ON confirmation_records (retain_until_ms);
+CREATE TABLE IF NOT EXISTS confirmation_malformed (
+    event_id TEXT PRIMARY KEY,
+    kiosk_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    received_at_ms BIGINT NOT NULL,
+    retain_until_ms BIGINT NOT NULL,
+    purged_at_ms BIGINT
+);
+CREATE TABLE IF NOT EXISTS confirmation_purged (
+    record_id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    verified_at_ms BIGINT NOT NULL,
+    retain_until_ms BIGINT NOT NULL,
+    purged_at_ms BIGINT NOT NULL
+);
+";
+
+/// The steps after the base schema (version 1), in order: `(version, SQL)`. Append only; each
+/// statement must be idempotent.
+const MIGRATIONS: &[(i64, &str)] = &[(2, SCHEMA_V2_SQL)];
+
+/// The SQL of the steps a database at `found` (None: new) still needs.
+fn pending_steps(found: Option<i64>) -> impl Iterator<Item = &'static str> {
+    MIGRATIONS
+        .iter()
+        .filter(move |(v, _)| found.is_none_or(|f| f < *v))
+        .map(|(_, sql)| *sql)
+}
+
+const SET_VERSION: &str = "INSERT INTO central_schema (id, version) VALUES (1, $1)
+     ON CONFLICT (id) DO UPDATE SET version = excluded.version";
 
 /// An event as accepted by the API, ready to store.
 #[derive(Debug, Clone)]
@@ -223,10 +281,11 @@ impl Store {
         Self::init_sqlite(rusqlite::Connection::open_in_memory()?)
     }
 
-    fn init_sqlite(conn: rusqlite::Connection) -> Result<Store, CentralError> {
+    fn init_sqlite(mut conn: rusqlite::Connection) -> Result<Store, CentralError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
         let found: Option<i64> = conn
             .query_row("SELECT version FROM central_schema WHERE id = 1", [], |r| {
@@ -238,18 +297,20 @@ impl Store {
                 e => Err(e),
             })?;
         check_version(found)?;
-        if found.is_none() {
-            conn.execute(
-                "INSERT INTO central_schema (id, version) VALUES (1, ?1)",
-                [SCHEMA_VERSION],
-            )?;
+        if found != Some(SCHEMA_VERSION) {
+            let tx = conn.transaction()?;
+            for sql in pending_steps(found) {
+                tx.execute_batch(sql)?;
+            }
+            tx.execute(&SET_VERSION.replace('$', "?"), [SCHEMA_VERSION])?;
+            tx.commit()?;
         }
         Ok(Store::Sqlite(Arc::new(std::sync::Mutex::new(conn))))
     }
 
     /// Connects to PostgreSQL (`postgres://user@host:port/db`) and creates the tables.
     pub async fn connect_postgres(url: &str) -> Result<Store, CentralError> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "postgres connection ended");
@@ -261,13 +322,13 @@ impl Store {
             .await?
             .map(|r| r.get(0));
         check_version(found)?;
-        if found.is_none() {
-            client
-                .execute(
-                    "INSERT INTO central_schema (id, version) VALUES (1, $1) ON CONFLICT DO NOTHING",
-                    &[&SCHEMA_VERSION],
-                )
-                .await?;
+        if found != Some(SCHEMA_VERSION) {
+            let tx = client.transaction().await?;
+            for sql in pending_steps(found) {
+                tx.batch_execute(sql).await?;
+            }
+            tx.execute(SET_VERSION, &[&SCHEMA_VERSION]).await?;
+            tx.commit().await?;
         }
         Ok(Store::Postgres(Arc::new(tokio::sync::Mutex::new(client))))
     }
@@ -359,15 +420,35 @@ impl Store {
     }
 
     /// Stores a batch idempotently: each event id is stored at most once, whatever is re-sent.
-    /// Returns one status per input event, in order.
+    /// Returns one status per input event, in order. Confirmation records are kept for the
+    /// default retention period; see [`Store::ingest_with_retention`].
     pub async fn ingest(
         &self,
         kiosk_id: &str,
         events: Vec<NewEvent>,
         received_at_ms: i64,
     ) -> Result<Vec<IngestStatus>, CentralError> {
+        self.ingest_with_retention(kiosk_id, events, received_at_ms, Retention::default())
+            .await
+    }
+
+    /// [`Store::ingest`], keeping the confirmation record of each newly stored
+    /// `confirmation.recorded` event in `confirmation_records` (or counting it as malformed)
+    /// in the same transaction, due for purging `retention` after its `verified_at_ms`.
+    pub async fn ingest_with_retention(
+        &self,
+        kiosk_id: &str,
+        events: Vec<NewEvent>,
+        received_at_ms: i64,
+        retention: Retention,
+    ) -> Result<Vec<IngestStatus>, CentralError> {
         let kiosk = kiosk_id.to_owned();
         let digests: Vec<String> = events.iter().map(|e| digest(&kiosk, e)).collect();
+        let confirmations: Vec<Option<Result<Extracted, &'static str>>> = events
+            .iter()
+            .map(|e| (e.kind == confirmation::KIND).then(|| confirmation::extract(&e.payload)))
+            .collect();
+        let malformed_until = retention.until(received_at_ms);
         match self {
             Store::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
@@ -381,7 +462,7 @@ impl Store {
                         )?;
                         let mut get =
                             tx.prepare_cached("SELECT digest FROM events WHERE event_id = ?1")?;
-                        for (e, d) in events.iter().zip(&digests) {
+                        for ((e, d), conf) in events.iter().zip(&digests).zip(&confirmations) {
                             let n = ins.execute(rusqlite::params![
                                 e.event_id,
                                 kiosk,
@@ -394,6 +475,16 @@ impl Store {
                             ])?;
                             if n == 1 {
                                 out.push(IngestStatus::Stored);
+                                if let Some(conf) = conf {
+                                    let keep = Keep {
+                                        kiosk: &kiosk,
+                                        event_id: &e.event_id,
+                                        received_at_ms,
+                                        retention,
+                                        malformed_until,
+                                    };
+                                    keep_confirmation_sqlite(&tx, &keep, conf)?;
+                                }
                             } else {
                                 let stored: Option<String> = get
                                     .query_row([&e.event_id], |r| r.get(0))
@@ -412,16 +503,17 @@ impl Store {
                 .await
             }
             Store::Postgres(c) => {
-                let client = c.lock().await;
+                let mut client = c.lock().await;
+                let tx = client.transaction().await?;
                 let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
                 let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
                 let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
                 let created: Vec<i64> = events.iter().map(|e| e.created_at_ms).collect();
                 let ds: Vec<&str> = digests.iter().map(String::as_str).collect();
                 let ver: Vec<&str> = events.iter().map(|e| e.verification.as_str()).collect();
-                // One statement: atomic, and duplicates inside the batch are skipped by
-                // ON CONFLICT like any other.
-                let inserted: HashSet<String> = client
+                // One statement for the events, and duplicates inside the batch are skipped by
+                // ON CONFLICT like any other (the first copy is the one stored).
+                let inserted: HashSet<String> = tx
                     .query(
                         "INSERT INTO events (event_id, kiosk_id, kind, payload, created_at_ms,
                            received_at_ms, digest, verification)
@@ -445,6 +537,23 @@ impl Store {
                     .into_iter()
                     .map(|r| r.get(0))
                     .collect();
+                // The confirmation records of the events just stored (first copies only).
+                let mut kept = HashSet::new();
+                for (e, conf) in events.iter().zip(&confirmations) {
+                    if let Some(conf) = conf
+                        && inserted.contains(&e.event_id)
+                        && kept.insert(e.event_id.as_str())
+                    {
+                        let keep = Keep {
+                            kiosk: &kiosk,
+                            event_id: &e.event_id,
+                            received_at_ms,
+                            retention,
+                            malformed_until,
+                        };
+                        keep_confirmation_pg(&tx, &keep, conf).await?;
+                    }
+                }
                 let others: Vec<&str> = ids
                     .iter()
                     .copied()
@@ -454,16 +563,16 @@ impl Store {
                 {
                     Default::default()
                 } else {
-                    client
-                        .query(
-                            "SELECT event_id, digest FROM events WHERE event_id = ANY($1)",
-                            &[&others],
-                        )
-                        .await?
-                        .into_iter()
-                        .map(|r| (r.get(0), r.get(1)))
-                        .collect()
+                    tx.query(
+                        "SELECT event_id, digest FROM events WHERE event_id = ANY($1)",
+                        &[&others],
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect()
                 };
+                tx.commit().await?;
                 let mut first_seen = HashSet::new();
                 Ok(events
                     .iter()
@@ -482,6 +591,253 @@ impl Store {
                     .collect())
             }
         }
+    }
+
+    /// Deletes every confirmation record whose `retain_until_ms` is before `now_ms`, keeping
+    /// its ids and dates in `confirmation_purged` and replacing its event's payload by a
+    /// [tombstone](confirmation::tombstone); clears the event payload of malformed
+    /// confirmation events whose period (from their arrival) has passed. One transaction.
+    /// Returns how many events lost their personal data (records purged plus malformed
+    /// payloads cleared).
+    pub async fn purge_expired_confirmations(&self, now_ms: i64) -> Result<u64, CentralError> {
+        match self {
+            Store::Sqlite(c) => {
+                Self::sqlite(c, move |c| {
+                    let tx = c.transaction()?;
+                    let due: Vec<(String, String, String, String, i64, i64)> = {
+                        let mut st = tx.prepare(
+                            "SELECT record_id, event_id, kiosk_id, session_id, verified_at_ms,
+                               retain_until_ms FROM confirmation_records
+                             WHERE retain_until_ms < ?1 ORDER BY record_id",
+                        )?;
+                        st.query_map([now_ms], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                        })?
+                        .collect::<Result<_, _>>()?
+                    };
+                    let malformed: Vec<String> = {
+                        let mut st = tx.prepare(
+                            "SELECT event_id FROM confirmation_malformed
+                             WHERE purged_at_ms IS NULL AND retain_until_ms < ?1",
+                        )?;
+                        st.query_map([now_ms], |r| r.get(0))?
+                            .collect::<Result<_, _>>()?
+                    };
+                    let n = (due.len() + malformed.len()) as u64;
+                    let payload_of = |event_id: &str| -> rusqlite::Result<String> {
+                        tx.query_row(
+                            "SELECT payload FROM events WHERE event_id = ?1",
+                            [event_id],
+                            |r| r.get(0),
+                        )
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(String::new()),
+                            e => Err(e),
+                        })
+                    };
+                    for (record_id, event_id, kiosk_id, session_id, verified, until) in &due {
+                        let tomb =
+                            confirmation::tombstone(&payload_of(event_id)?, Some(record_id), now_ms);
+                        tx.execute(
+                            "INSERT INTO confirmation_purged (record_id, event_id, kiosk_id,
+                               session_id, verified_at_ms, retain_until_ms, purged_at_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(record_id) DO NOTHING",
+                            rusqlite::params![
+                                record_id, event_id, kiosk_id, session_id, verified, until, now_ms
+                            ],
+                        )?;
+                        tx.execute(
+                            "UPDATE events SET payload = ?1 WHERE event_id = ?2",
+                            rusqlite::params![tomb, event_id],
+                        )?;
+                        tx.execute(
+                            "DELETE FROM confirmation_records WHERE record_id = ?1",
+                            [record_id],
+                        )?;
+                    }
+                    for event_id in &malformed {
+                        let tomb = confirmation::tombstone(&payload_of(event_id)?, None, now_ms);
+                        tx.execute(
+                            "UPDATE events SET payload = ?1 WHERE event_id = ?2",
+                            rusqlite::params![tomb, event_id],
+                        )?;
+                        tx.execute(
+                            "UPDATE confirmation_malformed SET purged_at_ms = ?1 WHERE event_id = ?2",
+                            rusqlite::params![now_ms, event_id],
+                        )?;
+                    }
+                    tx.commit()?;
+                    if n > 0 {
+                        // Old page images in the WAL hold the deleted text until a checkpoint.
+                        if let Err(e) =
+                            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                        {
+                            tracing::warn!(error = %e, "checkpoint after the confirmation purge");
+                        }
+                    }
+                    Ok(n)
+                })
+                .await
+            }
+            Store::Postgres(c) => {
+                let mut client = c.lock().await;
+                let tx = client.transaction().await?;
+                let due = tx
+                    .query(
+                        "SELECT c.record_id, c.event_id, c.kiosk_id, c.session_id,
+                           c.verified_at_ms, c.retain_until_ms, COALESCE(e.payload, '')
+                         FROM confirmation_records c LEFT JOIN events e ON e.event_id = c.event_id
+                         WHERE c.retain_until_ms < $1 ORDER BY c.record_id",
+                        &[&now_ms],
+                    )
+                    .await?;
+                let malformed = tx
+                    .query(
+                        "SELECT m.event_id, COALESCE(e.payload, '')
+                         FROM confirmation_malformed m LEFT JOIN events e ON e.event_id = m.event_id
+                         WHERE m.purged_at_ms IS NULL AND m.retain_until_ms < $1",
+                        &[&now_ms],
+                    )
+                    .await?;
+                for r in &due {
+                    let (record_id, event_id): (String, String) = (r.get(0), r.get(1));
+                    let tomb = confirmation::tombstone(r.get(6), Some(&record_id), now_ms);
+                    tx.execute(
+                        "INSERT INTO confirmation_purged (record_id, event_id, kiosk_id,
+                           session_id, verified_at_ms, retain_until_ms, purged_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (record_id) DO NOTHING",
+                        &[
+                            &record_id,
+                            &event_id,
+                            &r.get::<_, String>(2),
+                            &r.get::<_, String>(3),
+                            &r.get::<_, i64>(4),
+                            &r.get::<_, i64>(5),
+                            &now_ms,
+                        ],
+                    )
+                    .await?;
+                    tx.execute(
+                        "UPDATE events SET payload = $1 WHERE event_id = $2",
+                        &[&tomb, &event_id],
+                    )
+                    .await?;
+                    tx.execute(
+                        "DELETE FROM confirmation_records WHERE record_id = $1",
+                        &[&record_id],
+                    )
+                    .await?;
+                }
+                for r in &malformed {
+                    let event_id: String = r.get(0);
+                    let tomb = confirmation::tombstone(r.get(1), None, now_ms);
+                    tx.execute(
+                        "UPDATE events SET payload = $1 WHERE event_id = $2",
+                        &[&tomb, &event_id],
+                    )
+                    .await?;
+                    tx.execute(
+                        "UPDATE confirmation_malformed SET purged_at_ms = $1 WHERE event_id = $2",
+                        &[&now_ms, &event_id],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok((due.len() + malformed.len()) as u64)
+            }
+        }
+    }
+
+    /// Stored confirmation records in record-id order after `after` (exclusive; `""` from the
+    /// start), at most `limit`: for the bank's auditors (`madoguchi-central confirmations`)
+    /// and tests. Not served over HTTP.
+    pub async fn confirmation_records(
+        &self,
+        limit: u32,
+        after: &str,
+    ) -> Result<Vec<ConfirmationRecord>, CentralError> {
+        let after = after.to_owned();
+        let lim = i64::from(limit);
+        let sql = |p: &str| {
+            format!(
+                "SELECT record_id, event_id, kiosk_id, session_id, payload, verified_at_ms,
+                   received_at_ms, retain_until_ms FROM confirmation_records
+                 WHERE record_id > {p}1 ORDER BY record_id LIMIT {p}2"
+            )
+        };
+        match self {
+            Store::Sqlite(c) => {
+                let q = sql("?");
+                Self::sqlite(c, move |c| {
+                    let mut st = c.prepare(&q)?;
+                    let rows = st.query_map(rusqlite::params![after, lim], |r| {
+                        Ok(ConfirmationRecord {
+                            record_id: r.get(0)?,
+                            event_id: r.get(1)?,
+                            kiosk_id: r.get(2)?,
+                            session_id: r.get(3)?,
+                            payload: r.get(4)?,
+                            verified_at_ms: r.get(5)?,
+                            received_at_ms: r.get(6)?,
+                            retain_until_ms: r.get(7)?,
+                        })
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .await
+            }
+            Store::Postgres(c) => Ok(c
+                .lock()
+                .await
+                .query(&sql("$"), &[&after, &lim])
+                .await?
+                .into_iter()
+                .map(|r| ConfirmationRecord {
+                    record_id: r.get(0),
+                    event_id: r.get(1),
+                    kiosk_id: r.get(2),
+                    session_id: r.get(3),
+                    payload: r.get(4),
+                    verified_at_ms: r.get(5),
+                    received_at_ms: r.get(6),
+                    retain_until_ms: r.get(7),
+                })
+                .collect()),
+        }
+    }
+
+    /// Confirmation records held and purged, and malformed confirmation events per reason.
+    pub async fn confirmation_counts(&self) -> Result<ConfirmationCounts, CentralError> {
+        let totals = self
+            .rows(
+                "SELECT CAST((SELECT COUNT(*) FROM confirmation_records) AS TEXT),
+                        CAST((SELECT COUNT(*) FROM confirmation_purged) AS TEXT)",
+                2,
+            )
+            .await?;
+        let malformed_reasons: std::collections::BTreeMap<String, u64> = self
+            .rows(
+                "SELECT reason, CAST(COUNT(*) AS TEXT) FROM confirmation_malformed
+                 GROUP BY reason",
+                2,
+            )
+            .await?
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].parse().unwrap_or(0)))
+            .collect();
+        let count = |i: usize| {
+            totals
+                .first()
+                .and_then(|r| r.get(i))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(ConfirmationCounts {
+            records: count(0),
+            purged: count(1),
+            malformed: malformed_reasons.values().sum(),
+            malformed_reasons,
+        })
     }
 
     /// Number of stored events.
@@ -823,6 +1179,127 @@ impl Store {
     }
 }
 
+/// Where a newly stored `confirmation.recorded` event came from, for its record.
+struct Keep<'a> {
+    kiosk: &'a str,
+    event_id: &'a str,
+    received_at_ms: i64,
+    retention: Retention,
+    /// When a malformed event's payload is due for clearing.
+    malformed_until: i64,
+}
+
+/// Keeps the record of a newly stored confirmation event (or counts it as malformed), in the
+/// event's transaction. A record id already held or purged is `duplicate_record_id`.
+fn keep_confirmation_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    k: &Keep<'_>,
+    conf: &Result<Extracted, &'static str>,
+) -> rusqlite::Result<()> {
+    let reason = match conf {
+        Ok(c) => {
+            let purged: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM confirmation_purged WHERE record_id = ?1)",
+                )?
+                .query_row([&c.record_id], |r| r.get(0))?;
+            let n = if purged {
+                0
+            } else {
+                tx.prepare_cached(
+                    "INSERT INTO confirmation_records (record_id, event_id, kiosk_id, session_id,
+                       payload, verified_at_ms, received_at_ms, retain_until_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(record_id) DO NOTHING",
+                )?
+                .execute(rusqlite::params![
+                    c.record_id,
+                    k.event_id,
+                    k.kiosk,
+                    c.session_id,
+                    c.document,
+                    c.verified_at_ms,
+                    k.received_at_ms,
+                    k.retention.until(c.verified_at_ms)
+                ])?
+            };
+            if n == 1 {
+                return Ok(());
+            }
+            "duplicate_record_id"
+        }
+        Err(reason) => reason,
+    };
+    tx.prepare_cached(
+        "INSERT INTO confirmation_malformed (event_id, kiosk_id, reason, received_at_ms,
+           retain_until_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(event_id) DO NOTHING",
+    )?
+    .execute(rusqlite::params![
+        k.event_id,
+        k.kiosk,
+        reason,
+        k.received_at_ms,
+        k.malformed_until
+    ])?;
+    Ok(())
+}
+
+/// [`keep_confirmation_sqlite`] on PostgreSQL.
+async fn keep_confirmation_pg(
+    tx: &tokio_postgres::Transaction<'_>,
+    k: &Keep<'_>,
+    conf: &Result<Extracted, &'static str>,
+) -> Result<(), tokio_postgres::Error> {
+    let reason = match conf {
+        Ok(c) => {
+            let purged: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM confirmation_purged WHERE record_id = $1)",
+                    &[&c.record_id],
+                )
+                .await?
+                .get(0);
+            let n = if purged {
+                0
+            } else {
+                tx.execute(
+                    "INSERT INTO confirmation_records (record_id, event_id, kiosk_id, session_id,
+                       payload, verified_at_ms, received_at_ms, retain_until_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (record_id) DO NOTHING",
+                    &[
+                        &c.record_id,
+                        &k.event_id,
+                        &k.kiosk,
+                        &c.session_id,
+                        &c.document,
+                        &c.verified_at_ms,
+                        &k.received_at_ms,
+                        &k.retention.until(c.verified_at_ms),
+                    ],
+                )
+                .await?
+            };
+            if n == 1 {
+                return Ok(());
+            }
+            "duplicate_record_id"
+        }
+        Err(reason) => reason,
+    };
+    tx.execute(
+        "INSERT INTO confirmation_malformed (event_id, kiosk_id, reason, received_at_ms,
+           retain_until_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        &[
+            &k.event_id,
+            &k.kiosk,
+            &reason,
+            &k.received_at_ms,
+            &k.malformed_until,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 fn check_version(found: Option<i64>) -> Result<(), CentralError> {
     match found {
         Some(v) if v > SCHEMA_VERSION => Err(CentralError::SchemaTooNew {
@@ -901,6 +1378,32 @@ mod tests {
             matches!(e, CentralError::SchemaTooNew { found: 99, .. }),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_keeping_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.sqlite");
+        {
+            let c = rusqlite::Connection::open(&p).unwrap();
+            c.execute_batch(SCHEMA_SQL).unwrap();
+            c.execute("INSERT INTO central_schema (id, version) VALUES (1, 1)", [])
+                .unwrap();
+        }
+        {
+            let s = Store::open_sqlite(&p).await.unwrap();
+            s.ingest("K1", vec![ev("a", "{}")], 5).await.unwrap();
+            assert_eq!(s.confirmation_counts().await.unwrap().records, 0);
+        }
+        let c = rusqlite::Connection::open(&p).unwrap();
+        let v: i64 = c
+            .query_row("SELECT version FROM central_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        drop(c);
+        // Opening again applies nothing and keeps everything.
+        let s = Store::open_sqlite(&p).await.unwrap();
+        assert_eq!(s.event_count().await.unwrap(), 1);
     }
 
     #[tokio::test]

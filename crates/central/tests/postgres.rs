@@ -1,10 +1,13 @@
 //! The store and the API on a real PostgreSQL server (a temporary cluster started by the
-//! test; needs the Debian package `postgresql`).
+//! test; needs the Debian package `postgresql`), including the confirmation-record scenario
+//! shared with the SQLite tests and the upgrade of a version-1 schema.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
+
+mod confirmation_support;
 
 use madoguchi_central::pgtest::TempPostgres;
 use madoguchi_central::server::{Embedded, Limits};
-use madoguchi_central::store::{IngestStatus, NewEvent, Store};
+use madoguchi_central::store::{IngestStatus, NewEvent, SCHEMA_VERSION, Store};
 use madoguchi_central::{CentralError, token_digest};
 use serde_json::{Value, json};
 
@@ -90,10 +93,23 @@ fn store_and_api_on_postgresql() {
             matches!(e, CentralError::SchemaTooNew { found: 99, .. }),
             "{e}"
         );
+        // A version-1 database (before the confirmation tables) is upgraded on open.
         client
-            .execute("UPDATE central_schema SET version = 1", &[])
+            .batch_execute(
+                "DROP TABLE confirmation_records, confirmation_malformed, confirmation_purged;
+                 UPDATE central_schema SET version = 1",
+            )
             .await
             .unwrap();
+        let upgraded = Store::open(&url).await.unwrap();
+        let v: i64 = client
+            .query_one("SELECT version FROM central_schema WHERE id = 1", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(upgraded.event_count().await.unwrap(), 3);
+        confirmation_support::scenario(&upgraded).await;
     });
     drop(rt);
 
@@ -129,6 +145,7 @@ fn store_and_api_on_postgresql() {
     assert_eq!(
         c.with_store(|s| async move { s.event_count().await })
             .unwrap(),
-        5
+        // a, b, c, the scenario's four and the two above.
+        9
     );
 }

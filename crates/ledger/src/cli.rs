@@ -38,7 +38,8 @@ pub struct LedgerPaths {
 #[derive(Debug, Clone, clap::Subcommand)]
 #[non_exhaustive]
 pub enum LedgerCommand {
-    /// Schema version, key id, outbox backlog, sync state, audit head, integrity, consistency.
+    /// Schema version, key id, outbox backlog, confirmation records (total, purged), sync
+    /// state, audit head, integrity, consistency.
     Status {
         #[command(flatten)]
         /// Database and key file.
@@ -56,7 +57,8 @@ pub enum LedgerCommand {
         /// Database and key file.
         paths: LedgerPaths,
     },
-    /// Purges evidence older than N days that the backend has acknowledged (audited).
+    /// Purges evidence older than N days that the backend has acknowledged, and every
+    /// acknowledged confirmation record (audited).
     Purge {
         #[command(flatten)]
         /// Database and key file.
@@ -122,6 +124,7 @@ pub fn execute(cmd: LedgerCommand) -> Result<(serde_json::Value, bool), LedgerEr
                     "wal_bytes": file_size(Path::new(&wal)),
                     "outbox_backlog": l.outbox_backlog()?,
                     "outbox_total": l.outbox_total()?,
+                    "confirmations": l.confirmation_counts()?,
                     "sync": l.sync_state()?,
                     "integrity": integrity,
                     "audit": audit,

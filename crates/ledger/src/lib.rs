@@ -1,13 +1,14 @@
 //! The kiosk's ledger in SQLite (rusqlite, bundled): ordered migrations, tellers, sessions,
-//! outcomes, encrypted evidence, a hash-chained audit trail, the transactional outbox,
+//! outcomes, encrypted evidence, confirmation records (確認記録, sealed until the backend
+//! acknowledges them, then purged), a hash-chained audit trail, the transactional outbox,
 //! caches of trust data, retention and key rotation.
 //!
 //! Every write runs in one `BEGIN IMMEDIATE` transaction that holds the record, its audit
 //! entry and its outbox event together: a power cut leaves all three or none. The database
 //! is in WAL mode with `synchronous=FULL` (a committed write survives power loss),
 //! `foreign_keys=ON` and `secure_delete=ON` (purged content is overwritten in the file).
-//! Photos, templates, signatures, any My Number, free-text reasons and every outbox payload
-//! are sealed with AES-256-GCM under the [`DataKey`], with the record's identity as
+//! Photos, templates, signatures, any My Number, free-text reasons, confirmation records and
+//! every outbox payload are sealed with AES-256-GCM under the [`DataKey`], with the record's identity as
 //! associated data.
 //!
 //! What it must not do: store a PIN ever (no API takes one), or a photo, template or My
@@ -30,6 +31,7 @@
 mod audit;
 mod cache;
 pub mod cli;
+mod confirmation;
 mod crypto;
 mod error;
 mod key;
@@ -47,6 +49,7 @@ use serde::Serialize;
 
 pub use audit::{AuditEntry, AuditReport, BrokenLink, BrokenReason};
 pub use cache::{CacheEntry, CacheKind};
+pub use confirmation::{CONFIRMATION_FORMAT, ConfirmationCounts, MAX_CONFIRMATION_BYTES};
 pub use error::LedgerError;
 pub use key::DataKey;
 pub use outbox::{OutboxEvent, SyncState};
@@ -125,7 +128,14 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Tables whose rows are records with an outbox event (the consistency check walks them).
-const RECORD_TABLES: &[&str] = &["tellers", "sessions", "outcomes", "overrides", "evidence"];
+const RECORD_TABLES: &[&str] = &[
+    "tellers",
+    "sessions",
+    "outcomes",
+    "overrides",
+    "evidence",
+    "confirmations",
+];
 
 impl Ledger {
     /// Opens (creating if needed) the ledger file, refuses a database from a newer version,

@@ -158,6 +158,27 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
     },
+    Migration {
+        version: 5,
+        name: "confirmations: confirmation records (確認記録), sealed until acknowledged",
+        sql: r#"
+-- One confirmation record per completed identity verification (the document built by the
+-- procedure engine). id is the document's record_id; content is the JSON document sealed
+-- with the data key (associated data: the record id), NULL once purged after the backend
+-- acknowledged its outbox event (acknowledgement is read from the outbox row).
+CREATE TABLE confirmations (
+    id            TEXT PRIMARY KEY NOT NULL,
+    session_id    TEXT NOT NULL REFERENCES sessions(id),
+    created_at_ms INTEGER NOT NULL,
+    format        TEXT NOT NULL,
+    content       BLOB,
+    size          INTEGER NOT NULL,
+    purged_at_ms  INTEGER
+) STRICT;
+CREATE INDEX confirmations_session ON confirmations(session_id);
+CREATE INDEX confirmations_held ON confirmations(id) WHERE content IS NOT NULL;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -170,6 +191,7 @@ pub const PINNED: &[&str] = &[
     "2b9afabe7f78e702117a512a0276fded9b439e380b8c2226c09c6e5e346c2097",
     "48eb57d8fa21bddbe55784da4a59f3c7b151020dc3712ea847b42bba2ace498b",
     "eca9e613f7ae3c3e4a933a7695ef63c2089db514f27319fe5bb1fd09d07d6507",
+    "b5e6ca8dfe069567a42b6ec1a93d73c864661bed5334bbc77ddd9ee3e5dafea8",
 ];
 
 /// The schema version of an open database.

@@ -160,7 +160,7 @@ pub struct NewOutcome<'a> {
     pub reasons: &'a [String],
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), LedgerError> {
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), LedgerError> {
     if id.is_empty()
         || id.len() > 128
         || !id
@@ -200,7 +200,7 @@ fn exists(tx: &Transaction<'_>, table: &'static str, id: &str) -> Result<(), Led
     })
 }
 
-fn session_open(tx: &Transaction<'_>, id: &str) -> Result<(), LedgerError> {
+pub(crate) fn session_open(tx: &Transaction<'_>, id: &str) -> Result<(), LedgerError> {
     let ended: Option<Option<i64>> = tx
         .prepare_cached("SELECT ended_at_ms FROM sessions WHERE id = ?1")?
         .query_row(params![id], |r| r.get(0))

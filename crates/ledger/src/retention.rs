@@ -4,25 +4,27 @@
 //! acknowledged loses its content (the row stays, with `purged_at_ms`, so the record of its
 //! existence and the audit trail remain); acknowledged outbox events older than the period
 //! lose their payload. Evidence not yet acknowledged is kept and counted, so an outage never
-//! destroys evidence the backend has not received. With `secure_delete=ON` the freed bytes
-//! are overwritten in the file. The purge writes an audit entry and a `retention.purged`
-//! event with the counts, in the same transaction.
+//! destroys evidence the backend has not received. The same transaction also purges every
+//! confirmation record whose event the backend has acknowledged, whatever its age (see
+//! `Ledger::purge_acknowledged_confirmations`; counted as `confirmations_purged`). With
+//! `secure_delete=ON` the freed bytes are overwritten in the file. The purge writes an audit
+//! entry and a `retention.purged` event with the counts, in the same transaction.
 //!
 //! Key rotation (see `Ledger::rotate_key` and the README of this crate's `cli`): every sealed
-//! value (evidence, override reasons, outbox payloads) is opened with the old key and sealed
+//! value (evidence, override reasons, confirmation records, outbox payloads) is opened with the old key and sealed
 //! with the new one, the stored key id is switched and a `key.rotated` audit entry and event
 //! are written — all in one transaction, so a power cut leaves the database wholly under the
 //! old key or wholly under the new one.
 //!
 //! What it does not do: schedule itself (the app calls `purge_evidence` daily), or delete
-//! records other than evidence content and outbox payloads.
+//! records other than evidence and confirmation content and outbox payloads.
 
 use rusqlite::params;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::outbox::emit;
-use crate::{DataKey, Ledger, LedgerError, crypto, now_ms};
+use crate::{DataKey, Ledger, LedgerError, confirmation, crypto, now_ms};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -37,6 +39,8 @@ pub struct PurgeReport {
     pub evidence_kept_unsynced: u64,
     /// Acknowledged outbox events whose payload was removed.
     pub outbox_payloads_purged: u64,
+    /// Acknowledged confirmation records whose content was removed (any age).
+    pub confirmations_purged: u64,
 }
 
 /// What a key rotation re-encrypted.
@@ -50,6 +54,8 @@ pub struct RotationReport {
     pub evidence: u64,
     /// Override reasons re-sealed.
     pub overrides: u64,
+    /// Confirmation records re-sealed.
+    pub confirmations: u64,
     /// Outbox payloads re-sealed.
     pub outbox: u64,
 }
@@ -129,11 +135,13 @@ impl Ledger {
                  AND acked_at_ms IS NOT NULL AND created_at_ms < ?1",
                 params![cutoff_ms],
             )?;
+            let confirmations = confirmation::purge_acknowledged(tx, now_ms)?;
             let report = PurgeReport {
                 cutoff_ms,
                 evidence_purged: purged as u64,
                 evidence_kept_unsynced: u64::try_from(kept).unwrap_or(0),
-                outbox_payloads_purged: outbox as u64,
+                outbox_payloads_purged: outbox as u64 + confirmations.outbox_payloads_purged,
+                confirmations_purged: confirmations.purged,
             };
             let detail = json!({
                 "retention_days": retention_days,
@@ -141,6 +149,7 @@ impl Ledger {
                 "evidence_purged": report.evidence_purged,
                 "evidence_kept_unsynced": report.evidence_kept_unsynced,
                 "outbox_payloads_purged": report.outbox_payloads_purged,
+                "confirmations_purged": report.confirmations_purged,
             });
             emit(
                 tx,
@@ -172,6 +181,7 @@ impl Ledger {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let evidence = reseal(&tx, &old_key, &new_key, "evidence", "id", "content")?;
             let overrides = reseal(&tx, &old_key, &new_key, "overrides", "id", "reason_sealed")?;
+            let confirmations = reseal(&tx, &old_key, &new_key, "confirmations", "id", "content")?;
             let outbox = reseal(&tx, &old_key, &new_key, "outbox", "event_id", "payload")?;
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'data_key_id'",
@@ -182,6 +192,7 @@ impl Ledger {
                 new_key_id: new_key.id(),
                 evidence,
                 overrides,
+                confirmations,
                 outbox,
             };
             let detail = serde_json::to_value(&report)?;

@@ -1,5 +1,5 @@
-//! Personal data is never in clear in the database files (main file and WAL), and no PIN
-//! has anywhere to be stored.
+//! Personal data (evidence, reasons, confirmation records' names and addresses) is never in
+//! clear in the database files (main file and WAL), and no PIN has anywhere to be stored.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn files(p: &Path) -> Vec<u8> {
 }
 
 #[test]
-fn photos_templates_my_numbers_and_reasons_are_not_in_the_file() {
+fn photos_templates_my_numbers_reasons_and_confirmations_are_not_in_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("ledger.sqlite");
     let l = Ledger::open(&p, key()).expect("open");
@@ -50,6 +50,20 @@ fn photos_templates_my_numbers_and_reasons_are_not_in_the_file() {
         .expect("signature");
     l.store_evidence(&s.id, EvidenceKind::ChipPhotoHash, &chip_hash)
         .expect("chip hash");
+    // A confirmation record: its name and address are sealed in the row and in its event.
+    l.record_confirmation(
+        &s.id,
+        &serde_json::json!({
+            "format": madoguchi_ledger::CONFIRMATION_FORMAT,
+            "record_id": "rec-at-rest",
+            "session_id": s.id,
+            "verified_at_ms": 1_796_000_000_000u64,
+            "subject": {"name": "CONFIRMATION-NAME-MARKER 佐藤花子",
+                        "address": "CONFIRMATION-ADDRESS-MARKER 大阪市北区"},
+            "outcome": "verified"
+        }),
+    )
+    .expect("confirmation");
     l.append_event(
         "custom.event",
         &serde_json::json!({ "name": "NAME-PLAINTEXT-MARKER 山田太郎" }),
@@ -65,6 +79,10 @@ fn photos_templates_my_numbers_and_reasons_are_not_in_the_file() {
         b"CHIP-PHOTO-HASH-PLAINTEXT-MARKER",
         b"NAME-PLAINTEXT-MARKER",
         "山田太郎".as_bytes(),
+        b"CONFIRMATION-NAME-MARKER",
+        "佐藤花子".as_bytes(),
+        b"CONFIRMATION-ADDRESS-MARKER",
+        "大阪市北区".as_bytes(),
     ];
     // Before a checkpoint the data is in the WAL; after it, in the main file. Check both.
     for phase in ["wal", "checkpointed"] {

@@ -42,15 +42,26 @@ fn provision_status_verify_purge_rotate() {
 
     {
         let l = Ledger::open(&db, key.clone()).expect("open");
-        one_procedure(&l, "t-001");
+        let (s, _) = one_procedure(&l, "t-001");
+        l.record_confirmation(
+            &s,
+            &serde_json::json!({"format": madoguchi_ledger::CONFIRMATION_FORMAT,
+                                "record_id": "rec-cli", "session_id": s,
+                                "verified_at_ms": 1_796_000_000_000u64}),
+        )
+        .expect("confirmation");
     }
     let (out, ok) = execute(LedgerCommand::Status {
         paths: paths.clone(),
     })
     .expect("status");
     assert!(ok, "{out}");
-    assert_eq!(out["outbox_backlog"], 3);
-    assert_eq!(out["audit"]["entries"], 3);
+    assert_eq!(out["outbox_backlog"], 4);
+    assert_eq!(out["audit"]["entries"], 4);
+    assert_eq!(
+        out["confirmations"],
+        serde_json::json!({"total": 1, "purged": 0})
+    );
     assert_eq!(out["integrity"]["ok"], true);
     assert_eq!(out["key_id"], key.id());
     assert!(out["db_bytes"].as_u64().expect("size") > 0);
@@ -73,6 +84,32 @@ fn provision_status_verify_purge_rotate() {
     })
     .expect("purge");
     assert_eq!(out["evidence_purged"], 0);
+    // Nothing acknowledged yet: the confirmation is kept.
+    assert_eq!(out["confirmations_purged"], 0);
+    {
+        let l = Ledger::open(&db, key.clone()).expect("open");
+        let seqs: Vec<i64> = l
+            .outbox_peek(100)
+            .expect("peek")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        l.outbox_ack(&seqs).expect("ack");
+    }
+    let (out, _) = execute(LedgerCommand::Purge {
+        paths: paths.clone(),
+        days: 30,
+    })
+    .expect("purge");
+    assert_eq!(out["confirmations_purged"], 1);
+    let (out, _) = execute(LedgerCommand::Status {
+        paths: paths.clone(),
+    })
+    .expect("status");
+    assert_eq!(
+        out["confirmations"],
+        serde_json::json!({"total": 1, "purged": 1})
+    );
 
     // Rotation provisions the new key, re-encrypts and installs it over the old file.
     let new_key_file = dir.path().join("data.key.new");
