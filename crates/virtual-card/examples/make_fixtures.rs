@@ -9,7 +9,8 @@
 //!
 //! Every RSA-2048 key comes from a ChaCha20 generator seeded with
 //! `SHA-256("madoguchi-virtual-card TEST fixture key v1/" + name)`, so the same `rsa` crate
-//! version gives the same keys. Certificates are signed with PKCS #1 v1.5 (deterministic).
+//! version gives the same keys. Certificates are signed with PKCS #1 v1.5 (deterministic) by
+//! `src/issue.rs`, the code a profile file loaded at run time (`--profile-file`) also uses.
 //! It writes `fixtures/keys/*.pk8` (PKCS #8 DER), `fixtures/certs/*.der`, the list of card-face
 //! texts to render (`fixtures/text-images.tsv`) and `fixtures/index.rs`, the table the library
 //! embeds. Nothing here is or resembles a production key: every subject says TEST.
@@ -22,32 +23,20 @@
 #[allow(dead_code)]
 mod spec;
 
+#[path = "../src/issue.rs"]
+#[allow(dead_code)]
+mod issue;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::RsaPrivateKey;
+use rsa::pkcs8::EncodePrivateKey;
 use sha2::{Digest, Sha256};
-use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
-use x509_cert::der::{Any, Encode};
-use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::ext::pkix::name::{GeneralName, OtherName};
-use x509_cert::name::Name;
-use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned};
-use x509_cert::time::{Time, Validity};
 
-use spec::{SHARED_KEYS, SPECS, Variant, Ymd, validity};
-
-const AUTH_ROOT_DN: &str = "CN=madoguchi TEST JPKI Root CA for User Authentication - NOT FOR PRODUCTION,OU=TEST JPKI for user authentication,O=JPKI-TEST,C=JP";
-const SIGN_ROOT_DN: &str = "CN=madoguchi TEST JPKI Root CA for Digital Signature - NOT FOR PRODUCTION,OU=TEST JPKI for digital signature,O=JPKI-TEST,C=JP";
+use issue::{AUTH_ROOT_DN, SIGN_ROOT_DN, SanAttributes, card_subject, key_from_seed, leaf, root};
+use spec::{SHARED_KEYS, SPECS, Variant, validity};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -56,115 +45,7 @@ fn fixtures_dir() -> PathBuf {
 fn key_for(name: &str) -> RsaPrivateKey {
     let seed: [u8; 32] =
         Sha256::digest(format!("madoguchi-virtual-card TEST fixture key v1/{name}")).into();
-    let mut rng = ChaCha20Rng::from_seed(seed);
-    RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation")
-}
-
-fn serial(name: &str) -> SerialNumber {
-    let h = Sha256::digest(format!("serial/{name}"));
-    let mut b = h[..10].to_vec();
-    b[0] &= 0x7F;
-    b[0] |= 0x01;
-    SerialNumber::new(&b).expect("serial")
-}
-
-fn time(d: Ymd) -> Time {
-    // Days from 1970-01-01 (civil-from-days inverse, Howard Hinnant's algorithm).
-    let (y, m, dd) = (i64::from(d.y), i64::from(d.m), i64::from(d.d));
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days * 86_400).expect("after 1970");
-    Time::try_from(std::time::UNIX_EPOCH + Duration::from_secs(secs)).expect("time")
-}
-
-fn spki(key: &RsaPublicKey) -> SubjectPublicKeyInfoOwned {
-    SubjectPublicKeyInfoOwned::try_from(key.to_public_key_der().expect("spki").as_bytes())
-        .expect("spki")
-}
-
-fn root(name: &str, dn: &str, key: &RsaPrivateKey) -> Vec<u8> {
-    let signer = SigningKey::<Sha256>::new(key.clone());
-    let builder = CertificateBuilder::new(
-        Profile::Root,
-        serial(name),
-        Validity {
-            not_before: time(validity::ROOT_FROM),
-            not_after: time(validity::ROOT_TO),
-        },
-        Name::from_str(dn).expect("dn"),
-        spki(&key.to_public_key()),
-        &signer,
-    )
-    .expect("builder");
-    builder
-        .build::<rsa::pkcs1v15::Signature>()
-        .expect("sign")
-        .to_der()
-        .expect("der")
-}
-
-fn other_name(oid: &str, value: Any) -> GeneralName {
-    GeneralName::OtherName(OtherName {
-        type_id: ObjectIdentifier::new_unwrap(oid),
-        value,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn leaf(
-    name: &str,
-    subject: &str,
-    key: &RsaPublicKey,
-    issuer_dn: &str,
-    issuer_key: &RsaPrivateKey,
-    from: Ymd,
-    to: Ymd,
-    san: Option<&spec::Spec>,
-) -> Vec<u8> {
-    let signer = SigningKey::<Sha256>::new(issuer_key.clone());
-    let mut builder = CertificateBuilder::new(
-        Profile::Leaf {
-            issuer: Name::from_str(issuer_dn).expect("dn"),
-            enable_key_agreement: false,
-            enable_key_encipherment: false,
-        },
-        serial(name),
-        Validity {
-            not_before: time(from),
-            not_after: time(to),
-        },
-        Name::from_str(subject).expect("dn"),
-        spki(key),
-        &signer,
-    )
-    .expect("builder");
-    if let Some(s) = san {
-        // The four attributes in otherName entries (1.2.392.200149.8.5.5.1–6).
-        let utf8 = |v: &str| Any::encode_from(&Utf8StringRef::new(v).expect("utf8")).expect("any");
-        let printable =
-            |v: &str| Any::encode_from(&PrintableStringRef::new(v).expect("ps")).expect("any");
-        let names = vec![
-            other_name("1.2.392.200149.8.5.5.1", utf8(s.name)),
-            other_name("1.2.392.200149.8.5.5.2", utf8(s.name_kana)),
-            other_name(
-                "1.2.392.200149.8.5.5.3",
-                printable(&(s.sex as char).to_string()),
-            ),
-            other_name("1.2.392.200149.8.5.5.4", printable(&s.birth.compact())),
-            other_name("1.2.392.200149.8.5.5.5", utf8(s.address)),
-        ];
-        builder.add_extension(&SubjectAltName(names)).expect("san");
-    }
-    builder
-        .build::<rsa::pkcs1v15::Signature>()
-        .expect("sign")
-        .to_der()
-        .expect("der")
+    key_from_seed(seed).expect("RSA key generation")
 }
 
 fn main() {
@@ -193,14 +74,19 @@ fn main() {
         certs.push(name.to_owned());
         eprintln!("cert {name}");
     };
-    write_cert(
-        "root-auth",
-        root("root-auth", AUTH_ROOT_DN, &keys["root-auth"]),
-    );
-    write_cert(
-        "root-sign",
-        root("root-sign", SIGN_ROOT_DN, &keys["root-sign"]),
-    );
+    for (name, dn) in [("root-auth", AUTH_ROOT_DN), ("root-sign", SIGN_ROOT_DN)] {
+        write_cert(
+            name,
+            root(
+                name,
+                dn,
+                &keys[name],
+                validity::ROOT_FROM,
+                validity::ROOT_TO,
+            )
+            .expect("root certificate"),
+        );
+    }
     for s in SPECS {
         let [auth, sign, _] = s.key_names();
         let short = hex(&Sha256::digest(s.id)[..6]);
@@ -208,14 +94,15 @@ fn main() {
             &auth,
             leaf(
                 &auth,
-                &format!("CN=TEST{short}A,OU=madoguchi TEST card,O=JPKI-TEST,C=JP"),
+                &card_subject(&short, 'A'),
                 &keys[&auth].to_public_key(),
                 AUTH_ROOT_DN,
                 &keys["root-auth"],
                 validity::EE_FROM,
                 validity::EE_TO,
                 None,
-            ),
+            )
+            .expect("auth certificate"),
         );
         if s.has_sign() {
             let (from, to) = if s.variant == Variant::ExpiredSignCertificate {
@@ -227,14 +114,21 @@ fn main() {
                 &sign,
                 leaf(
                     &sign,
-                    &format!("CN=TEST{short}S,OU=madoguchi TEST card,O=JPKI-TEST,C=JP"),
+                    &card_subject(&short, 'S'),
                     &keys[&sign].to_public_key(),
                     SIGN_ROOT_DN,
                     &keys["root-sign"],
                     from,
                     to,
-                    Some(s),
-                ),
+                    Some(&SanAttributes {
+                        name: s.name,
+                        name_kana: s.name_kana,
+                        sex: s.sex,
+                        birth: s.birth,
+                        address: s.address,
+                    }),
+                )
+                .expect("sign certificate"),
             );
         }
     }

@@ -1,5 +1,7 @@
-//! The command line of `madoguchi-virtual-card`: `serve` a card to pcscd through vpcd, or list
-//! the `profiles` (with their public test PINs) as JSON.
+//! The command line of `madoguchi-virtual-card`: `serve` a card to pcscd through vpcd (a
+//! compiled-in `--profile NAME` or a `--profile-file PERSON.toml`), list the `profiles` (with
+//! their public test PINs) as JSON, or `check-profile PERSON.toml`: load a profile file and
+//! print its profile as `profiles --json` prints one (for technicians writing such files).
 //!
 //! `serve` reads simple commands on standard input while it runs: `remove`, `insert`,
 //! `remove-after N`, `status`, `quit` (at end of input it keeps serving until killed, unless
@@ -8,13 +10,13 @@
 
 use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
 
-use crate::{VirtualCard, profile, profiles, vpcd};
+use crate::{Profile, VirtualCard, profile, profile_from_file, profiles, vpcd};
 
 /// The subcommands (also usable from another binary's clap tree).
 #[derive(Debug, Subcommand)]
@@ -23,8 +25,17 @@ pub enum Cmd {
     #[allow(missing_docs)]
     Serve {
         /// Profile name (see `profiles`).
-        #[arg(long)]
-        profile: String,
+        #[arg(
+            long,
+            required_unless_present = "profile_file",
+            conflicts_with = "profile_file"
+        )]
+        profile: Option<String>,
+        /// A profile file describing any fake person (see
+        /// `crates/virtual-card/examples/person.toml`); its keys, certificates and images are
+        /// made when it is loaded.
+        #[arg(long, value_name = "PERSON.toml")]
+        profile_file: Option<PathBuf>,
         /// vpcd address.
         #[arg(long, default_value = vpcd::DEFAULT_ADDR)]
         vpcd: SocketAddr,
@@ -38,6 +49,13 @@ pub enum Cmd {
         /// Print every profile with identity and test credentials as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Load a profile file and print its profile (identity, test credentials) as JSON.
+    #[allow(missing_docs)]
+    CheckProfile {
+        /// The profile file.
+        #[arg(value_name = "PERSON.toml")]
+        file: PathBuf,
     },
 }
 
@@ -61,20 +79,55 @@ pub fn run(cmd: Cmd) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Cmd::CheckProfile { file } => match load_file(&file) {
+            Ok(p) => match serde_json::to_string_pretty(&p) {
+                Ok(s) => {
+                    println!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("madoguchi-virtual-card: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(code) => code,
+        },
         Cmd::Serve {
             profile: name,
+            profile_file,
             vpcd: addr,
             state,
-        } => serve(&name, addr, state),
+        } => {
+            let p = match (name, profile_file) {
+                (_, Some(file)) => load_file(&file),
+                (Some(name), None) => profile(&name).ok_or_else(|| {
+                    eprintln!("madoguchi-virtual-card: no profile named `{name}` (see `profiles`)");
+                    ExitCode::from(2)
+                }),
+                (None, None) => {
+                    eprintln!("madoguchi-virtual-card: give --profile NAME or --profile-file FILE");
+                    Err(ExitCode::from(2))
+                }
+            };
+            match p {
+                Ok(p) => serve(&p, addr, state),
+                Err(code) => code,
+            }
+        }
     }
 }
 
-fn serve(name: &str, addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
-    let Some(p) = profile(name) else {
-        eprintln!("madoguchi-virtual-card: no profile named `{name}` (see `profiles`)");
-        return ExitCode::from(2);
-    };
-    let card = match VirtualCard::new(&p, state.as_deref()) {
+/// Loads a profile file, printing the error (which names the key, never its value).
+fn load_file(file: &Path) -> Result<Profile, ExitCode> {
+    profile_from_file(file).map_err(|e| {
+        eprintln!("madoguchi-virtual-card: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn serve(p: &Profile, addr: SocketAddr, state: Option<PathBuf>) -> ExitCode {
+    let name = &p.name;
+    let card = match VirtualCard::new(p, state.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("madoguchi-virtual-card: {e}");

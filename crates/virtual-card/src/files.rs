@@ -2,8 +2,10 @@
 //! the 券面事項確認AP, laid out as the fact sheet (`card-and-metrics-notes.md` §1.2) describes,
 //! with records signed by this crate's TEST keys.
 //!
-//! Written from those facts only; no reader-side parsing is used. It does not execute commands
-//! (see `card`). Stand-ins, documented: the name/address/security-code/My Number images are
+//! The per-card keys, certificates, chip photo and card-face images come from the profile's
+//! source (committed fixtures, or made when a profile file was loaded); the layout and the
+//! record signatures are the same for both. Written from those facts only; no reader-side
+//! parsing is used. It does not execute commands (see `card`). Stand-ins, documented: the name/address/security-code/My Number images are
 //! Noto Sans CJK renderings (real cards use their own font); the opaque fields whose meaning
 //! nobody has established (確認AP `DF35`, 入力補助AP `DF43`) hold deterministic filler; secure
 //! messaging (EF 0006/0007 of 入力補助AP) is not implemented.
@@ -16,7 +18,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::profile::{Profile, cert, image, key};
+use crate::profile::{Material, Profile, cert, key};
 use crate::spec::Variant;
 
 /// AID of the JPKI AP (公的個人認証AP).
@@ -275,28 +277,25 @@ fn token_info() -> Vec<u8> {
     out
 }
 
-/// Keys a card needs, loaded once.
-struct Keys {
-    auth: Arc<RsaPrivateKey>,
-    sign: Option<Arc<RsaPrivateKey>>,
-    /// The key the chip really holds.
-    chip: Arc<RsaPrivateKey>,
-    /// The key whose public part the records carry (differs from `chip` on a cloned chip).
+/// Keys, certificates and images a card needs, loaded once.
+struct Keys<'a> {
+    /// The per-card material (keys, certificates, photo, card-face texts).
+    m: Material<'a>,
+    /// The key whose public part the records carry (differs from the chip's on a cloned chip).
     chip_in_records: RsaPrivateKey,
     /// Who signs the 券面 records.
     kenkaku_signer: RsaPrivateKey,
     kenhojo_signer: RsaPrivateKey,
 }
 
-fn load_keys(p: &Profile) -> Result<Keys, Error> {
-    let s = &p.spec;
-    let [auth, sign, chip] = s.key_names();
-    let chip = Arc::new(key(&chip)?);
+fn load_keys(p: &Profile) -> Result<Keys<'_>, Error> {
+    let s = &p.card;
+    let m = s.material()?;
     let chip_in_records = if s.variant == Variant::CloneChipKey {
         // The records of a genuine card (hopper's chip key) copied onto this chip.
         key("hopper-chip")?
     } else {
-        (*chip).clone()
+        (*m.chip_key).clone()
     };
     let (kenkaku_signer, kenhojo_signer) = if s.variant == Variant::CloneFaceSignature {
         (key("forger")?, key("forger")?)
@@ -304,13 +303,7 @@ fn load_keys(p: &Profile) -> Result<Keys, Error> {
         (key("ap-kenkaku")?, key("ap-kenhojo")?)
     };
     Ok(Keys {
-        auth: Arc::new(key(&auth)?),
-        sign: if s.has_sign() {
-            Some(Arc::new(key(&sign)?))
-        } else {
-            None
-        },
-        chip,
+        m,
         chip_in_records,
         kenkaku_signer,
         kenhojo_signer,
@@ -327,10 +320,9 @@ pub fn build(p: &Profile) -> Result<Vec<App>, Error> {
     ])
 }
 
-fn jpki(p: &Profile, k: &Keys) -> Result<App, Error> {
-    let s = &p.spec;
+fn jpki(p: &Profile, k: &Keys<'_>) -> Result<App, Error> {
+    let s = &p.card;
     let c = &p.credentials;
-    let [auth_name, sign_name, _] = s.key_names();
     let mut pins = vec![pin(0x0018, &c.auth_pin, 3, c.auth_pin_tries)];
     let mut efs = vec![
         bin(
@@ -344,7 +336,7 @@ fn jpki(p: &Profile, k: &Keys) -> Result<App, Error> {
             vec![if s.has_sign() { 0x8F } else { 0x00 }, 0x8F, 0x00],
             Access::Free,
         ),
-        bin(0x000A, pad(cert(&auth_name)?.to_vec(), 0x800), Access::Free),
+        bin(0x000A, pad(k.m.auth_cert.to_vec(), 0x800), Access::Free),
         bin(
             0x000B,
             pad(cert("root-auth")?.to_vec(), 0x800),
@@ -353,16 +345,18 @@ fn jpki(p: &Profile, k: &Keys) -> Result<App, Error> {
         Ef {
             id: 0x0017,
             kind: EfKind::Key {
-                key: k.auth.clone(),
+                key: k.m.auth_key.clone(),
                 needs: Some(0x0018),
             },
         },
     ];
-    if let (Some(sign_key), Some(password)) = (&k.sign, &c.sign_password) {
+    if let (Some(sign_key), Some(sign_cert), Some(password)) =
+        (&k.m.sign_key, k.m.sign_cert, &c.sign_password)
+    {
         pins.push(pin(0x001B, password, 5, c.sign_password_tries));
         efs.push(bin(
             0x0001,
-            pad(cert(&sign_name)?.to_vec(), 0x800),
+            pad(sign_cert.to_vec(), 0x800),
             Access::AnyOf(vec![0x001B]),
         ));
         efs.push(Ef {
@@ -387,8 +381,8 @@ fn jpki(p: &Profile, k: &Keys) -> Result<App, Error> {
 /// The 券面事項入力補助AP files 0001 and 0002 (physical content), for tests and the integrity
 /// record.
 pub fn kenhojo_data(p: &Profile) -> (Vec<u8>, Vec<u8>) {
-    let s = &p.spec;
-    let mut number = tlv(0xFF10, s.my_number().as_bytes());
+    let s = &p.card;
+    let mut number = tlv(0xFF10, s.my_number.as_bytes());
     number.extend_from_slice(&[0xFF, 0xFF]);
     let attrs = with_offsets(
         0xFF20,
@@ -403,8 +397,8 @@ pub fn kenhojo_data(p: &Profile) -> (Vec<u8>, Vec<u8>) {
     (number, attrs)
 }
 
-fn kenhojo(p: &Profile, k: &Keys) -> Result<App, Error> {
-    let s = &p.spec;
+fn kenhojo(p: &Profile, k: &Keys<'_>) -> Result<App, Error> {
+    let s = &p.card;
     let c = &p.credentials;
     let (number, attrs) = kenhojo_data(p);
     // DF32 covers the 4 attributes file's value after the offset table.
@@ -462,7 +456,7 @@ fn kenhojo(p: &Profile, k: &Keys) -> Result<App, Error> {
         aid: &AID_KENHOJO,
         efs,
         pins,
-        default_key: Some(k.chip.clone()),
+        default_key: Some(k.m.chip_key.clone()),
         sm_answer: sw_function_not_supported(),
     })
 }
@@ -471,8 +465,8 @@ const fn sw_function_not_supported() -> u16 {
     crate::apdu::sw::FUNCTION_NOT_SUPPORTED
 }
 
-fn kenkaku(p: &Profile, k: &Keys) -> Result<App, Error> {
-    let s = &p.spec;
+fn kenkaku(p: &Profile, k: &Keys<'_>) -> Result<App, Error> {
+    let s = &p.card;
     let c = &p.credentials;
     let chip_pub = public_key_tlv(&k.chip_in_records);
 
@@ -489,11 +483,8 @@ fn kenkaku(p: &Profile, k: &Keys) -> Result<App, Error> {
         tlv(0xDF23, &[s.sex]),
         tlv(0xDF24, &chip_pub),
     ];
-    let g2 = vec![
-        tlv(0xDF25, image(&format!("text/{}-name.png", s.id))?),
-        tlv(0xDF26, image(&format!("text/{}-address.png", s.id))?),
-    ];
-    let g3 = vec![tlv(0xDF27, p.photo_jp2()?)];
+    let g2 = vec![tlv(0xDF25, k.m.name_png), tlv(0xDF26, k.m.address_png)];
+    let g3 = vec![tlv(0xDF27, k.m.photo_jp2)];
     let mut digests = Vec::with_capacity(96);
     for g in [&g1, &g2, &g3] {
         digests.extend_from_slice(&Sha256::digest(g.concat()));
@@ -504,7 +495,7 @@ fn kenkaku(p: &Profile, k: &Keys) -> Result<App, Error> {
     fields.extend(g3);
     fields.push(tlv(0xDF28, &face_sig));
     fields.push(tlv(0xDF29, s.expiry.compact().as_bytes()));
-    fields.push(tlv(0xDF2A, image(&format!("text/{}-code.png", s.id))?));
+    fields.push(tlv(0xDF2A, k.m.code_png));
     let face = with_offsets(0xFF20, 0xDF21, &fields);
 
     // EF 0003: AP basic information.
@@ -525,7 +516,7 @@ fn kenkaku(p: &Profile, k: &Keys) -> Result<App, Error> {
     )?;
 
     // EF 0005: rendered My Number.
-    let mut number = tlv(0xDF41, image(&format!("text/{}-number.png", s.id))?);
+    let mut number = tlv(0xDF41, k.m.number_png);
     number.extend(tlv(0xDF42, &chip_pub));
     let sig = sign_sha256(&k.kenkaku_signer, &number)?;
     number.extend(tlv(0xDF43, &sig));
@@ -549,7 +540,7 @@ fn kenkaku(p: &Profile, k: &Keys) -> Result<App, Error> {
         aid: &AID_KENKAKU,
         efs,
         pins,
-        default_key: Some(k.chip.clone()),
+        default_key: Some(k.m.chip_key.clone()),
         sm_answer: crate::apdu::sw::NO_SM_KEY,
     })
 }

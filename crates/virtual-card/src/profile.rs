@@ -2,19 +2,27 @@
 //! about it (one try left, locked, no signing certificate, cloned, expired), plus access to the
 //! embedded TEST fixtures (keys, certificates, images) they use.
 //!
+//! A profile comes from one of two sources, both producing the same owned [`CardData`] that
+//! `files` builds the card from: a compiled-in `spec::Spec` whose keys, certificates and images
+//! are committed fixtures ([`Source::Fixtures`]), or a profile file loaded at run time whose
+//! per-card keys, certificates and images were made when it was loaded
+//! ([`Source::Generated`], see `person`).
+//!
 //! Everything here is public test data of fake cards, so [`Profile`] serialises its PINs (for
 //! `madoguchi-virtual-card profiles --json` and tests). Its `Debug` still shows only the name,
 //! so that a profile dropped into a log line does not spread even fake personal data around.
-//! It does not build the card's files (see `files`).
+//! It does not build the card's files (see `files`) or read profile files (see `person`).
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use serde::Serialize;
 
 use crate::Error;
-use crate::spec::{SPECS, Spec, Variant};
+use crate::spec::{self, SPECS, Spec, Variant, Ymd};
 
 mod index {
     include!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/index.rs"));
@@ -34,10 +42,182 @@ pub struct Profile {
     pub identity: Identity,
     /// Test credentials and counters.
     pub credentials: Credentials,
-    /// The face image in `shared/faces/` the chip photo was made from.
+    /// The face image in `shared/faces/` the chip photo was made from (file stem); for a
+    /// profile file, the stem of its `photo`.
     pub face_source: String,
+    /// For a profile file: the photo file the chip photo was made from (absent for the
+    /// compiled-in profiles, and then not serialised).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo_file: Option<PathBuf>,
     #[serde(skip)]
-    pub(crate) spec: Spec,
+    pub(crate) card: CardData,
+}
+
+/// A card's content, typed and owned: what `files` builds the applications from.
+#[derive(Clone)]
+pub(crate) struct CardData {
+    /// Profile name (fixture names, filler labels, state file).
+    pub(crate) id: String,
+    /// What is special (the clone variants change which keys sign what).
+    pub(crate) variant: Variant,
+    /// 氏名, family and given name separated by U+3000.
+    pub(crate) name: String,
+    /// 氏名 in katakana.
+    pub(crate) name_kana: String,
+    /// 住所.
+    pub(crate) address: String,
+    /// 生年月日.
+    pub(crate) birth: Ymd,
+    /// 性別: `b'1'`, `b'2'` or `b'9'`.
+    pub(crate) sex: u8,
+    /// 個人番号, 12 digits.
+    pub(crate) my_number: String,
+    /// 有効期限.
+    pub(crate) expiry: Ymd,
+    /// セキュリティコード, 4 digits.
+    pub(crate) security_code: String,
+    /// 全国地方公共団体コード (test value).
+    pub(crate) municipality: String,
+    /// Where the per-card keys, certificates and images come from.
+    pub(crate) source: Source,
+}
+
+/// Where a card's per-card keys, certificates and images come from.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// The committed fixtures, by profile id (keys, certificates, card-face texts) and face
+    /// stem (chip photo).
+    Fixtures {
+        /// Stem of `fixtures/photos/<face>.jp2`.
+        face: &'static str,
+    },
+    /// Made when a profile file was loaded.
+    Generated(Arc<Generated>),
+}
+
+/// Per-card material made at run time from a profile file.
+pub(crate) struct Generated {
+    /// JPKI user-authentication key.
+    pub(crate) auth_key: Arc<RsaPrivateKey>,
+    /// JPKI signing key (`None`: no signing certificate).
+    pub(crate) sign_key: Option<Arc<RsaPrivateKey>>,
+    /// The chip's own key (券面 APs).
+    pub(crate) chip_key: Arc<RsaPrivateKey>,
+    /// 利用者証明用証明書 (DER).
+    pub(crate) auth_cert: Vec<u8>,
+    /// 署名用証明書 (DER), with `sign_key`.
+    pub(crate) sign_cert: Option<Vec<u8>>,
+    /// Chip photo (JP2).
+    pub(crate) photo_jp2: Vec<u8>,
+    /// Card-face text images (PNG).
+    pub(crate) text: TextImages,
+}
+
+/// The card-face texts as 1-bit PNG images.
+pub(crate) struct TextImages {
+    /// 氏名.
+    pub(crate) name: Vec<u8>,
+    /// 住所.
+    pub(crate) address: Vec<u8>,
+    /// セキュリティコード.
+    pub(crate) code: Vec<u8>,
+    /// 個人番号.
+    pub(crate) number: Vec<u8>,
+}
+
+/// A card's per-card keys, certificates and images, wherever they come from.
+pub(crate) struct Material<'a> {
+    pub(crate) auth_key: Arc<RsaPrivateKey>,
+    pub(crate) sign_key: Option<Arc<RsaPrivateKey>>,
+    pub(crate) chip_key: Arc<RsaPrivateKey>,
+    pub(crate) auth_cert: &'a [u8],
+    pub(crate) sign_cert: Option<&'a [u8]>,
+    pub(crate) photo_jp2: &'a [u8],
+    pub(crate) name_png: &'a [u8],
+    pub(crate) address_png: &'a [u8],
+    pub(crate) code_png: &'a [u8],
+    pub(crate) number_png: &'a [u8],
+}
+
+impl CardData {
+    /// Whether the card carries a signing certificate and key.
+    pub(crate) fn has_sign(&self) -> bool {
+        match &self.source {
+            Source::Fixtures { .. } => self.variant != Variant::NoSignCertificate,
+            Source::Generated(g) => g.sign_key.is_some(),
+        }
+    }
+
+    /// 照合番号B.
+    pub(crate) fn code_b(&self) -> String {
+        spec::code_b(self.birth, self.expiry, &self.security_code)
+    }
+
+    /// 生年月日 key of 券面事項確認AP.
+    pub(crate) fn birth_code(&self) -> String {
+        spec::birth_code(self.birth)
+    }
+
+    /// The chip photo (JP2).
+    pub(crate) fn photo_jp2(&self) -> Result<&[u8], Error> {
+        match &self.source {
+            Source::Fixtures { face } => image(&format!("photos/{face}.jp2")),
+            Source::Generated(g) => Ok(&g.photo_jp2),
+        }
+    }
+
+    /// The per-card keys, certificates and images (fixture keys are parsed here).
+    pub(crate) fn material(&self) -> Result<Material<'_>, Error> {
+        match &self.source {
+            Source::Fixtures { face } => {
+                let id = &self.id;
+                let (sign_key, sign_cert) = if self.has_sign() {
+                    (
+                        Some(Arc::new(key(&format!("{id}-sign"))?)),
+                        Some(cert(&format!("{id}-sign"))?),
+                    )
+                } else {
+                    (None, None)
+                };
+                Ok(Material {
+                    auth_key: Arc::new(key(&format!("{id}-auth"))?),
+                    sign_key,
+                    chip_key: Arc::new(key(&format!("{id}-chip"))?),
+                    auth_cert: cert(&format!("{id}-auth"))?,
+                    sign_cert,
+                    photo_jp2: image(&format!("photos/{face}.jp2"))?,
+                    name_png: image(&format!("text/{id}-name.png"))?,
+                    address_png: image(&format!("text/{id}-address.png"))?,
+                    code_png: image(&format!("text/{id}-code.png"))?,
+                    number_png: image(&format!("text/{id}-number.png"))?,
+                })
+            }
+            Source::Generated(g) => Ok(Material {
+                auth_key: g.auth_key.clone(),
+                sign_key: g.sign_key.clone(),
+                chip_key: g.chip_key.clone(),
+                auth_cert: &g.auth_cert,
+                sign_cert: g.sign_cert.as_deref(),
+                photo_jp2: &g.photo_jp2,
+                name_png: &g.text.name,
+                address_png: &g.text.address,
+                code_png: &g.text.code,
+                number_png: &g.text.number,
+            }),
+        }
+    }
+}
+
+/// The PINs and tries a new card starts with.
+pub(crate) struct Secrets {
+    pub(crate) auth_pin: String,
+    pub(crate) text_pin: String,
+    /// `None`: no signing certificate.
+    pub(crate) sign_password: Option<String>,
+    /// Tries left on the auth and text PINs.
+    pub(crate) pin_tries: u8,
+    /// Tries left on the signing password.
+    pub(crate) sign_tries: u8,
 }
 
 /// The identity a profile's card holds (fake).
@@ -95,7 +275,7 @@ impl fmt::Debug for Profile {
     }
 }
 
-fn variant_name(v: Variant) -> &'static str {
+pub(crate) fn variant_name(v: Variant) -> &'static str {
     match v {
         Variant::Normal => "normal",
         Variant::OneTryLeft => "one-try-left",
@@ -107,48 +287,90 @@ fn variant_name(v: Variant) -> &'static str {
     }
 }
 
+fn date(d: Ymd) -> String {
+    format!("{:04}-{:02}-{:02}", d.y, d.m, d.d)
+}
+
 impl Profile {
+    /// The profile of `card` (the public identity and credentials views are derived from it).
+    pub(crate) fn new(
+        card: CardData,
+        summary: String,
+        secrets: Secrets,
+        face_source: String,
+        photo_file: Option<PathBuf>,
+    ) -> Self {
+        let has_sign = card.has_sign();
+        Profile {
+            name: card.id.clone(),
+            summary,
+            variant: variant_name(card.variant).to_owned(),
+            identity: Identity {
+                name: card.name.clone(),
+                name_kana: card.name_kana.clone(),
+                address: card.address.clone(),
+                birth_date: date(card.birth),
+                sex: (card.sex as char).to_string(),
+                my_number: card.my_number.clone(),
+                expiry: date(card.expiry),
+                security_code: card.security_code.clone(),
+                municipality_code: card.municipality.clone(),
+            },
+            credentials: Credentials {
+                auth_pin: secrets.auth_pin,
+                auth_pin_tries: secrets.pin_tries,
+                text_pin: secrets.text_pin,
+                text_pin_tries: secrets.pin_tries,
+                sign_password: secrets.sign_password.filter(|_| has_sign),
+                sign_password_tries: if has_sign { secrets.sign_tries } else { 0 },
+                code_a: card.my_number.clone(),
+                code_b: card.code_b(),
+                birth_code: card.birth_code(),
+            },
+            face_source,
+            photo_file,
+            card,
+        }
+    }
+
     fn from_spec(s: &Spec) -> Self {
         let (four, sign) = match s.variant {
             Variant::OneTryLeft => (1, 5),
             Variant::Locked => (0, 0),
             _ => (3, 5),
         };
-        let date = |d: crate::spec::Ymd| format!("{:04}-{:02}-{:02}", d.y, d.m, d.d);
-        Profile {
-            name: s.id.to_owned(),
-            summary: s.summary.to_owned(),
-            variant: variant_name(s.variant).to_owned(),
-            identity: Identity {
-                name: s.name.to_owned(),
-                name_kana: s.name_kana.to_owned(),
-                address: s.address.to_owned(),
-                birth_date: date(s.birth),
-                sex: (s.sex as char).to_string(),
-                my_number: s.my_number(),
-                expiry: date(s.expiry),
-                security_code: s.security_code.to_owned(),
-                municipality_code: s.municipality.to_owned(),
-            },
-            credentials: Credentials {
+        let card = CardData {
+            id: s.id.to_owned(),
+            variant: s.variant,
+            name: s.name.to_owned(),
+            name_kana: s.name_kana.to_owned(),
+            address: s.address.to_owned(),
+            birth: s.birth,
+            sex: s.sex,
+            my_number: s.my_number(),
+            expiry: s.expiry,
+            security_code: s.security_code.to_owned(),
+            municipality: s.municipality.to_owned(),
+            source: Source::Fixtures { face: s.face },
+        };
+        Profile::new(
+            card,
+            s.summary.to_owned(),
+            Secrets {
                 auth_pin: s.pin.to_owned(),
-                auth_pin_tries: four,
                 text_pin: s.pin.to_owned(),
-                text_pin_tries: four,
-                sign_password: s.has_sign().then(|| s.sign_password.to_owned()),
-                sign_password_tries: if s.has_sign() { sign } else { 0 },
-                code_a: s.my_number(),
-                code_b: s.code_b(),
-                birth_code: s.birth_code(),
+                sign_password: Some(s.sign_password.to_owned()),
+                pin_tries: four,
+                sign_tries: sign,
             },
-            face_source: s.face.to_owned(),
-            spec: *s,
-        }
+            s.face.to_owned(),
+            None,
+        )
     }
 
     /// The chip photo (greyscale JPEG 2000, JP2 container) this card holds.
-    pub fn photo_jp2(&self) -> Result<&'static [u8], Error> {
-        image(&format!("photos/{}.jp2", self.spec.face))
+    pub fn photo_jp2(&self) -> Result<&[u8], Error> {
+        self.card.photo_jp2()
     }
 }
 

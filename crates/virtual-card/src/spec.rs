@@ -155,6 +155,18 @@ pub fn my_number_check_digit(first11: &str) -> Option<u8> {
     Some(if r <= 1 { 0 } else { (11 - r) as u8 })
 }
 
+/// 照合番号B: 生年月日 as era YYMMDD + expiry year + security code (14 digits for a 4-digit
+/// code).
+pub fn code_b(birth: Ymd, expiry: Ymd, security_code: &str) -> String {
+    format!("{}{:04}{}", birth_code(birth), expiry.y, security_code)
+}
+
+/// 生年月日 key of 券面事項確認AP: era YYMMDD (6 digits).
+pub fn birth_code(birth: Ymd) -> String {
+    let era_year = birth.era().map_or(0, |(_, y)| y);
+    format!("{:02}{:02}{:02}", era_year % 100, birth.m, birth.d)
+}
+
 impl Spec {
     /// The full 12-digit My Number.
     pub fn my_number(&self) -> String {
@@ -164,20 +176,12 @@ impl Spec {
 
     /// 照合番号B: 生年月日 as era YYMMDD + expiry year + security code (14 digits).
     pub fn code_b(&self) -> String {
-        let era_year = self.birth.era().map_or(0, |(_, y)| y);
-        format!(
-            "{:02}{:02}{:02}{:04}{}",
-            era_year % 100,
-            self.birth.m,
-            self.birth.d,
-            self.expiry.y,
-            self.security_code
-        )
+        code_b(self.birth, self.expiry, self.security_code)
     }
 
     /// 生年月日 key of 券面事項確認AP: era YYMMDD (6 digits).
     pub fn birth_code(&self) -> String {
-        self.code_b()[..6].to_owned()
+        birth_code(self.birth)
     }
 
     /// Whether the card carries a signing certificate and key.
