@@ -1,8 +1,38 @@
-//! The counter procedures as explicit state machines over device traits: identity
-//! verification with the My Number card, face-QR authentication, enrollment, device
-//! re-binding, teller sign-in.
+//! The counter procedures as explicit state machines over ports this crate owns.
 //!
-//! Status: empty. Each procedure arrives with its issue.
+//! - [`engine`]: the [`Counter`] (idle screen, start, deadlines, cancel, result screen) and the
+//!   [`Procedure`] trait every procedure implements; [`Input`] is everything that can happen.
+//! - [`identity`]: identity verification with the My Number card (PIN or 照合番号B route), the
+//!   live face check with the head-turn challenge, the optional JPKI evidence signature, the
+//!   teller's review and the confirmation record.
+//! - [`ports`]: the card reader, face check, records, screens, clock and coin as traits, and
+//!   the data that crosses them.
+//! - [`keypad`]: the customer keypad's zeroizing buffer and [`Secret`].
+//! - [`view`]: what each step shows on the teller console and on the customer display.
+//! - [`messages`]: the message codes the screens translate (Japanese and English).
+//! - [`record`]: the confirmation record (確認記録) format.
 //!
-//! What it must not do: touch a device, a window, the network or Tauri directly; everything
-//! it needs comes through traits, so it is tested without any of them.
+//! The app runs a [`Counter`] on one thread of its own that owns the device sessions, feeds it
+//! inputs and implements the ports; the tests implement them in memory.
+//!
+//! What it must not do: touch a device, a window, the network, a database or Tauri directly,
+//! start threads, or keep a PIN, a password or a customer's data beyond the step or the
+//! procedure that needs it.
+
+pub mod engine;
+pub mod identity;
+pub mod keypad;
+pub mod messages;
+pub mod ports;
+pub mod record;
+pub mod view;
+
+pub use engine::{Counter, Cx, Ending, Flow, Input, Procedure, Refusal, Settings, Start, Timeouts};
+pub use identity::{ChallengeChoice, IdentityStart, IdentityVerification};
+pub use keypad::{Key, Keypad, KeypadKind, Secret};
+pub use ports::{
+    CardFault, CardPort, ChipData, Clock, CodeBInput, Coin, FaceEvent, FacePort, FaceResult, Ports,
+    RecordSink, Route, Screens,
+};
+pub use record::ConfirmationRecord;
+pub use view::{Outcome, StepId, View};

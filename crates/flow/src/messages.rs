@@ -1,0 +1,155 @@
+//! Message codes: what each step tells the teller and the customer. The screens translate
+//! every code into Japanese and English (`ui/src/i18n.ts`); a test checks that each code here
+//! has both texts, so a procedure can never show an untranslated step.
+//!
+//! Codes only, never sentences. Parameters (tries left, seconds) travel beside the code.
+
+macro_rules! codes {
+    ($($(#[$m:meta])* $name:ident = $code:literal;)*) => {
+        $($(#[$m])* pub const $name: &str = $code;)*
+        /// Every code of this module, for the translation test.
+        pub const ALL: &[&str] = &[$($code),*];
+    };
+}
+
+codes! {
+    // The teller console.
+    /// Nothing running: a procedure can be started.
+    T_IDLE = "teller.idle";
+    /// Waiting for the card on the reader.
+    T_WAIT_CARD = "teller.wait_card";
+    /// The customer types the PIN ({tries} left).
+    T_PIN_ENTRY = "teller.pin_entry";
+    /// Reading the card.
+    T_READING = "teller.reading";
+    /// The card left the reader mid-read: ask the customer to put it back.
+    T_CARD_BACK = "teller.card_back";
+    /// 照合番号B was wrong: type it again from the card face.
+    T_CODE_B_ENTRY = "teller.code_b_entry";
+    /// Live capture and head-turn challenge.
+    T_FACE = "teller.face";
+    /// The camera is gone: the procedure waits for it.
+    T_CAMERA_LOST = "teller.camera_lost";
+    /// The customer types the signing password.
+    T_SIGN_ENTRY = "teller.sign_entry";
+    /// The card signs the evidence.
+    T_SIGNING = "teller.signing";
+    /// Review: confirm or override.
+    T_REVIEW = "teller.review";
+    /// Writing the record.
+    T_RECORDING = "teller.recording";
+    /// The outcome is recorded.
+    T_RESULT = "teller.result";
+
+    // The customer display.
+    /// Welcome; the teller will guide.
+    C_IDLE = "customer.idle";
+    /// Place the card on the reader.
+    C_PLACE_CARD = "customer.place_card";
+    /// Type the 4-digit PIN.
+    C_TYPE_PIN = "customer.type_pin";
+    /// Please wait, reading; do not move the card.
+    C_READING = "customer.reading";
+    /// Put the card back on the reader.
+    C_CARD_BACK = "customer.card_back";
+    /// Please wait (the teller is doing something).
+    C_WAIT = "customer.wait";
+    /// Look at the camera.
+    C_LOOK = "customer.look_at_camera";
+    /// The camera is being reconnected; please wait.
+    C_CAMERA_LOST = "customer.camera_lost";
+    /// Type the signing password.
+    C_TYPE_PASSWORD = "customer.type_password";
+    /// Please wait: the teller checks the result.
+    C_REVIEW = "customer.review";
+    /// Done: confirmed.
+    C_DONE_OK = "customer.done_ok";
+    /// Done: the teller will explain.
+    C_DONE_NOT = "customer.done_not";
+    /// One try left / locked: the municipal office can help.
+    C_DONE_MUNICIPALITY = "customer.done_municipality";
+    /// Cancelled.
+    C_CANCELLED = "customer.cancelled";
+    /// The My Number will be read and kept, because the procedure needs it.
+    C_MY_NUMBER_NOTICE = "customer.my_number_notice";
+
+    // Notices (either screen).
+    /// The PIN was wrong ({tries} left).
+    N_PIN_WRONG = "notice.pin_wrong";
+    /// The PIN has 4 digits.
+    N_PIN_SHORT = "notice.pin_short";
+    /// The password was wrong ({tries} left).
+    N_PASSWORD_WRONG = "notice.password_wrong";
+    /// The password has 6 to 16 characters.
+    N_PASSWORD_SHORT = "notice.password_short";
+    /// 照合番号B was wrong ({tries} left).
+    N_CODE_B_WRONG = "notice.code_b_wrong";
+    /// That card is not a My Number card.
+    N_NOT_MY_NUMBER_CARD = "notice.not_my_number_card";
+    /// The record could not be written; try again.
+    N_RECORD_FAILED = "notice.record_failed";
+    /// The signature was skipped (the reason code is the result's note).
+    N_SIGN_SKIPPED = "notice.sign_skipped";
+    /// Signed.
+    N_SIGNED = "notice.signed";
+    /// An override needs a written reason.
+    N_REASON_REQUIRED = "notice.reason_required";
+    /// The procedure could not start (the reason code follows).
+    N_START_FAILED = "notice.start_failed";
+    /// The camera could not start.
+    N_FACE_UNAVAILABLE = "notice.face_unavailable";
+
+    // Outcomes and their reasons.
+    /// Verified.
+    O_VERIFIED = "outcome.verified";
+    /// Not verified.
+    O_NOT_VERIFIED = "outcome.not_verified";
+    /// Possible presentation attack.
+    O_ATTACK = "outcome.attack_suspected";
+    /// Refused (one PIN try left, locked).
+    O_REFUSED = "outcome.refused";
+    /// Cancelled.
+    O_CANCELLED = "outcome.cancelled";
+
+    /// Cancelled by the teller.
+    R_CANCELLED_TELLER = "cancelled.teller";
+    /// Cancelled by the customer.
+    R_CANCELLED_CUSTOMER = "cancelled.customer";
+    /// Nobody acted in time: the customer's data was wiped.
+    R_INACTIVITY = "timeout.inactivity";
+    /// No card came in time.
+    R_TIMEOUT_CARD = "timeout.card";
+    /// The PIN was not typed in time.
+    R_TIMEOUT_PIN = "timeout.pin";
+    /// The card did not come back in time.
+    R_TIMEOUT_CARD_BACK = "timeout.card_back";
+    /// The face check did not end in time.
+    R_TIMEOUT_FACE = "timeout.face";
+    /// The camera did not come back in time.
+    R_TIMEOUT_CAMERA = "timeout.camera";
+    /// The password was not typed in time.
+    R_TIMEOUT_PASSWORD = "timeout.password";
+    /// 照合番号B was not typed again in time.
+    R_TIMEOUT_CODE_B = "timeout.code_b";
+    /// The identity and the face match.
+    R_MATCH = "face.match";
+    /// The teller overrode the kiosk's decision.
+    R_OVERRIDDEN = "teller.override";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for c in super::ALL {
+            assert!(seen.insert(c), "duplicate {c}");
+            assert!(
+                c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'),
+                "{c}"
+            );
+            assert!(c.contains('.'), "{c}");
+        }
+    }
+}
