@@ -2,9 +2,25 @@
 //! needs an explicit permission in `capabilities/` (least privilege).
 
 fn main() {
-    tauri_build::try_build(
-        tauri_build::Attributes::new()
-            .app_manifest(tauri_build::AppManifest::new().commands(&["kiosk_status"])),
-    )
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
+        tauri_build::AppManifest::new().commands(&[
+            "kiosk_status",
+            "procedure_subscribe",
+            "procedure_view",
+            "identity_start",
+            "procedure_code_b",
+            "procedure_confirm",
+            "procedure_override",
+            "procedure_cancel",
+            "procedure_next",
+            "procedure_skip_sign",
+            "keypad_press",
+            "history_today",
+            "sim_state",
+            "sim_card",
+            "sim_presenter",
+            "sim_camera",
+        ]),
+    ))
     .expect("tauri-build failed");
 }

@@ -277,6 +277,27 @@ impl Session<'_> {
         )
     }
 
+    /// Runs an asynchronous script (its last argument is the callback) and returns its value.
+    pub fn script_async(&self, script: &str) -> Value {
+        self.driver.request(
+            "POST",
+            &self.path("/execute/async"),
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Calls a Tauri command from the current window, as its page would (the window's
+    /// capability applies). Returns `{"ok": value}` or `{"error": {code, message}}`.
+    pub fn invoke(&self, command: &str, args: Value) -> Value {
+        self.script_async(&format!(
+            "const done = arguments[arguments.length - 1]; \
+             window.__TAURI_INTERNALS__.invoke({}, {}) \
+               .then(v => done({{ ok: v === undefined ? null : v }}), e => done({{ error: e }}));",
+            json!(command),
+            args
+        ))
+    }
+
     /// Polls `script` until it returns `true`, failing after `timeout` with `what`.
     pub fn wait_for(&self, script: &str, timeout: Duration, what: &str) {
         let deadline = Instant::now() + timeout;
@@ -318,6 +339,47 @@ impl Session<'_> {
             "POST",
             &self.path(&format!("/element/{id}/click")),
             Some(json!({})),
+        );
+    }
+
+    /// Types `text` into the input matching `css`: real key events through WebDriver after
+    /// clearing it (date and number inputs get their value set and an `input` event instead,
+    /// as their key handling differs between engines).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let kind = self.script(&format!(
+            "return document.querySelector({})?.type ?? '';",
+            json!(css)
+        ));
+        if matches!(kind.as_str(), Some("date" | "number" | "month")) {
+            self.script(&format!(
+                "const e = document.querySelector({}); e.value = {}; \
+                 e.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                 e.dispatchEvent(new Event('change', {{bubbles: true}}));",
+                json!(css),
+                json!(text)
+            ));
+            return;
+        }
+        let v = self.driver.request(
+            "POST",
+            &self.path("/element"),
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        let id = v
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element for {css}: {v}"))
+            .to_string();
+        self.driver.request(
+            "POST",
+            &self.path(&format!("/element/{id}/clear")),
+            Some(json!({})),
+        );
+        self.driver.request(
+            "POST",
+            &self.path(&format!("/element/{id}/value")),
+            Some(json!({ "text": text })),
         );
     }
 

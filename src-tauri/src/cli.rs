@@ -70,6 +70,12 @@ pub enum Command {
         #[command(subcommand)]
         action: madoguchi_sync::cli::SyncCommand,
     },
+    /// A counter procedure without a display (technicians, CI): the kiosk's own flow and
+    /// ports, steps as JSON lines, the outcome as JSON.
+    Procedure {
+        #[command(subcommand)]
+        action: crate::procedure_cli::ProcedureCommand,
+    },
 }
 
 /// `madoguchi config …`
@@ -91,6 +97,9 @@ pub fn main() -> ExitCode {
         Some(Command::Qr { action }) => madoguchi_faceqr::cli::run(action),
         Some(Command::Ledger { action }) => madoguchi_ledger::cli::run(action),
         Some(Command::Sync { action }) => madoguchi_sync::cli::run(action),
+        Some(Command::Procedure { action }) => {
+            crate::procedure_cli::run(action, cli.config.as_deref())
+        }
         None => match load_config(cli.config.as_deref()) {
             Ok((mut config, source)) => {
                 config.devices.simulate |= cli.simulate;

@@ -89,3 +89,165 @@ pub struct DeviceStatus {
     /// Values for the translation (reader name, latency …).
     pub params: serde_json::Map<String, serde_json::Value>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Procedure views (see ui/src/lib/api.ts for the same shapes on the web side).
+
+use base64::Engine as _;
+use madoguchi_flow::ports::{ChipData, FaceResult, Holder};
+use madoguchi_flow::view::{
+    Actions, CustomerPanel, KeypadView, Msg, Outcome, ResultSummary, SignatureState, View,
+};
+use serde_json::{Value, json};
+
+fn data_url(mime: &str, bytes: &[u8]) -> String {
+    format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// A message code with its parameters.
+pub fn msg(m: &Msg) -> Value {
+    let params: serde_json::Map<String, Value> = m
+        .params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    json!({ "code": m.code, "params": params })
+}
+
+fn actions(a: &Actions) -> Value {
+    json!({
+        "start": a.start, "cancel": a.cancel, "confirm": a.confirm, "override": a.override_,
+        "next": a.next, "codeB": a.code_b, "skipSign": a.skip_sign,
+    })
+}
+
+/// The chip data for the teller console (personal data: that window only).
+fn chip(c: &ChipData, my_number_read: bool) -> Value {
+    let (name, address, name_img, address_img) = match &c.holder {
+        Holder::Text { name, address } => (
+            json!(name.expose()),
+            json!(address.expose()),
+            Value::Null,
+            Value::Null,
+        ),
+        Holder::Images {
+            name_png,
+            address_png,
+        } => (
+            Value::Null,
+            Value::Null,
+            json!(data_url("image/png", name_png.expose())),
+            json!(data_url("image/png", address_png.expose())),
+        ),
+    };
+    json!({
+        "route": c.route.as_str(),
+        "name": name, "address": address, "nameImage": name_img, "addressImage": address_img,
+        "birthDate": c.birth_date.expose(),
+        "sex": c.sex.as_str(),
+        "cardExpiry": c.card_expiry,
+        "photo": data_url("image/png", c.photo.png.expose()),
+        "checks": {
+            "textIntegrity": c.checks.text_integrity,
+            "cardFaceSignature": c.checks.card_face_signature,
+            "chipChallenge": c.checks.chip_challenge,
+            "authCertificate": c.checks.auth_certificate,
+            "testHierarchy": c.checks.test_hierarchy,
+        },
+        "authCertificate": c.auth_certificate.as_ref().map(|a| json!({
+            "serial": a.serial, "validTo": a.valid_to, "validToday": a.valid_today,
+        })),
+        "myNumberRead": my_number_read,
+    })
+}
+
+fn face(f: &FaceResult) -> Value {
+    json!({
+        "decision": f.decision.as_str(),
+        "reasons": f.reasons,
+        "score": f.score,
+        "threshold": f.threshold,
+        "model": f.model,
+        "quality": f.quality,
+        "passive": f.passive.map(|(depth, threshold, live)| json!({
+            "depth": depth, "threshold": threshold, "live": live,
+        })),
+        "challenge": f.challenge.map(|(t, r)| json!({ "turn": t.as_str(), "result": r.as_str() })),
+        "capture": f.capture.as_ref().map(|c| data_url("image/jpeg", c.jpeg.expose())),
+        "decisionMs": f.decision_ms,
+    })
+}
+
+fn result(r: &ResultSummary) -> Value {
+    json!({
+        "outcome": r.outcome.as_str(),
+        "reason": r.reason,
+        "score": r.score,
+        "threshold": r.threshold,
+        "overridden": r.overridden,
+        "sessionId": r.session_id,
+        "confirmationId": r.confirmation_id,
+        "triesLeft": r.tries_left,
+    })
+}
+
+fn signature(s: SignatureState) -> Value {
+    match s {
+        SignatureState::Pending => json!({ "state": "pending", "reason": null }),
+        SignatureState::Signed => json!({ "state": "signed", "reason": null }),
+        SignatureState::Skipped(why) => json!({ "state": "skipped", "reason": why }),
+    }
+}
+
+/// The `teller-view` event.
+pub fn teller_view(seq: u64, v: &View<'_>, teller: &madoguchi_flow::ports::TellerRef) -> Value {
+    let t = &v.teller;
+    json!({
+        "seq": seq,
+        "step": v.step.as_str(),
+        "procedure": v.procedure.map(|p| p.as_str()),
+        "route": v.route.map(|r| r.as_str()),
+        "remainingMs": v.remaining_ms,
+        "message": msg(&t.message),
+        "notice": t.notice.as_ref().map(msg),
+        "actions": actions(&t.actions),
+        "triesLeft": t.tries_left,
+        "chip": t.chip.map(|c| chip(c, t.my_number_read)),
+        "face": t.face.map(face),
+        "proposed": t.proposed.map(|(o, r)| json!({ "outcome": o.as_str(), "reason": r })),
+        "signature": t.signature.map(signature),
+        "result": t.result.map(result),
+        "teller": { "id": teller.id, "verified": teller.verified },
+    })
+}
+
+fn keypad(k: &KeypadView) -> Value {
+    json!({
+        "kind": match k.kind {
+            madoguchi_flow::KeypadKind::Pin => "pin",
+            madoguchi_flow::KeypadKind::SignPassword => "password",
+        },
+        "typed": k.typed,
+        "min": k.kind.min(),
+        "max": k.kind.max(),
+        "triesLeft": k.tries_left,
+    })
+}
+
+/// The `customer-view` event: guidance only, no personal data.
+pub fn customer_view(seq: u64, step: &str, remaining_ms: Option<u64>, c: &CustomerPanel) -> Value {
+    json!({
+        "seq": seq,
+        "step": step,
+        "remainingMs": remaining_ms,
+        "message": msg(&c.message),
+        "notice": c.notice.as_ref().map(msg),
+        "picture": c.picture.as_str(),
+        "keypad": c.keypad.as_ref().map(keypad),
+        "camera": c.camera,
+        "outcome": c.outcome.map(Outcome::as_str),
+    })
+}

@@ -1,16 +1,21 @@
-//! The kiosk: Tauri windows (teller console and customer display, or both side by side),
-//! the commands the web side may call, and the threads that feed it events.
+//! The kiosk: Tauri windows (teller console and customer display as two windows, or with
+//! `--single-screen` as two webviews side by side in one window — each side keeps its own
+//! label and capability), the commands the web side may call ([`crate::commands`]), and the
+//! threads that feed them: the device status poller, the sync thread, the procedure runner.
 //!
 //! Commands are a few lines each and never block the main thread; device work runs on its
-//! own threads ([`crate::status`]). What it must not do: hold product logic (that lives in
-//! the library crates), pass personal data to the web side beyond what a screen shows, or
-//! load remote content.
+//! own threads ([`crate::status`], [`crate::runner`]). What it must not do: hold product logic
+//! (that lives in the library crates), pass personal data to the web side beyond what a
+//! screen shows, or load remote content.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use madoguchi_config::Config;
 use tauri::{Emitter, Manager, WebviewUrl, WebviewWindowBuilder};
+
+use crate::commands::{self as cmd, Procedures};
+use crate::screens::{Hub, Side, WindowScreens};
 
 use crate::cli::ConfigSource;
 use crate::dto::{KioskStatus, UiError};
@@ -97,11 +102,58 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             config: config.clone(),
             snapshot: snapshot.clone(),
         })
-        .invoke_handler(tauri::generate_handler![kiosk_status])
+        .invoke_handler(tauri::generate_handler![
+            kiosk_status,
+            cmd::procedure_subscribe,
+            cmd::procedure_view,
+            cmd::identity_start,
+            cmd::procedure_code_b,
+            cmd::procedure_confirm,
+            cmd::procedure_override,
+            cmd::procedure_cancel,
+            cmd::procedure_next,
+            cmd::procedure_skip_sign,
+            cmd::keypad_press,
+            cmd::history_today,
+            cmd::sim_state,
+            cmd::sim_card,
+            cmd::sim_presenter,
+            cmd::sim_camera,
+        ])
         .setup(move |app| {
-            let simulators = crate::simulators::Simulators::start(&config)?;
-            app.manage(simulators);
+            let sims = crate::simulators::Simulators::start(&config, None)?.map(Arc::new);
             let backend = crate::backend::Backend::start(&config)?;
+            let hub = Hub::default();
+            let camera = match &sims {
+                Some(s) => s.camera(),
+                None => crate::ports::face::CameraSetup::Webcam {
+                    selector: config.devices.camera.clone(),
+                },
+            };
+            let preview_hub = hub.clone();
+            let preview: crate::ports::face::PreviewSink = Arc::new(move |f| {
+                let mut m = serde_json::to_value(&f).unwrap_or_default();
+                m["kind"] = serde_json::json!("preview-frame");
+                preview_hub.send_both(&m);
+            });
+            let teller = madoguchi_flow::ports::TellerRef {
+                id: crate::ports::records::UNVERIFIED_TELLER.to_owned(),
+                verified: false,
+            };
+            let counter = crate::counter::start(
+                &config,
+                backend.ledger.clone(),
+                camera,
+                Box::new(WindowScreens::new(hub.clone(), teller)),
+                preview,
+            )?;
+            app.manage(Procedures {
+                runner: counter.runner.clone(),
+                hub: hub.clone(),
+                sims,
+                ledger: backend.ledger.clone(),
+                teller: counter.teller.clone(),
+            });
             let link = status::Link {
                 url: backend.url.clone(),
                 embedded: backend.embedded,
@@ -125,12 +177,28 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
 fn open_windows<R: tauri::Runtime>(app: &mut tauri::App<R>, config: &Config) -> tauri::Result<()> {
     let fullscreen = config.kiosk.fullscreen;
     if config.kiosk.single_screen {
-        WebviewWindowBuilder::new(app, "kiosk", WebviewUrl::App("index.html#both".into()))
+        // One window, two webviews: the teller's half and the customer's half keep their own
+        // labels, so each has its own capability and the command checks tell them apart.
+        use tauri::{LogicalPosition, LogicalSize, WebviewBuilder};
+        let (w, h) = (1600.0, 900.0);
+        let window = tauri::window::WindowBuilder::new(app, "kiosk")
             .title("madoguchi — 窓口")
-            .inner_size(1600.0, 900.0)
+            .inner_size(w, h)
             .min_inner_size(1024.0, 600.0)
             .fullscreen(fullscreen)
             .build()?;
+        for (i, side) in [Side::Teller, Side::Customer].into_iter().enumerate() {
+            let label = match side {
+                Side::Teller => "teller",
+                Side::Customer => "customer",
+            };
+            window.add_child(
+                WebviewBuilder::new(label, WebviewUrl::App(format!("index.html#{label}").into()))
+                    .auto_resize(),
+                LogicalPosition::new(i as f64 * w / 2.0, 0.0),
+                LogicalSize::new(w / 2.0, h),
+            )?;
+        }
         return Ok(());
     }
     let teller =

@@ -5,7 +5,9 @@
 //!   through [`reconnect::Reconnecting`]);
 //! - [`recorded::RecordedSource`]: a folder of frames with optional timing, looping;
 //! - [`synthetic::SyntheticSource`]: a face photo composited onto a background with motion,
-//!   scale and lighting changes, so that a simulated customer "moves".
+//!   scale and lighting changes, so that a simulated customer "moves";
+//! - [`pump::Pumped`]: any source read on its own thread at the camera's pace, the newest
+//!   frame for the reader and every frame for a tap (the live preview).
 //!
 //! Also [`list_cameras`] for the device status and diagnostics.
 //!
@@ -13,6 +15,7 @@
 //! person: [`Frame`]'s `Debug` prints only its size), or know about Tauri, the UI, the
 //! database or the network.
 
+pub mod pump;
 pub mod reconnect;
 pub mod recorded;
 pub mod synthetic;

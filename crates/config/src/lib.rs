@@ -35,6 +35,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Face matching settings.
     pub face: FaceConfig,
+    /// The counter procedures: step time limits.
+    pub procedure: ProcedureConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -88,6 +90,9 @@ pub struct DevicesConfig {
     /// Simulation only: a recorded clip (folder of frames, optional `timing.txt`) for the
     /// camera. Empty: the synthetic customer made from `assets/sim/customer.jpg`.
     pub camera_clip: Option<PathBuf>,
+    /// Simulation only: a folder of face images (JPEG/PNG) the simulator panel offers as the
+    /// person in front of the camera, besides `assets/sim/customer.jpg`.
+    pub sim_faces_dir: Option<PathBuf>,
 }
 
 impl Default for DevicesConfig {
@@ -99,6 +104,7 @@ impl Default for DevicesConfig {
             virtual_card_profile: "hopper".into(),
             vpcd: VpcdAddr("127.0.0.1:35963".into()),
             camera_clip: None,
+            sim_faces_dir: None,
         }
     }
 }
@@ -135,6 +141,72 @@ pub struct FaceConfig {
     /// Thresholds file produced by the face evaluation. Empty: the one shipped in
     /// `assets/`.
     pub thresholds_file: Option<PathBuf>,
+}
+
+/// `[procedure]`: how long each step of a counter procedure may take, in seconds (1–3600).
+/// A step that runs out ends the procedure as cancelled and wipes the customer's data.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcedureConfig {
+    /// For the card to be placed. Default 120.
+    pub wait_card_seconds: StepSeconds,
+    /// For the customer to type the PIN. Default 90.
+    pub pin_entry_seconds: StepSeconds,
+    /// For a card taken off mid-read to come back. Default 45.
+    pub card_back_seconds: StepSeconds,
+    /// For the teller to type 照合番号B again after a wrong one. Default 120.
+    pub code_b_entry_seconds: StepSeconds,
+    /// For the live face check (capture, challenge, decision). Default 45.
+    pub face_seconds: StepSeconds,
+    /// For a lost camera to come back. Default 60.
+    pub camera_back_seconds: StepSeconds,
+    /// For the customer to type the signing password. Default 120.
+    pub sign_entry_seconds: StepSeconds,
+    /// For the teller's review; then the customer's data is wiped (inactivity). Default 180.
+    pub review_seconds: StepSeconds,
+    /// How long the result stays on the screens. Default 30.
+    pub result_seconds: StepSeconds,
+}
+
+impl Default for ProcedureConfig {
+    fn default() -> Self {
+        Self {
+            wait_card_seconds: StepSeconds(120),
+            pin_entry_seconds: StepSeconds(90),
+            card_back_seconds: StepSeconds(45),
+            code_b_entry_seconds: StepSeconds(120),
+            face_seconds: StepSeconds(45),
+            camera_back_seconds: StepSeconds(60),
+            sign_entry_seconds: StepSeconds(120),
+            review_seconds: StepSeconds(180),
+            result_seconds: StepSeconds(30),
+        }
+    }
+}
+
+/// A step's time limit: 1–3600 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StepSeconds(u16);
+
+impl StepSeconds {
+    /// In milliseconds.
+    pub fn millis(self) -> u64 {
+        u64::from(self.0) * 1000
+    }
+}
+
+impl<'de> Deserialize<'de> for StepSeconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if (1..=3600).contains(&n) {
+            Ok(StepSeconds(n as u16))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "a step time limit must be between 1 and 3600 seconds, got {n}"
+            )))
+        }
+    }
 }
 
 /// `[log]`

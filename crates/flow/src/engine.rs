@@ -185,6 +185,9 @@ pub trait Procedure: Send {
     fn deadline(&self) -> Millis;
     /// The current step's time is up.
     fn timeout(&mut self, cx: &mut Cx<'_, '_>) -> Flow;
+    /// Runs the work the current step announced (a card read, a signature), after the screens
+    /// have shown that step; `None` when there is none.
+    fn run_pending(&mut self, cx: &mut Cx<'_, '_>) -> Option<Flow>;
     /// Stops whatever runs (camera, card) before a cancel; the counter closes the session.
     fn abort(&mut self, cx: &mut Cx<'_, '_>);
     /// What the screens show.
@@ -308,6 +311,15 @@ impl Counter {
         let quiet = matches!(input, Input::Tick | Input::Face(FaceEvent::Progress(_)));
         let result = self.dispatch(input, ports, now);
         if !quiet || self.step() != before {
+            self.publish(ports, now);
+        }
+        // Work a step announced (a card read) runs now that the screens show the step.
+        while let Some(flow) = self
+            .with_running(ports, now, |proc_, cx| proc_.run_pending(cx))
+            .flatten()
+        {
+            let now = ports.clock.now_ms();
+            self.follow(flow, ports, now);
             self.publish(ports, now);
         }
         result

@@ -82,6 +82,15 @@ enum Resume {
     Sign(Secret),
 }
 
+/// Work announced by a step and run once the screens show it.
+enum Pending {
+    ReadPin(Secret),
+    ReadCodeB,
+    Sign(Secret),
+    /// Write the records (with the teller's override, if any).
+    Record(Option<(bool, String)>),
+}
+
 enum Step {
     WaitCard {
         until: Millis,
@@ -148,6 +157,7 @@ pub struct IdentityVerification {
     attempt: u32,
     notice: Option<Msg>,
     written: Written,
+    pending: Option<Pending>,
 }
 
 impl std::fmt::Debug for IdentityVerification {
@@ -198,6 +208,7 @@ impl IdentityVerification {
             attempt: 0,
             notice: None,
             written: Written::default(),
+            pending: None,
         })
     }
 
@@ -259,8 +270,16 @@ impl IdentityVerification {
         }
     }
 
+    /// Announces the PIN read: the screens show "reading" first, then it runs.
     fn read_pin(&mut self, pin: Secret, cx: &mut Cx<'_, '_>) -> Flow {
-        self.go(Step::Reading { until: cx.now });
+        self.pending = Some(Pending::ReadPin(pin));
+        self.go(Step::Reading {
+            until: cx.now + cx.settings.timeouts.card_back,
+        });
+        Flow::Continue
+    }
+
+    fn do_read_pin(&mut self, pin: Secret, cx: &mut Cx<'_, '_>) -> Flow {
         let Cx { ports, .. } = cx;
         let crate::ports::Ports { card, screens, .. } = &mut **ports;
         let read = card.read_with_pin(&pin, self.with_my_number, &mut |p| screens.read_progress(p));
@@ -301,13 +320,23 @@ impl IdentityVerification {
     }
 
     fn read_code_b(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
-        let Some(code) = self.code_b.take() else {
+        if self.code_b.is_none() {
             self.go(Step::CodeBEntry {
                 until: cx.now + cx.settings.timeouts.code_b_entry,
             });
             return Flow::Continue;
+        }
+        self.pending = Some(Pending::ReadCodeB);
+        self.go(Step::Reading {
+            until: cx.now + cx.settings.timeouts.card_back,
+        });
+        Flow::Continue
+    }
+
+    fn do_read_code_b(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
+        let Some(code) = self.code_b.take() else {
+            return self.read_code_b(cx);
         };
-        self.go(Step::Reading { until: cx.now });
         let Cx { ports, .. } = cx;
         let crate::ports::Ports { card, screens, .. } = &mut **ports;
         let read = card.read_with_code_b(&code, &mut |p| screens.read_progress(p));
@@ -555,13 +584,12 @@ impl IdentityVerification {
         Flow::Continue
     }
 
+    /// Announces the signature: the screens show "signing" first, then it runs.
     fn do_sign(&mut self, password: Secret, cx: &mut Cx<'_, '_>) -> Flow {
-        let (Some(chip), Some(capture)) = (
-            &self.chip,
-            self.face.as_ref().and_then(|f| f.capture.as_ref()),
-        ) else {
+        let captured = self.face.as_ref().is_some_and(|f| f.capture.is_some());
+        if self.chip.is_none() || !captured {
             return self.skip_sign("sign.no_capture", cx);
-        };
+        }
         if !cx.card_present {
             self.go(Step::CardBack {
                 resume: Resume::Sign(password),
@@ -569,13 +597,26 @@ impl IdentityVerification {
             });
             return Flow::Continue;
         }
+        self.pending = Some(Pending::Sign(password));
+        self.go(Step::Signing {
+            until: cx.now + cx.settings.timeouts.card_back,
+        });
+        Flow::Continue
+    }
+
+    fn do_sign_now(&mut self, password: Secret, cx: &mut Cx<'_, '_>) -> Flow {
+        let (Some(chip), Some(capture)) = (
+            &self.chip,
+            self.face.as_ref().and_then(|f| f.capture.as_ref()),
+        ) else {
+            return self.skip_sign("sign.no_capture", cx);
+        };
         let binding = EvidenceBinding {
             face_image_sha256: capture.sha256,
             card_face_sha256: chip.card_face_sha256,
             session_id: cx.session_id.to_owned(),
             time_unix: cx.ports.clock.unix_ms().div_euclid(1000),
         };
-        self.go(Step::Signing { until: cx.now });
         match cx.ports.card.sign(&password, &binding) {
             Ok(ev) => {
                 drop(password);
@@ -646,13 +687,20 @@ impl IdentityVerification {
     /// Writes everything and ends. A failed write leaves the procedure at review with the data
     /// (the teller tries again); what was written is not written twice.
     fn conclude(&mut self, override_: Option<(bool, String)>, cx: &mut Cx<'_, '_>) -> Flow {
+        self.pending = Some(Pending::Record(override_));
+        self.go(Step::Recording {
+            until: cx.now + cx.settings.timeouts.review,
+        });
+        Flow::Continue
+    }
+
+    fn do_conclude(&mut self, override_: Option<(bool, String)>, cx: &mut Cx<'_, '_>) -> Flow {
         let (proposed, proposed_reason) = self.proposed();
         let (outcome, reason) = match &override_ {
             None => (proposed, proposed_reason),
             Some((true, _)) => (Outcome::Verified, m::R_OVERRIDDEN),
             Some((false, _)) => (Outcome::NotVerified, m::R_OVERRIDDEN),
         };
-        self.go(Step::Recording { until: cx.now });
         match self.write(outcome, reason, override_.as_ref(), cx) {
             Ok(confirmation_id) => {
                 let face = self.face.as_ref();
@@ -988,11 +1036,21 @@ impl Procedure for IdentityVerification {
         })
     }
 
+    fn run_pending(&mut self, cx: &mut Cx<'_, '_>) -> Option<Flow> {
+        Some(match self.pending.take()? {
+            Pending::ReadPin(pin) => self.do_read_pin(pin, cx),
+            Pending::ReadCodeB => self.do_read_code_b(cx),
+            Pending::Sign(pw) => self.do_sign_now(pw, cx),
+            Pending::Record(o) => self.do_conclude(o, cx),
+        })
+    }
+
     fn abort(&mut self, cx: &mut Cx<'_, '_>) {
         cx.ports.face.stop();
         cx.ports.card.release();
         // Secrets go now, not when the procedure is dropped.
         self.code_b = None;
+        self.pending = None;
         self.step = Step::Recording { until: cx.now };
     }
 
@@ -1142,12 +1200,17 @@ impl Procedure for IdentityVerification {
             } => true,
             _ => false,
         };
-        typing || self.code_b.is_some()
+        let pending_secret = matches!(self.pending, Some(Pending::ReadPin(_) | Pending::Sign(_)));
+        typing || self.code_b.is_some() || pending_secret
     }
 
     fn secret_step(&self) -> bool {
         match &self.step {
-            Step::PinEntry { .. } | Step::SignEntry { .. } | Step::CardBack { .. } => true,
+            Step::PinEntry { .. }
+            | Step::SignEntry { .. }
+            | Step::CardBack { .. }
+            | Step::Reading { .. }
+            | Step::Signing { .. } => true,
             // 照合番号B waits with the card for the read it opens.
             Step::WaitCard { .. } => self.route == Route::CodeB,
             _ => false,

@@ -500,6 +500,8 @@ pub struct FaceProgress {
     pub faces: usize,
     /// Quality of the subject 0..100.
     pub quality: Option<f32>,
+    /// The subject's face box (left, top, width, height as fractions of the frame).
+    pub face_box: Option<[f32; 4]>,
 }
 
 /// What the face port reports.

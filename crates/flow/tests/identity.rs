@@ -65,6 +65,7 @@ fn face_done(w: &mut World, d: FaceDecision) {
         progress: 0.5,
         faces: 1,
         quality: Some(80.0),
+        face_box: None,
     })))
     .unwrap();
     w.send(Input::Face(FaceEvent::Done(Box::new(result(d)))))

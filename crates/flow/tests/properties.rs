@@ -170,6 +170,7 @@ fn apply(w: &mut World, a: &Act) {
             progress: 0.3,
             faces: 1,
             quality: None,
+            face_box: Some([0.3, 0.2, 0.3, 0.4]),
         }))),
         Act::Done(k) => {
             if w.face.running {

@@ -54,7 +54,8 @@ pub use error::LedgerError;
 pub use key::DataKey;
 pub use outbox::{OutboxEvent, SyncState};
 pub use records::{
-    Decision, Evidence, EvidenceKind, NewOutcome, Procedure, Recorded, SessionEnd, TellerRole,
+    Decision, Evidence, EvidenceKind, NewOutcome, Procedure, Recorded, SessionEnd, SessionSummary,
+    TellerRole,
 };
 pub use retention::{PurgeReport, RotationReport};
 

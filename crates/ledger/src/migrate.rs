@@ -179,6 +179,16 @@ CREATE INDEX confirmations_session ON confirmations(session_id);
 CREATE INDEX confirmations_held ON confirmations(id) WHERE content IS NOT NULL;
 "#,
     },
+    Migration {
+        version: 6,
+        name: "sessions: the reason code a session ended with",
+        sql: r#"
+-- A reason code (cancelled.teller, timeout.pin, card.pin.one_try_left, face.match…), never
+-- free text: the teller's written reasons live sealed in overrides.
+ALTER TABLE sessions ADD COLUMN end_reason TEXT;
+CREATE INDEX sessions_started ON sessions(started_at_ms);
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -192,6 +202,7 @@ pub const PINNED: &[&str] = &[
     "48eb57d8fa21bddbe55784da4a59f3c7b151020dc3712ea847b42bba2ace498b",
     "eca9e613f7ae3c3e4a933a7695ef63c2089db514f27319fe5bb1fd09d07d6507",
     "b5e6ca8dfe069567a42b6ec1a93d73c864661bed5334bbc77ddd9ee3e5dafea8",
+    "2407610fb7cc76ef80bbe3d9c857807a9cd81107eb6f5b76ab3473a15e148fd9",
 ];
 
 /// The schema version of an open database.

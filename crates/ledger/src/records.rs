@@ -145,6 +145,29 @@ impl std::fmt::Debug for Evidence {
     }
 }
 
+/// One session as the teller's history shows it (no personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    /// Session id.
+    pub id: String,
+    /// The procedure's stable name.
+    pub procedure: String,
+    /// The teller.
+    pub teller_id: String,
+    /// Started, UNIX ms.
+    pub started_at_ms: i64,
+    /// Ended, UNIX ms.
+    pub ended_at_ms: Option<i64>,
+    /// How it ended.
+    pub end: Option<SessionEnd>,
+    /// The reason code it ended with.
+    pub reason: Option<String>,
+    /// The latest outcome's decision.
+    pub decision: Option<Decision>,
+    /// A teller overrode an outcome.
+    pub overridden: bool,
+}
+
 /// An outcome to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutcome<'a> {
@@ -348,7 +371,22 @@ impl Ledger {
         session_id: &str,
         end: SessionEnd,
     ) -> Result<OutboxEvent, LedgerError> {
+        self.end_session_with_reason(session_id, end, None)
+    }
+
+    /// Ends a session with the reason code it ended with (`cancelled.teller`, `timeout.pin`,
+    /// `face.match`, …: a code, never free text), kept in the session row, its audit entry and
+    /// its event.
+    pub fn end_session_with_reason(
+        &self,
+        session_id: &str,
+        end: SessionEnd,
+        reason: Option<&str>,
+    ) -> Result<OutboxEvent, LedgerError> {
         check_id("session id", session_id)?;
+        if let Some(r) = reason {
+            check_code("reason code", r)?;
+        }
         self.write(|tx, key| {
             session_open(tx, session_id)?;
             let at = now_ms();
@@ -358,9 +396,15 @@ impl Ledger {
                 |r| r.get(0),
             )?;
             tx.prepare_cached(
-                "UPDATE sessions SET ended_at_ms = ?1, end_state = ?2 WHERE id = ?3",
+                "UPDATE sessions SET ended_at_ms = ?1, end_state = ?2, end_reason = ?3 WHERE id = ?4",
             )?
-            .execute(params![at, end.as_str(), session_id])?;
+            .execute(params![at, end.as_str(), reason, session_id])?;
+            let mut audit = json!({ "end": end.as_str() });
+            let mut payload = json!({ "session_id": session_id, "end": end.as_str(), "at_ms": at });
+            if let Some(r) = reason {
+                audit["reason"] = json!(r);
+                payload["reason"] = json!(r);
+            }
             emit(
                 tx,
                 key,
@@ -371,10 +415,50 @@ impl Ledger {
                     table: "sessions",
                     id: session_id,
                 }),
-                &json!({ "end": end.as_str() }),
-                &json!({ "session_id": session_id, "end": end.as_str(), "at_ms": at }),
+                &audit,
+                &payload,
                 true,
             )
+        })
+    }
+
+    /// Sessions started at or after `since_ms` (UNIX ms), newest first, at most `limit`, with
+    /// how each ended and its latest outcome's decision: ids and codes only, for the teller's
+    /// history of the day.
+    pub fn sessions_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, LedgerError> {
+        self.read(|c, _| {
+            let mut st = c.prepare_cached(
+                "SELECT s.id, s.procedure, s.teller_id, s.started_at_ms, s.ended_at_ms,
+                        s.end_state, s.end_reason,
+                        (SELECT o.decision FROM outcomes o WHERE o.session_id = s.id
+                          ORDER BY o.created_at_ms DESC LIMIT 1),
+                        EXISTS (SELECT 1 FROM overrides v JOIN outcomes o ON v.outcome_id = o.id
+                                 WHERE o.session_id = s.id)
+                 FROM sessions s WHERE s.started_at_ms >= ?1
+                 ORDER BY s.started_at_ms DESC, s.rowid DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![since_ms, limit], |r| {
+                Ok(SessionSummary {
+                    id: r.get(0)?,
+                    procedure: r.get(1)?,
+                    teller_id: r.get(2)?,
+                    started_at_ms: r.get(3)?,
+                    ended_at_ms: r.get(4)?,
+                    end: r
+                        .get::<_, Option<String>>(5)?
+                        .and_then(|s| SessionEnd::parse(&s)),
+                    reason: r.get(6)?,
+                    decision: r
+                        .get::<_, Option<String>>(7)?
+                        .and_then(|s| Decision::parse(&s)),
+                    overridden: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 

@@ -247,3 +247,55 @@ fn a_disabled_teller_cannot_start_a_session() {
     ));
     assert!(l.check_consistency().expect("consistency").is_consistent());
 }
+
+#[test]
+fn sessions_end_with_a_reason_code_and_the_day_lists_them_newest_first() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    l.register_teller("t-001", TellerRole::Teller)
+        .expect("teller");
+    let a = l
+        .start_session(Procedure::IdentityVerification, "t-001")
+        .expect("a");
+    let scores = BTreeMap::new();
+    let reasons = vec!["face.match".to_owned()];
+    let o = l
+        .record_outcome(&NewOutcome {
+            session_id: &a.id,
+            teller_id: "t-001",
+            decision: Decision::Accepted,
+            scores: &scores,
+            reasons: &reasons,
+        })
+        .expect("outcome");
+    l.record_override(&o.id, "t-001", Decision::Rejected, "写真が古い")
+        .expect("override");
+    let ev = l
+        .end_session_with_reason(&a.id, SessionEnd::Completed, Some("teller.override"))
+        .expect("end a");
+    let payload: serde_json::Value = serde_json::from_slice(&ev.payload).expect("json");
+    assert_eq!(payload["reason"], "teller.override");
+    let b = l
+        .start_session(Procedure::IdentityVerification, "t-001")
+        .expect("b");
+    // A reason is a code, never free text: refused, nothing written.
+    assert!(matches!(
+        l.end_session_with_reason(&b.id, SessionEnd::Cancelled, Some("the customer left")),
+        Err(LedgerError::InvalidInput(_))
+    ));
+    l.end_session_with_reason(&b.id, SessionEnd::Cancelled, Some("timeout.pin"))
+        .expect("end b");
+    let c = l
+        .start_session(Procedure::IdentityVerification, "t-001")
+        .expect("c");
+    let day = l.sessions_since(0, 10).expect("history");
+    let ids: Vec<_> = day.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [c.id.as_str(), b.id.as_str(), a.id.as_str()]);
+    assert_eq!(day[0].end, None);
+    assert_eq!(day[1].end, Some(SessionEnd::Cancelled));
+    assert_eq!(day[1].reason.as_deref(), Some("timeout.pin"));
+    assert_eq!(day[1].decision, None);
+    assert_eq!(day[2].decision, Some(Decision::Accepted));
+    assert!(day[2].overridden && !day[1].overridden);
+    assert_eq!(l.sessions_since(i64::MAX, 10).expect("none").len(), 0);
+    assert!(l.verify_audit().expect("audit").is_intact());
+}

@@ -1,6 +1,6 @@
 //! The continuous sync loop for a long-running process (the kiosk's sync thread, or
-//! `madoguchi sync run`): drain the outbox, pull trust data every `pull_interval`, check the
-//! clock, rest `idle`, again, until the stop flag is set or the deadline passes. Exposes
+//! `madoguchi sync run`): drain the outbox, purge the confirmation records the backend has
+//! acknowledged, pull trust data every `pull_interval`, check the clock, rest `idle`, again, until the stop flag is set or the deadline passes. Exposes
 //! [`status`] (backlog and last success) for the UI and diagnostics.
 //!
 //! What it does NOT do: start threads itself (the caller owns the thread and the stop flag),
@@ -88,6 +88,13 @@ pub fn run_loop(ledger: &Ledger, client: &Client, opts: &LoopOptions) {
             // A corrupt payload or a ledger failure: reported, retried later, never skipped.
             tracing::error!(code = e.code(), "sync stopped on an error");
             rest(d, Duration::from_secs(30));
+        }
+        // A confirmation record the backend has acknowledged leaves the kiosk (it is kept by
+        // the backend for the retention period).
+        match ledger.purge_acknowledged_confirmations() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "acknowledged confirmation records purged"),
+            Err(e) => tracing::warn!(code = e.code(), "confirmation purge failed"),
         }
         if last_pull.is_none_or(|t| t.elapsed() >= opts.pull_interval) {
             match pull_all(client, ledger) {

@@ -545,6 +545,33 @@ fn kenkaku(p: &Profile, k: &Keys<'_>) -> Result<App, Error> {
     })
 }
 
+/// Everything a verifier needs to trust this crate's cards, as plain bytes (so that a reader
+/// written independently can build its own anchors from it): the TEST JPKI roots and the TEST
+/// card-verifiable CA keys.
+#[derive(Debug, Clone)]
+pub struct TestAnchorMaterial {
+    /// The authentication root certificate, DER.
+    pub auth_root: &'static [u8],
+    /// The signing root certificate, DER.
+    pub sign_root: &'static [u8],
+    /// The CV CA keys: 16-byte key id, RSA exponent and modulus (big-endian).
+    pub cv_keys: Vec<([u8; 16], Vec<u8>, Vec<u8>)>,
+}
+
+/// The TEST anchors of every virtual card (see [`TestAnchorMaterial`]).
+pub fn test_anchor_material() -> Result<TestAnchorMaterial, Error> {
+    let (auth_root, sign_root) = crate::profile::test_jpki_roots()?;
+    let cv_keys = test_cv_ca_keys()?
+        .into_iter()
+        .map(|(id, k)| (key_id(id), k.e().to_bytes_be(), k.n().to_bytes_be()))
+        .collect();
+    Ok(TestAnchorMaterial {
+        auth_root,
+        sign_root,
+        cv_keys,
+    })
+}
+
 /// The TEST card-verifiable CA public keys (証明者鍵ID → key) a verifier needs for this crate's
 /// cards: `6990023` (券面事項確認AP) and `6990033` (券面事項入力補助AP).
 pub fn test_cv_ca_keys() -> Result<Vec<(&'static str, rsa::RsaPublicKey)>, Error> {

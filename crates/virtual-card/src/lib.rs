@@ -37,7 +37,7 @@ pub mod vpcd;
 use std::path::{Path, PathBuf};
 
 pub use card::{ATR, VirtualCard};
-pub use files::test_cv_ca_keys;
+pub use files::{TestAnchorMaterial, test_anchor_material, test_cv_ca_keys};
 pub use person::profile_from_file;
 pub use profile::{Credentials, Identity, Profile, profile, profiles, test_jpki_roots};
 

@@ -65,8 +65,12 @@ export function allDevicesOk(s: KioskStatus): boolean {
   return s.devices.length > 0 && s.devices.every((d) => d.state === "ok");
 }
 
+/** A command's rejection (`{code, message}`) in the screen's language: by its code, from
+ * `error.<code>` or the code's own text; the technician message is never shown as such. */
 export function describeError(lang: Lang, e: unknown): string {
   const code = typeof e === "object" && e !== null && "code" in e ? String((e as UiError).code) : "";
   const key = `error.${code}`;
-  return isKey(key) ? t(lang, key) : t(lang, "error.unknown", { code: code || String(e) });
+  if (isKey(key)) return t(lang, key);
+  if (code !== "" && isKey(code)) return t(lang, code);
+  return t(lang, "error.unknown", { code: code || String(e) });
 }

@@ -1,0 +1,449 @@
+//! The face port: a thread of its own ("face") that owns the face engine, opens the camera
+//! for each check (the webcam, a recorded clip, or in simulation the synthetic person chosen
+//! on the simulator panel), runs the face crate's two-thread worker with the head-turn
+//! challenge against the chip photo, and reports back to the procedure runner as
+//! [`FaceEvent`]s. While a check runs the camera is pumped at its own pace
+//! ([`madoguchi_camera::pump::Pumped`]): the check takes the newest frame, and every frame is
+//! offered to the preview thread, which shrinks it to 320×240 JPEG for the screens — with
+//! `try_send` on a one-slot channel, so the preview can never slow the check.
+//!
+//! A camera that fails during a check is reported as lost and watched until it is back. What
+//! it does not do: decide the procedure's outcome (the flow does), keep a frame (only the
+//! chosen frame's head region travels, once, inside the result), or log anything personal.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use crossbeam_channel::{Receiver, Sender, bounded, never, unbounded};
+use madoguchi_camera::{CameraError, Frame, FrameSource, RgbImage, SourceInfo};
+use madoguchi_face::challenge_eval::{Presenter, simulated_camera};
+use madoguchi_face::verify::{Decision, decide};
+use madoguchi_face::worker::{Event, Phase, VerifyHandle, VerifyOptions, spawn_verify};
+use madoguchi_face::{EmbedderKind, FaceEngine};
+use madoguchi_flow::ports::{
+    CapturedFace, ChallengeResult, FaceDecision, FaceEvent, FaceFault, FacePort, FaceProgress,
+    FaceRequest, FaceResult, PrivateBytes, Turn,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Who the simulated camera shows.
+#[derive(Debug, Clone)]
+pub struct PresenterChoice {
+    /// The face image.
+    pub photo: PathBuf,
+    /// A live person or a held-up photo.
+    pub kind: Presenter,
+}
+
+/// Where the frames come from.
+#[derive(Debug, Clone)]
+pub enum CameraSetup {
+    /// The simulators: a recorded clip, or the synthetic person of the simulator panel; the
+    /// panel can also unplug the camera.
+    Simulated {
+        /// Who stands in front of the camera.
+        presenter: Arc<Mutex<PresenterChoice>>,
+        /// The simulated camera is plugged in.
+        plugged: Arc<AtomicBool>,
+        /// A recorded clip instead of the synthetic person.
+        clip: Option<PathBuf>,
+    },
+    /// A real camera (index or name substring; empty: the first).
+    Webcam {
+        /// The selector.
+        selector: String,
+    },
+}
+
+impl CameraSetup {
+    /// A camera is there to open.
+    pub fn available(&self) -> bool {
+        match self {
+            CameraSetup::Simulated { plugged, .. } => plugged.load(Ordering::SeqCst),
+            CameraSetup::Webcam { .. } => {
+                madoguchi_camera::list_cameras().is_ok_and(|c| !c.is_empty())
+            }
+        }
+    }
+}
+
+/// One preview picture for the screens.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewFrame {
+    /// Frame number.
+    pub seq: u64,
+    /// `data:image/jpeg;base64,…`
+    pub jpeg: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// Where preview frames go (the windows).
+pub type PreviewSink = Arc<dyn Fn(PreviewFrame) + Send + Sync>;
+
+/// Starts the preview thread: frames offered on the returned sender are shrunk, encoded and
+/// given to `sink`. Also returns a counter of frames delivered (for the benchmark).
+pub fn spawn_preview(
+    sink: PreviewSink,
+) -> std::io::Result<(Sender<Frame>, Arc<std::sync::atomic::AtomicU64>)> {
+    let (tx, rx) = bounded::<Frame>(1);
+    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = delivered.clone();
+    std::thread::Builder::new()
+        .name("preview".into())
+        .spawn(move || {
+            for frame in rx.iter() {
+                let small = image::imageops::resize(
+                    &frame.image,
+                    320,
+                    240,
+                    image::imageops::FilterType::Triangle,
+                );
+                let mut jpeg = Vec::with_capacity(24 * 1024);
+                if image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 75)
+                    .encode_image(&small)
+                    .is_err()
+                {
+                    continue;
+                }
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
+                jpeg.iter_mut().for_each(|b| *b = 0);
+                sink(PreviewFrame {
+                    seq: frame.seq,
+                    jpeg: format!("data:image/jpeg;base64,{b64}"),
+                    width: small.width(),
+                    height: small.height(),
+                });
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        })?;
+    Ok((tx, delivered))
+}
+
+/// The simulated camera's plug: unplugged, every frame fails as a real unplugged camera's.
+struct Pluggable {
+    inner: Box<dyn FrameSource>,
+    plugged: Arc<AtomicBool>,
+}
+
+impl FrameSource for Pluggable {
+    fn next_frame(&mut self) -> Result<Frame, CameraError> {
+        if !self.plugged.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+            return Err(CameraError::Disconnected(
+                "the simulated camera is unplugged".into(),
+            ));
+        }
+        self.inner.next_frame()
+    }
+    fn info(&self) -> SourceInfo {
+        self.inner.info()
+    }
+}
+
+enum FaceCmd {
+    Start {
+        gray: Zeroizing<Vec<u8>>,
+        width: u32,
+        height: u32,
+        turn: Option<Turn>,
+    },
+    Stop,
+    WatchCamera,
+}
+
+/// The face port the runner holds; the work happens on the face thread.
+pub struct FaceService {
+    cmd: Sender<FaceCmd>,
+    camera: CameraSetup,
+}
+
+impl std::fmt::Debug for FaceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceService").finish_non_exhaustive()
+    }
+}
+
+/// How the face thread loads its engine.
+pub type EngineLoader = Box<dyn FnOnce() -> Result<FaceEngine, String> + Send>;
+
+impl FaceService {
+    /// Starts the face thread. `report` gets every event for the runner.
+    pub fn start(
+        load: EngineLoader,
+        camera: CameraSetup,
+        preview: Sender<Frame>,
+        report: Box<dyn Fn(FaceEvent) + Send>,
+    ) -> std::io::Result<FaceService> {
+        let (cmd, rx) = unbounded();
+        let setup = camera.clone();
+        std::thread::Builder::new()
+            .name("face".into())
+            .spawn(move || face_thread(load, rx, setup, preview, report))?;
+        Ok(FaceService { cmd, camera })
+    }
+}
+
+impl FacePort for FaceService {
+    fn start(&mut self, request: FaceRequest<'_>) -> Result<(), FaceFault> {
+        if !self.camera.available() {
+            let _ = self.cmd.send(FaceCmd::WatchCamera);
+            return Err(FaceFault::NoCamera);
+        }
+        self.cmd
+            .send(FaceCmd::Start {
+                gray: Zeroizing::new(request.reference.gray.expose().to_vec()),
+                width: request.reference.width,
+                height: request.reference.height,
+                turn: request.challenge,
+            })
+            .map_err(|_| FaceFault::Unavailable("face.unavailable"))
+    }
+
+    fn stop(&mut self) {
+        let _ = self.cmd.send(FaceCmd::Stop);
+    }
+}
+
+struct Running {
+    handle: VerifyHandle,
+    passive_decides: bool,
+    last_challenge_frame: Option<Instant>,
+}
+
+fn face_thread(
+    load: EngineLoader,
+    rx: Receiver<FaceCmd>,
+    camera: CameraSetup,
+    preview: Sender<Frame>,
+    report: Box<dyn Fn(FaceEvent) + Send>,
+) {
+    let started = Instant::now();
+    let engine = load();
+    match &engine {
+        Ok(_) => tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "face engine loaded"
+        ),
+        Err(e) => tracing::error!(error = %e, "the face engine could not be loaded"),
+    }
+    let mut running: Option<Running> = None;
+    let mut watching = false;
+    loop {
+        let events = running
+            .as_ref()
+            .map_or_else(never, |r| r.handle.events.clone());
+        crossbeam_channel::select! {
+            recv(rx) -> cmd => match cmd {
+                Err(_) => break,
+                Ok(FaceCmd::Stop) => {
+                    if let Some(r) = running.take() {
+                        r.handle.cancel();
+                    }
+                }
+                Ok(FaceCmd::WatchCamera) => watching = true,
+                Ok(FaceCmd::Start { gray, width, height, turn }) => {
+                    if let Some(r) = running.take() {
+                        r.handle.cancel();
+                    }
+                    match &engine {
+                        Err(_) => report(FaceEvent::Failed("face.unavailable")),
+                        Ok(engine) => match begin(engine, &camera, &preview, &gray, width, height, turn) {
+                            Ok(r) => running = Some(r),
+                            Err(Begin::Camera) => {
+                                watching = true;
+                                report(FaceEvent::CameraLost);
+                            }
+                            Err(Begin::Failed(code)) => report(FaceEvent::Failed(code)),
+                        },
+                    }
+                }
+            },
+            recv(events) -> ev => match ev {
+                Err(_) => running = None,
+                Ok(ev) => {
+                    let Some(r) = running.as_mut() else { continue };
+                    match forward(ev, r) {
+                        Some(FaceEvent::CameraLost) => {
+                            running = None;
+                            watching = true;
+                            report(FaceEvent::CameraLost);
+                        }
+                        Some(e @ (FaceEvent::Done(_) | FaceEvent::Failed(_))) => {
+                            running = None;
+                            report(e);
+                        }
+                        Some(e) => report(e),
+                        None => {}
+                    }
+                }
+            },
+            default(Duration::from_millis(300)) => {
+                if watching && camera.available() {
+                    watching = false;
+                    report(FaceEvent::CameraBack);
+                }
+            }
+        }
+    }
+}
+
+enum Begin {
+    Camera,
+    Failed(&'static str),
+}
+
+fn to_face_turn(t: Turn) -> madoguchi_face::pad::Turn {
+    match t {
+        Turn::Left => madoguchi_face::pad::Turn::Left,
+        Turn::Right => madoguchi_face::pad::Turn::Right,
+    }
+}
+
+fn begin(
+    engine: &FaceEngine,
+    camera: &CameraSetup,
+    preview: &Sender<Frame>,
+    gray: &[u8],
+    width: u32,
+    height: u32,
+    turn: Option<Turn>,
+) -> Result<Running, Begin> {
+    let reference = image::GrayImage::from_raw(width, height, gray.to_vec())
+        .map(|g| image::DynamicImage::ImageLuma8(g).to_rgb8())
+        .ok_or(Begin::Failed("face.reference"))?;
+    let template = engine
+        .analyse(&reference, EmbedderKind::Sface, true)
+        .map_err(|_| Begin::Failed("face.reference"))?
+        .template;
+    let face_turn = turn.map(to_face_turn);
+    let source: Box<dyn FrameSource> = match camera {
+        CameraSetup::Simulated {
+            clip: Some(dir), ..
+        } => Box::new(
+            madoguchi_camera::recorded::RecordedSource::open(dir, 15.0, true)
+                .map_err(|_| Begin::Camera)?,
+        ),
+        CameraSetup::Simulated {
+            presenter, plugged, ..
+        } => {
+            let choice = presenter
+                .lock()
+                .map_err(|_| Begin::Failed("face.camera"))?
+                .clone();
+            let photo: RgbImage = image::open(&choice.photo)
+                .map_err(|_| Begin::Failed("face.camera"))?
+                .to_rgb8();
+            let s = simulated_camera(engine, &photo, face_turn, false, choice.kind)
+                .map_err(|_| Begin::Failed("face.camera"))?;
+            Box::new(Pluggable {
+                inner: Box::new(s),
+                plugged: plugged.clone(),
+            })
+        }
+        CameraSetup::Webcam { selector } => Box::new(
+            madoguchi_camera::webcam::open_reconnecting(
+                madoguchi_camera::webcam::CameraSelector::parse(selector),
+                Default::default(),
+            )
+            .map_err(|_| Begin::Camera)?,
+        ),
+    };
+    // Pumped at the camera's pace: the preview gets every frame, the check the newest one.
+    let source = Box::new(
+        madoguchi_camera::pump::Pumped::new(source, Some(preview.clone()))
+            .map_err(|_| Begin::Failed("face.camera"))?,
+    );
+    let opts = VerifyOptions {
+        window: Duration::from_millis(800),
+        chip: true,
+        pad: true,
+        challenge: face_turn,
+        challenge_timeout: Duration::from_secs(6),
+        keep_capture: true,
+        ..VerifyOptions::new(EmbedderKind::Sface)
+    };
+    Ok(Running {
+        handle: spawn_verify(engine.clone(), source, template, opts),
+        passive_decides: face_turn.is_none(),
+        last_challenge_frame: None,
+    })
+}
+
+fn forward(ev: Event, r: &mut Running) -> Option<FaceEvent> {
+    match ev {
+        Event::Progress {
+            faces,
+            quality,
+            guidance,
+            progress,
+            phase,
+            face,
+            ..
+        } => {
+            if phase == Phase::Challenge {
+                r.last_challenge_frame = Some(Instant::now());
+            }
+            Some(FaceEvent::Progress(FaceProgress {
+                challenge: phase == Phase::Challenge,
+                guidance: guidance.code,
+                progress,
+                faces,
+                quality: quality.map(|q| q.overall),
+                face_box: face,
+            }))
+        }
+        Event::Done(outcome) => {
+            let (decision, reasons) = decide(&outcome, r.passive_decides);
+            let decision = match decision {
+                Decision::Match => FaceDecision::Match,
+                Decision::NoMatch => FaceDecision::NoMatch,
+                Decision::AttackSuspected => FaceDecision::AttackSuspected,
+                Decision::NoFace => FaceDecision::NoFace,
+            };
+            let challenge = outcome.challenge.map(|c| {
+                let turn = match c.turn {
+                    madoguchi_face::pad::Turn::Left => Turn::Left,
+                    madoguchi_face::pad::Turn::Right => Turn::Right,
+                };
+                let result = match c.result {
+                    madoguchi_face::pad::ChallengeResult::Passed => ChallengeResult::Passed,
+                    madoguchi_face::pad::ChallengeResult::Failed => ChallengeResult::Failed,
+                    _ => ChallengeResult::TimedOut,
+                };
+                (turn, result)
+            });
+            let capture = outcome.capture.map(|c| CapturedFace {
+                sha256: Sha256::digest(&c.jpeg).into(),
+                jpeg: PrivateBytes::new(c.jpeg),
+            });
+            Some(FaceEvent::Done(Box::new(FaceResult {
+                decision,
+                reasons,
+                score: outcome.comparison.map(|c| c.score),
+                threshold: outcome.comparison.map(|c| c.threshold),
+                model: EmbedderKind::Sface.model_id(),
+                quality: outcome.quality.map(|q| q.overall),
+                passive: outcome.liveness.map(|l| (l.depth, l.threshold, l.live)),
+                challenge,
+                capture,
+                decision_ms: r
+                    .last_challenge_frame
+                    .map(|t| t.elapsed().as_millis() as u64),
+            })))
+        }
+        Event::Failed { message } if message == "cancelled" => None,
+        Event::Failed { message } if message.starts_with("camera") => Some(FaceEvent::CameraLost),
+        Event::Failed { message } => {
+            tracing::warn!(error = %message, "the face check failed");
+            Some(FaceEvent::Failed("face.unavailable"))
+        }
+    }
+}

@@ -1,0 +1,826 @@
+//! End-to-end tests of identity verification at the counter: the real `madoguchi` binary on
+//! the simulators (the virtual card through a private `pcscd` + vpcd, the synthetic customer
+//! on the simulated camera, the embedded backend), both windows driven through
+//! WebKitWebDriver exactly as a teller and a customer use them. Each test checks what the
+//! screens showed, what the kiosk's ledger recorded and what reached the backend, and that no
+//! value of the virtual card's profile reached a log line. Screenshots of every step of both
+//! windows go to `target/e2e-shots/identity-<test>-<step>-<window>.png`.
+//!
+//! In the nextest group `pcscd` (one pcscd per machine).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use madoguchi_e2e::{Display, Driver, Session, app_binary, target_dir, workspace};
+use madoguchi_virtual_card::harness::Pcscd;
+use serde_json::{Value, json};
+
+const READY: Duration = Duration::from_secs(90);
+const STEP: Duration = Duration::from_secs(60);
+const KIOSK_ID: &str = "E2E-ID-01";
+
+/// One run of the kiosk.
+struct Run {
+    name: &'static str,
+    teller: String,
+    customer: String,
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("e2e-data")
+        .join(format!("identity-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create e2e data dir");
+    dir
+}
+
+fn faces_dir() -> PathBuf {
+    let d = workspace().join("../shared/faces");
+    assert!(
+        d.join("grace_hopper_512x512.jpg").exists(),
+        "{} holds the face fixtures (../shared beside the repository)",
+        d.display()
+    );
+    d
+}
+
+fn driver(display: &Display, data: &Path, lang: &str, env: &[(&str, &str)]) -> Driver {
+    let faces = faces_dir();
+    let mut all: Vec<(&str, &str)> = vec![
+        ("MADOGUCHI_CONFIG", "/dev/null"),
+        ("MADOGUCHI__KIOSK__ID", KIOSK_ID),
+        ("MADOGUCHI__KIOSK__LANGUAGE", lang),
+        (
+            "MADOGUCHI__STORAGE__DATA_DIR",
+            data.to_str().expect("utf-8 path"),
+        ),
+        (
+            "MADOGUCHI__DEVICES__SIM_FACES_DIR",
+            faces.to_str().expect("utf-8 path"),
+        ),
+        // The result stays until the test has looked at it.
+        ("MADOGUCHI__PROCEDURE__RESULT_SECONDS", "600"),
+    ];
+    all.extend_from_slice(env);
+    Driver::start(display, &all)
+}
+
+/// Waits for both windows, tells which is which, and waits until both are ready.
+fn windows(session: &Session<'_>) -> (String, String) {
+    let mut handles = Vec::new();
+    let deadline = Instant::now() + READY;
+    while handles.len() < 2 && Instant::now() < deadline {
+        handles = session.window_handles();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        handles.len(),
+        2,
+        "the teller and customer windows: {handles:?}"
+    );
+    let (mut teller, mut customer) = (None, None);
+    for h in handles {
+        session.switch_to(&h);
+        session.wait_for(
+            "return !!document.querySelector('[data-screen]');",
+            READY,
+            "a screen to mount",
+        );
+        let screen = session
+            .script("return document.querySelector('[data-screen]').dataset.screen;")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        session.wait_for(
+            &format!(
+                "const s = document.querySelector('[data-screen={screen}]'); \
+                 return !!s && s.dataset.state === 'ready' && s.dataset.step === 'idle';"
+            ),
+            READY,
+            &format!("the {screen} screen to be ready"),
+        );
+        match screen.as_str() {
+            "teller" => teller = Some(h),
+            "customer" => customer = Some(h),
+            other => panic!("unexpected screen {other:?}"),
+        }
+    }
+    (
+        teller.expect("teller window"),
+        customer.expect("customer window"),
+    )
+}
+
+impl Run {
+    fn on_teller<'a>(&self, s: &'a Session<'a>) -> &'a Session<'a> {
+        s.switch_to(&self.teller);
+        s
+    }
+    fn on_customer<'a>(&self, s: &'a Session<'a>) -> &'a Session<'a> {
+        s.switch_to(&self.customer);
+        s
+    }
+
+    /// Waits until the screen shows `step`.
+    fn wait_step(&self, s: &Session<'_>, screen: &str, step: &str) {
+        match screen {
+            "teller" => self.on_teller(s),
+            _ => self.on_customer(s),
+        };
+        let deadline = Instant::now() + STEP;
+        loop {
+            let now = s.script(&format!(
+                "return document.querySelector('[data-screen={screen}]')?.dataset.step ?? '';"
+            ));
+            if now == json!(step) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: the {screen} screen stayed at {now} instead of reaching {step}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Screenshots of both windows at this step.
+    fn shots(&self, s: &Session<'_>, step: &str) {
+        self.on_teller(s)
+            .screenshot(&format!("identity-{}-{step}-teller", self.name));
+        self.on_customer(s)
+            .screenshot(&format!("identity-{}-{step}-customer", self.name));
+    }
+
+    fn invoke_teller(&self, s: &Session<'_>, command: &str, args: Value) -> Value {
+        let r = self.on_teller(s).invoke(command, args);
+        assert!(r.get("error").is_none(), "{command}: {r}");
+        r["ok"].clone()
+    }
+
+    fn click_teller(&self, s: &Session<'_>, testid: &str) {
+        self.on_teller(s)
+            .click(&format!("[data-screen=teller] [data-testid={testid}]"));
+    }
+
+    /// The customer types on the keypad of the customer display (real clicks).
+    fn type_keys(&self, s: &Session<'_>, keys: &str) {
+        let s = self.on_customer(s);
+        for k in keys.chars() {
+            s.click(&format!("[data-screen=customer] [data-testid=key-{k}]"));
+        }
+        s.click("[data-screen=customer] [data-testid=key-enter]");
+    }
+
+    /// Starts an identity verification from the teller console's form.
+    fn start(&self, s: &Session<'_>, route: &str, code_b: Option<(&str, &str, &str)>) {
+        let t = self.on_teller(s);
+        t.click(&format!(
+            "[data-screen=teller] [data-testid=start-route-{route}]"
+        ));
+        if let Some((birth, expiry, code)) = code_b {
+            for (id, v) in [
+                ("code-b-birth", birth),
+                ("code-b-expiry", expiry),
+                ("code-b-security", code),
+            ] {
+                t.type_into(&format!("[data-screen=teller] [data-testid={id}]"), v);
+            }
+        }
+        t.click("[data-screen=teller] [data-testid=start-button]");
+    }
+
+    fn teller_attr(&self, s: &Session<'_>, testid: &str, attr: &str) -> String {
+        self.on_teller(s)
+            .script(&format!(
+                "return document.querySelector('[data-screen=teller] [data-testid={testid}]')?.getAttribute({}) ?? '';",
+                json!(attr)
+            ))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn customer_attr(&self, s: &Session<'_>, testid: &str, attr: &str) -> String {
+        self.on_customer(s)
+            .script(&format!(
+                "return document.querySelector('[data-screen=customer] [data-testid={testid}]')?.getAttribute({}) ?? '';",
+                json!(attr)
+            ))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the sync thread has handed every record to the backend.
+    fn wait_synced(&self, s: &Session<'_>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let h = self.invoke_teller(s, "history_today", json!({}));
+            if h["backlog"] == json!(0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the outbox did not drain: {h}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+fn start_kiosk<'d>(name: &'static str, driver: &'d Driver, args: &[&str]) -> (Session<'d>, Run) {
+    let session = driver.session(&app_binary(), args);
+    let (teller, customer) = windows(&session);
+    (
+        session,
+        Run {
+            name,
+            teller,
+            customer,
+        },
+    )
+}
+
+// ---- what the kiosk kept -----------------------------------------------------------------
+
+/// The kiosk's ledger after the run (the app is closed).
+fn ledger(data: &Path) -> madoguchi_ledger::Ledger {
+    let key = madoguchi_ledger::DataKey::load(&data.join("ledger.key")).expect("ledger key");
+    madoguchi_ledger::Ledger::open(&data.join("ledger.sqlite"), key).expect("open the ledger")
+}
+
+/// The embedded backend's events: (kind, payload).
+fn backend_events(data: &Path) -> Vec<(String, Value)> {
+    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
+    let mut st = c
+        .prepare("SELECT kind, payload FROM events ORDER BY created_at_ms, event_id")
+        .expect("query");
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("rows")
+        .map(|r| {
+            let (k, p) = r.expect("row");
+            (k, serde_json::from_str(&p).unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+/// The backend's confirmation records.
+fn backend_confirmations(data: &Path) -> Vec<Value> {
+    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
+    let mut st = c
+        .prepare("SELECT payload FROM confirmation_records ORDER BY verified_at_ms")
+        .expect("query");
+    st.query_map([], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .map(|r| serde_json::from_str(&r.expect("row")).expect("json"))
+        .collect()
+}
+
+/// No value of the profile (name, address, birth date, My Number, PINs, password) in any log
+/// line; timestamps are left out of the search (digits collide by chance).
+fn assert_logs_clean(data: &Path, profile: &str) {
+    let p = madoguchi_virtual_card::profile(profile).expect("profile");
+    let mut needles = vec![
+        p.identity.name.clone(),
+        p.identity.name.replace('\u{3000}', " "),
+        p.identity.address.clone(),
+        p.identity.birth_date.clone(),
+        p.identity.birth_date.replace('-', ""),
+        p.identity.my_number.clone(),
+        p.identity.security_code.clone(),
+        p.credentials.text_pin.clone(),
+        p.credentials.code_b.clone(),
+    ];
+    needles.extend(p.credentials.sign_password.clone());
+    let mut lines = 0;
+    for entry in std::fs::read_dir(data.join("logs")).expect("logs") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("log");
+        for line in text.lines() {
+            lines += 1;
+            let mut v: Value = serde_json::from_str(line).expect("a JSON log line");
+            if let Some(o) = v.as_object_mut() {
+                o.remove("timestamp");
+            }
+            let flat = v.to_string();
+            for n in &needles {
+                assert!(
+                    !flat.contains(n.as_str()),
+                    "a profile value in a log line: {flat}"
+                );
+            }
+        }
+    }
+    assert!(lines > 5, "the kiosk logged ({lines} lines)");
+}
+
+fn counters(data: &Path, profile: &str) -> Value {
+    let f = data
+        .join("virtual-card")
+        .join(format!("{profile}.counters.json"));
+    serde_json::from_str(&std::fs::read_to_string(&f).expect("counters file")).expect("json")
+}
+
+fn only_session(l: &madoguchi_ledger::Ledger) -> madoguchi_ledger::SessionSummary {
+    let s = l.sessions_since(0, 10).expect("sessions");
+    assert_eq!(s.len(), 1, "{s:?}");
+    s.into_iter().next().expect("one")
+}
+
+fn kinds(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+// ---- the tests ----------------------------------------------------------------------------
+
+/// The PIN route from an empty reader to the backend, with screenshots of every step.
+fn pin_route(lang: &'static str, name: &'static str) {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir(name);
+    let d = driver(&display, &data, lang, &[]);
+    let (s, run) = start_kiosk(name, &d, &["--simulate"]);
+    run.shots(&s, "01-idle");
+    // The customer has not put the card down yet.
+    run.invoke_teller(&s, "sim_card", json!({ "insert": false }));
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "wait_card");
+    run.wait_step(&s, "teller", "wait_card");
+    run.shots(&s, "02-wait-card");
+    run.invoke_teller(
+        &s,
+        "sim_card",
+        json!({ "insert": true, "profile": "hopper" }),
+    );
+    run.wait_step(&s, "customer", "pin_entry");
+    assert_eq!(run.customer_attr(&s, "keypad", "data-kind"), "pin");
+    assert_eq!(
+        run.on_customer(&s)
+            .text("[data-screen=customer] [data-testid=tries-left]")
+            .trim()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>(),
+        "3",
+        "tries left shown before the PIN"
+    );
+    for k in ['1', '2'] {
+        s.click(&format!("[data-screen=customer] [data-testid=key-{k}]"));
+    }
+    s.wait_for(
+        "return document.querySelector('[data-screen=customer] [data-testid=pin-dots]')?.dataset.typed === '2';",
+        STEP,
+        "two dots",
+    );
+    // The page holds no digit of what was typed.
+    let html = s.script("return document.documentElement.outerHTML;");
+    assert!(!html.as_str().unwrap_or_default().contains("\"12\""));
+    run.shots(&s, "03-pin-entry");
+    for k in ['3', '4'] {
+        s.click(&format!("[data-screen=customer] [data-testid=key-{k}]"));
+    }
+    s.click("[data-screen=customer] [data-testid=key-enter]");
+    run.wait_step(&s, "customer", "face");
+    run.wait_step(&s, "teller", "face");
+    s.wait_for(
+        "const i = document.querySelector('[data-screen=teller] [data-testid=preview]'); return !!i && (i.getAttribute('src') || '').startsWith('data:image/jpeg');",
+        STEP,
+        "the live preview on the teller console",
+    );
+    run.on_customer(&s).wait_for(
+        "const i = document.querySelector('[data-screen=customer] [data-testid=preview]'); return !!i && (i.getAttribute('src') || '').startsWith('data:image/jpeg');",
+        STEP,
+        "the live preview on the customer display",
+    );
+    run.shots(&s, "04-face");
+    run.wait_step(&s, "teller", "review");
+    run.wait_step(&s, "customer", "review");
+    run.shots(&s, "05-review");
+    assert_eq!(
+        run.teller_attr(&s, "proposed-outcome", "data-outcome"),
+        "verified"
+    );
+    assert_eq!(
+        run.teller_attr(&s, "face-decision", "data-decision"),
+        "match"
+    );
+    let shown_name = run
+        .on_teller(&s)
+        .text("[data-screen=teller] [data-testid=chip-name]");
+    assert_eq!(shown_name.trim(), "試験\u{3000}花子");
+    assert!(
+        run.teller_attr(&s, "chip-photo", "src")
+            .starts_with("data:image/png")
+    );
+    assert!(
+        run.teller_attr(&s, "live-photo", "src")
+            .starts_with("data:image/jpeg")
+    );
+    // The customer display got no chip data.
+    let customer_html = run
+        .on_customer(&s)
+        .script("return document.documentElement.outerHTML;");
+    assert!(!customer_html.as_str().unwrap_or_default().contains("試験"));
+    run.click_teller(&s, "confirm-button");
+    run.wait_step(&s, "teller", "result");
+    run.wait_step(&s, "customer", "result");
+    run.shots(&s, "06-result");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "verified"
+    );
+    assert_eq!(
+        run.customer_attr(&s, "customer-outcome", "data-outcome"),
+        "verified"
+    );
+    run.wait_synced(&s);
+    s.close();
+
+    let l = ledger(&data);
+    let session = only_session(&l);
+    assert_eq!(session.end, Some(madoguchi_ledger::SessionEnd::Completed));
+    assert_eq!(session.reason.as_deref(), Some("face.match"));
+    assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Accepted));
+    assert_eq!(
+        l.confirmations_for_session(&session.id)
+            .expect("confirmations")
+            .len(),
+        1
+    );
+    let events = backend_events(&data);
+    let k = kinds(&events);
+    for want in [
+        "session.started",
+        "evidence.stored",
+        "outcome.recorded",
+        "confirmation.recorded",
+        "session.ended",
+    ] {
+        assert!(k.contains(&want), "{want} did not reach the backend: {k:?}");
+    }
+    let records = backend_confirmations(&data);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r["outcome"], "verified");
+    assert_eq!(r["method"]["route"], "pin");
+    assert_eq!(r["subject"]["name"], "試験\u{3000}花子");
+    assert_eq!(r["face_match"]["outcome"], "match");
+    assert_eq!(r["liveness"]["challenge_result"], "passed");
+    assert_eq!(r["verified_by"]["teller_verified"], false);
+    assert!(
+        !r.to_string().contains("123456789018"),
+        "never the My Number"
+    );
+    assert_logs_clean(&data, "hopper");
+}
+
+#[test]
+fn identity_pin_route_verifies_and_reaches_the_backend_ja() {
+    pin_route("ja", "pin-ja");
+}
+
+#[test]
+fn identity_pin_route_verifies_and_reaches_the_backend_en() {
+    pin_route("en", "pin-en");
+}
+
+#[test]
+fn identity_code_b_route_verifies_without_the_pin() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("code-b");
+    let d = driver(&display, &data, "ja", &[]);
+    let (s, run) = start_kiosk("code-b", &d, &["--simulate"]);
+    run.start(&s, "code-b", Some(("1946-12-09", "2031", "2285")));
+    run.wait_step(&s, "teller", "face");
+    run.shots(&s, "01-face");
+    run.wait_step(&s, "teller", "review");
+    run.shots(&s, "02-review");
+    assert!(
+        run.teller_attr(&s, "chip-name-image", "src")
+            .starts_with("data:image/png")
+    );
+    assert_eq!(
+        run.teller_attr(&s, "proposed-outcome", "data-outcome"),
+        "verified"
+    );
+    run.click_teller(&s, "confirm-button");
+    run.wait_step(&s, "teller", "result");
+    run.shots(&s, "03-result");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "verified"
+    );
+    run.wait_synced(&s);
+    s.close();
+    // The PIN counter was never touched.
+    assert_eq!(counters(&data, "hopper")["kenhojo/0011"], 3);
+    let r = &backend_confirmations(&data)[0];
+    assert_eq!(r["method"]["route"], "code_b");
+    assert!(r["subject"].get("name").is_none());
+    assert!(
+        r["subject"]["name_image_png_b64"]
+            .as_str()
+            .is_some_and(|s| s.len() > 100)
+    );
+    assert_logs_clean(&data, "hopper");
+}
+
+/// The teller's review with a different person, or a photo held up, in front of the camera.
+fn not_the_person(name: &'static str, face: &str, kind: &str, proposed: &str, decision: &str) {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir(name);
+    let d = driver(&display, &data, "ja", &[]);
+    let (s, run) = start_kiosk(name, &d, &["--simulate"]);
+    run.invoke_teller(&s, "sim_presenter", json!({ "face": face, "kind": kind }));
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "pin_entry");
+    run.type_keys(&s, "1234");
+    run.wait_step(&s, "teller", "face");
+    run.shots(&s, "01-face");
+    run.wait_step(&s, "teller", "review");
+    run.shots(&s, "02-review");
+    assert_eq!(
+        run.teller_attr(&s, "proposed-outcome", "data-outcome"),
+        proposed
+    );
+    assert_eq!(
+        run.teller_attr(&s, "face-decision", "data-decision"),
+        decision
+    );
+    run.click_teller(&s, "confirm-button");
+    run.wait_step(&s, "teller", "result");
+    run.shots(&s, "03-result");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        proposed
+    );
+    assert_eq!(
+        run.customer_attr(&s, "customer-outcome", "data-outcome"),
+        proposed
+    );
+    run.wait_synced(&s);
+    s.close();
+    let l = ledger(&data);
+    let session = only_session(&l);
+    assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Rejected));
+    let r = &backend_confirmations(&data)[0];
+    assert_eq!(r["outcome"], proposed);
+    assert_eq!(r["face_match"]["outcome"], decision);
+    assert_logs_clean(&data, "hopper");
+}
+
+#[test]
+fn identity_face_mismatch_is_not_verified() {
+    not_the_person("mismatch", "obama", "customer", "not_verified", "no_match");
+}
+
+#[test]
+fn identity_photo_held_still_is_an_attack() {
+    not_the_person(
+        "held-photo",
+        "customer",
+        "held_photo",
+        "attack_suspected",
+        "attack_suspected",
+    );
+}
+
+#[test]
+fn identity_wrong_pin_shows_the_tries_left() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("wrong-pin");
+    let d = driver(&display, &data, "ja", &[]);
+    let (s, run) = start_kiosk("wrong-pin", &d, &["--simulate"]);
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "pin_entry");
+    run.type_keys(&s, "9999");
+    run.on_customer(&s).wait_for(
+        "return document.querySelector('[data-screen=customer] [data-testid=customer-notice]')?.dataset.code === 'notice.pin_wrong';",
+        STEP,
+        "the wrong-PIN notice on the customer display",
+    );
+    run.wait_step(&s, "customer", "pin_entry");
+    let tries = run
+        .on_customer(&s)
+        .text("[data-screen=customer] [data-testid=tries-left]");
+    assert!(tries.contains('2'), "tries left shown: {tries:?}");
+    assert_eq!(
+        run.teller_attr(&s, "notice", "data-code"),
+        "notice.pin_wrong"
+    );
+    run.shots(&s, "01-wrong-pin");
+    run.click_teller(&s, "cancel-button");
+    run.wait_step(&s, "teller", "result");
+    run.shots(&s, "02-cancelled");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "cancelled"
+    );
+    run.wait_synced(&s);
+    s.close();
+    assert_eq!(
+        counters(&data, "hopper")["kenhojo/0011"],
+        2,
+        "one try was spent"
+    );
+    let session = only_session(&ledger(&data));
+    assert_eq!(session.end, Some(madoguchi_ledger::SessionEnd::Cancelled));
+    assert_eq!(session.reason.as_deref(), Some("cancelled.teller"));
+    let events = backend_events(&data);
+    assert!(
+        events
+            .iter()
+            .any(|(k, p)| k == "session.ended" && p["reason"] == "cancelled.teller")
+    );
+    assert_logs_clean(&data, "hopper");
+}
+
+fn refused(name: &'static str, profile: &'static str, reason: &str, tries: u64) {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir(name);
+    let d = driver(
+        &display,
+        &data,
+        "ja",
+        &[("MADOGUCHI__DEVICES__VIRTUAL_CARD_PROFILE", profile)],
+    );
+    let (s, run) = start_kiosk(name, &d, &["--simulate"]);
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "teller", "result");
+    run.wait_step(&s, "customer", "result");
+    run.shots(&s, "01-refused");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "refused"
+    );
+    assert_eq!(run.teller_attr(&s, "result-reason", "data-code"), reason);
+    assert_eq!(
+        run.customer_attr(&s, "customer-outcome", "data-outcome"),
+        "refused"
+    );
+    run.wait_synced(&s);
+    s.close();
+    // Refused before any VERIFY: the card's counter is what it was.
+    assert_eq!(counters(&data, profile)["kenhojo/0011"], tries);
+    let session = only_session(&ledger(&data));
+    assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Referred));
+    assert_eq!(session.reason.as_deref(), Some(reason));
+    let events = backend_events(&data);
+    assert!(
+        events
+            .iter()
+            .any(|(k, p)| k == "outcome.recorded" && p["decision"] == "referred"),
+        "{:?}",
+        kinds(&events)
+    );
+    assert_logs_clean(&data, profile);
+}
+
+#[test]
+fn identity_one_try_left_is_refused_with_the_counter_unchanged() {
+    refused("one-try-left", "one-try-left", "card.pin.one_try_left", 1);
+}
+
+#[test]
+fn identity_locked_card_is_refused() {
+    refused("locked", "locked", "card.pin.locked", 0);
+}
+
+#[test]
+fn identity_card_pulled_mid_read_resumes_when_put_back() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("card-pulled");
+    let d = driver(&display, &data, "ja", &[]);
+    let (s, run) = start_kiosk("card-pulled", &d, &["--simulate"]);
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "pin_entry");
+    // The card leaves the reader a few APDUs into the read.
+    run.invoke_teller(
+        &s,
+        "sim_card",
+        json!({ "insert": true, "profile": "hopper", "removeAfter": 8 }),
+    );
+    run.type_keys(&s, "1234");
+    run.wait_step(&s, "customer", "card_back");
+    run.wait_step(&s, "teller", "card_back");
+    run.shots(&s, "01-card-back");
+    run.invoke_teller(
+        &s,
+        "sim_card",
+        json!({ "insert": true, "profile": "hopper" }),
+    );
+    run.wait_step(&s, "teller", "face");
+    run.wait_step(&s, "teller", "review");
+    run.click_teller(&s, "confirm-button");
+    run.wait_step(&s, "teller", "result");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "verified"
+    );
+    run.wait_synced(&s);
+    s.close();
+    // The PIN was sent again after the card came back; the card counted no wrong try.
+    assert_eq!(counters(&data, "hopper")["kenhojo/0011"], 3);
+    let session = only_session(&ledger(&data));
+    assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Accepted));
+    assert_eq!(backend_confirmations(&data).len(), 1);
+    assert_logs_clean(&data, "hopper");
+}
+
+#[test]
+fn identity_inactivity_at_review_wipes_the_customer() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("inactivity");
+    let d = driver(
+        &display,
+        &data,
+        "ja",
+        &[("MADOGUCHI__PROCEDURE__REVIEW_SECONDS", "6")],
+    );
+    let (s, run) = start_kiosk("inactivity", &d, &["--simulate"]);
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "pin_entry");
+    run.type_keys(&s, "1234");
+    run.wait_step(&s, "teller", "review");
+    assert!(
+        !run.on_teller(&s)
+            .text("[data-screen=teller] [data-testid=chip-name]")
+            .is_empty()
+    );
+    // Nobody does anything: after the review time the customer's data is gone.
+    run.wait_step(&s, "teller", "result");
+    run.shots(&s, "01-wiped");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "cancelled"
+    );
+    assert_eq!(
+        run.teller_attr(&s, "result-reason", "data-code"),
+        "timeout.inactivity"
+    );
+    let teller_html = run
+        .on_teller(&s)
+        .script("return document.documentElement.outerHTML;");
+    assert!(
+        !teller_html.as_str().unwrap_or_default().contains("試験"),
+        "the name is gone"
+    );
+    let view = run.invoke_teller(&s, "procedure_view", json!({}));
+    assert!(view["chip"].is_null() && view["face"].is_null(), "{view}");
+    run.wait_synced(&s);
+    s.close();
+    let l = ledger(&data);
+    let session = only_session(&l);
+    assert_eq!(session.end, Some(madoguchi_ledger::SessionEnd::Cancelled));
+    assert_eq!(session.reason.as_deref(), Some("timeout.inactivity"));
+    assert!(
+        l.confirmations_for_session(&session.id)
+            .expect("c")
+            .is_empty()
+    );
+    let events = backend_events(&data);
+    assert!(
+        events
+            .iter()
+            .any(|(k, p)| k == "session.ended" && p["reason"] == "timeout.inactivity")
+    );
+    assert!(!kinds(&events).contains(&"confirmation.recorded"));
+    assert_logs_clean(&data, "hopper");
+}
+
+#[test]
+fn identity_customer_window_cannot_send_teller_commands() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("capabilities");
+    let d = driver(&display, &data, "ja", &[]);
+    let (s, run) = start_kiosk("capabilities", &d, &["--simulate"]);
+    let c = run.on_customer(&s);
+    for (cmd, args) in [
+        (
+            "identity_start",
+            json!({ "request": { "route": "pin", "sign": false, "challenge": "random", "codeB": null } }),
+        ),
+        ("procedure_confirm", json!({})),
+        ("procedure_cancel", json!({})),
+        ("history_today", json!({})),
+        ("sim_card", json!({ "insert": false })),
+    ] {
+        let r = c.invoke(cmd, args);
+        assert!(
+            r.get("error").is_some(),
+            "the customer window ran {cmd}: {r}"
+        );
+    }
+    let t = run.on_teller(&s);
+    let r = t.invoke("keypad_press", json!({ "key": "1" }));
+    assert!(
+        r.get("error").is_some(),
+        "the teller window pressed a key: {r}"
+    );
+    s.close();
+}
