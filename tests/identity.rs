@@ -136,11 +136,18 @@ impl Run {
             if now == json!(step) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{}: the {screen} screen stayed at {now} instead of reaching {step}",
-                self.name
-            );
+            if Instant::now() >= deadline {
+                self.shots(s, "failed");
+                self.on_teller(s);
+                let reason = s.script(
+                    "return document.querySelector('[data-testid=result-reason]')?.dataset.code \
+                       ?? document.querySelector('[data-testid=notice]')?.dataset.code ?? '';",
+                );
+                panic!(
+                    "{}: the {screen} screen stayed at {now} (reason {reason}) instead of reaching {step}",
+                    self.name
+                );
+            }
             std::thread::sleep(Duration::from_millis(150));
         }
     }
@@ -155,7 +162,7 @@ impl Run {
 
     fn invoke_teller(&self, s: &Session<'_>, command: &str, args: Value) -> Value {
         let r = self.on_teller(s).invoke(command, args);
-        assert!(r.get("error").is_none(), "{command}: {r}");
+        assert!(r.get("err").is_none(), "{command}: {r}");
         r["ok"].clone()
     }
 
@@ -312,11 +319,24 @@ fn assert_logs_clean(data: &Path, profile: &str) {
     assert!(lines > 5, "the kiosk logged ({lines} lines)");
 }
 
-fn counters(data: &Path, profile: &str) -> Value {
+/// The virtual card's text-PIN counter (EF 0011 of the 券面事項入力補助AP) after the run: its
+/// state file, or — when the card never changed a counter, so wrote none — the profile's own.
+fn pin_counter(data: &Path, profile: &str) -> u64 {
     let f = data
         .join("virtual-card")
         .join(format!("{profile}.counters.json"));
-    serde_json::from_str(&std::fs::read_to_string(&f).expect("counters file")).expect("json")
+    match std::fs::read_to_string(&f) {
+        Ok(text) => {
+            let v: Value = serde_json::from_str(&text).expect("json");
+            v["kenhojo/0011"].as_u64().expect("the text PIN counter")
+        }
+        Err(_) => u64::from(
+            madoguchi_virtual_card::profile(profile)
+                .expect("profile")
+                .credentials
+                .text_pin_tries,
+        ),
+    }
 }
 
 fn only_session(l: &madoguchi_ledger::Ledger) -> madoguchi_ledger::SessionSummary {
@@ -512,7 +532,7 @@ fn identity_code_b_route_verifies_without_the_pin() {
     run.wait_synced(&s);
     s.close();
     // The PIN counter was never touched.
-    assert_eq!(counters(&data, "hopper")["kenhojo/0011"], 3);
+    assert_eq!(pin_counter(&data, "hopper"), 3);
     let r = &backend_confirmations(&data)[0];
     assert_eq!(r["method"]["route"], "code_b");
     assert!(r["subject"].get("name").is_none());
@@ -619,11 +639,7 @@ fn identity_wrong_pin_shows_the_tries_left() {
     );
     run.wait_synced(&s);
     s.close();
-    assert_eq!(
-        counters(&data, "hopper")["kenhojo/0011"],
-        2,
-        "one try was spent"
-    );
+    assert_eq!(pin_counter(&data, "hopper"), 2, "one try was spent");
     let session = only_session(&ledger(&data));
     assert_eq!(session.end, Some(madoguchi_ledger::SessionEnd::Cancelled));
     assert_eq!(session.reason.as_deref(), Some("cancelled.teller"));
@@ -663,7 +679,7 @@ fn refused(name: &'static str, profile: &'static str, reason: &str, tries: u64) 
     run.wait_synced(&s);
     s.close();
     // Refused before any VERIFY: the card's counter is what it was.
-    assert_eq!(counters(&data, profile)["kenhojo/0011"], tries);
+    assert_eq!(pin_counter(&data, profile), tries);
     let session = only_session(&ledger(&data));
     assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Referred));
     assert_eq!(session.reason.as_deref(), Some(reason));
@@ -723,7 +739,7 @@ fn identity_card_pulled_mid_read_resumes_when_put_back() {
     run.wait_synced(&s);
     s.close();
     // The PIN was sent again after the card came back; the card counted no wrong try.
-    assert_eq!(counters(&data, "hopper")["kenhojo/0011"], 3);
+    assert_eq!(pin_counter(&data, "hopper"), 3);
     let session = only_session(&ledger(&data));
     assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Accepted));
     assert_eq!(backend_confirmations(&data).len(), 1);
@@ -811,16 +827,65 @@ fn identity_customer_window_cannot_send_teller_commands() {
         ("sim_card", json!({ "insert": false })),
     ] {
         let r = c.invoke(cmd, args);
-        assert!(
-            r.get("error").is_some(),
-            "the customer window ran {cmd}: {r}"
-        );
+        assert!(r.get("err").is_some(), "the customer window ran {cmd}: {r}");
     }
     let t = run.on_teller(&s);
     let r = t.invoke("keypad_press", json!({ "key": "1" }));
     assert!(
-        r.get("error").is_some(),
+        r.get("err").is_some(),
         "the teller window pressed a key: {r}"
     );
     s.close();
+}
+
+#[test]
+fn identity_jpki_signature_is_made_on_the_password_keypad_and_verified_by_the_backend() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("signature");
+    let d = driver(&display, &data, "en", &[]);
+    let (s, run) = start_kiosk("signature", &d, &["--simulate"]);
+    let t = run.on_teller(&s);
+    t.click("[data-screen=teller] [data-testid=start-sign]");
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "pin_entry");
+    run.type_keys(&s, "1234");
+    run.wait_step(&s, "customer", "sign_entry");
+    assert_eq!(run.customer_attr(&s, "keypad", "data-kind"), "password");
+    run.shots(&s, "01-sign-entry");
+    // A wrong password first: the card counts it, the customer is told the tries left.
+    run.type_keys(&s, "WRONG99");
+    run.on_customer(&s).wait_for(
+        "return document.querySelector('[data-screen=customer] [data-testid=customer-notice]')?.dataset.code === 'notice.password_wrong';",
+        STEP,
+        "the wrong-password notice",
+    );
+    run.shots(&s, "02-password-wrong");
+    run.type_keys(&s, "HOPPER2024");
+    run.wait_step(&s, "teller", "review");
+    run.shots(&s, "03-review-signed");
+    run.click_teller(&s, "confirm-button");
+    run.wait_step(&s, "teller", "result");
+    assert_eq!(
+        run.teller_attr(&s, "result-outcome", "data-outcome"),
+        "verified"
+    );
+    run.wait_synced(&s);
+    s.close();
+    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
+    let verdict: String = c
+        .query_row(
+            "SELECT verification FROM events WHERE kind = 'evidence.stored' \
+             AND payload LIKE '%\"kind\":\"signature\"%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the signature evidence reached the backend");
+    assert_eq!(
+        verdict, "verified",
+        "the backend checked the JPKI signature"
+    );
+    let r = &backend_confirmations(&data)[0];
+    assert_eq!(r["method"]["signature_evidence"], true);
+    assert_logs_clean(&data, "hopper");
 }

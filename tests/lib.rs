@@ -122,6 +122,29 @@ impl Display {
     }
 }
 
+impl Display {
+    /// Saves a PNG of the whole screen (every window as the person in front of it sees it)
+    /// to `target/e2e-shots/NAME.png`, with ImageMagick's `import`.
+    pub fn screenshot_root(&self, name: &str) -> PathBuf {
+        let path = shots_dir().join(format!("{name}.png"));
+        // Let the windows paint.
+        std::thread::sleep(Duration::from_millis(500));
+        let import = Path::new("/usr/bin/import");
+        assert!(
+            import.exists(),
+            "/usr/bin/import is missing: apt-get install imagemagick (installer/deps.sh does)"
+        );
+        let status = Command::new(import)
+            .args(["-window", "root"])
+            .arg(&path)
+            .env("DISPLAY", &self.name)
+            .status()
+            .expect("run import");
+        assert!(status.success(), "import -window root failed");
+        path
+    }
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -287,12 +310,12 @@ impl Session<'_> {
     }
 
     /// Calls a Tauri command from the current window, as its page would (the window's
-    /// capability applies). Returns `{"ok": value}` or `{"error": {code, message}}`.
+    /// capability applies). Returns `{"ok": value}` or `{"err": {code, message} or text}`.
     pub fn invoke(&self, command: &str, args: Value) -> Value {
         self.script_async(&format!(
             "const done = arguments[arguments.length - 1]; \
              window.__TAURI_INTERNALS__.invoke({}, {}) \
-               .then(v => done({{ ok: v === undefined ? null : v }}), e => done({{ error: e }}));",
+               .then(v => done({{ ok: v === undefined ? null : v }}), e => done({{ err: e }}));",
             json!(command),
             args
         ))

@@ -140,32 +140,65 @@ fn two_windows_reach_ready_and_switch_language() {
 }
 
 #[test]
-fn single_screen_shows_both_side_by_side() {
+fn single_screen_shows_both_side_by_side_as_two_webviews() {
     let _pcscd = Pcscd::start().expect("start a private pcscd with vpcd");
     let display = Display::start(1600, 900);
     let data = tempfile_dir("single");
     let driver = driver(&display, &data);
     let session = driver.session(&app_binary(), &["--simulate", "--single-screen"]);
-    let handles = session.window_handles();
-    assert_eq!(handles.len(), 1, "{handles:?}");
-    session.wait_for(
-        &screen_ready("teller"),
-        READY,
-        "the teller side to be ready",
-    );
-    session.wait_for(
-        &screen_ready("customer"),
-        READY,
-        "the customer side to be ready",
-    );
-    session.screenshot("both-ja");
+    // One window with two webviews: each half is its own page (its own label, capability and
+    // channel), so the customer's half cannot reach the teller's.
+    let mut handles = Vec::new();
+    let deadline = std::time::Instant::now() + READY;
+    while handles.len() < 2 && std::time::Instant::now() < deadline {
+        handles = session.window_handles();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(handles.len(), 2, "two webviews: {handles:?}");
+    let mut screens = Vec::new();
+    let mut rects = Vec::new();
+    for h in &handles {
+        session.switch_to(h);
+        session.wait_for(
+            "return !!document.querySelector('[data-screen]');",
+            READY,
+            "a screen to mount",
+        );
+        let screen = session
+            .script("return document.querySelector('[data-screen]').dataset.screen;")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        session.wait_for(
+            &screen_ready(&screen),
+            READY,
+            &format!("the {screen} side to be ready"),
+        );
+        // Neither page holds the other side's screen.
+        let others = session.script("return document.querySelectorAll('[data-screen]').length;");
+        assert_eq!(others, serde_json::json!(1), "{screen}");
+        rects.push(session.script("return [window.innerWidth, window.innerHeight];"));
+        screens.push((screen, h.clone()));
+    }
+    screens.sort();
+    let kinds: Vec<&str> = screens.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["customer", "teller"]);
+    // Side by side: each half of the 1600 px window.
+    for r in &rects {
+        let w = r[0].as_f64().unwrap_or(0.0);
+        assert!((700.0..=900.0).contains(&w), "a half-width webview: {r}");
+    }
+    display.screenshot_root("both-ja");
     // The teller's switch changes the teller's side only; the customer keeps theirs.
+    let (customer, teller) = (&screens[0].1, &screens[1].1);
+    session.switch_to(teller);
     session.click("[data-screen=teller] [data-testid=lang-switch]");
     session.wait_for(
         "return document.querySelector('[data-screen=teller] [data-testid=title]').textContent === 'Teller console';",
         Duration::from_secs(10),
         "the teller side to switch to English",
     );
+    session.switch_to(customer);
     assert_eq!(
         session.text("[data-screen=customer] [data-testid=title]"),
         "いらっしゃいませ"
@@ -176,7 +209,7 @@ fn single_screen_shows_both_side_by_side() {
         Duration::from_secs(10),
         "the customer side to switch to English",
     );
-    session.screenshot("both-en");
+    display.screenshot_root("both-en");
     session.close();
 }
 

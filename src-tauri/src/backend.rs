@@ -92,10 +92,18 @@ impl Backend {
             (Some(config.backend.url.as_str().to_owned()), token)
         } else if config.devices.simulate {
             let db = data_dir.join(DEMO_CENTRAL_FILE);
-            let embedded = madoguchi_central::server::Embedded::start(
+            // The demo backend checks the kiosk's JPKI evidence against the virtual card's
+            // TEST signing root (as well as the J-LIS ones), as a bank's backend would check
+            // real cards' signatures against J-LIS.
+            let test_sign_root = madoguchi_virtual_card::test_anchor_material()
+                .map_err(|e| madoguchi_central::CentralError::Invalid(e.to_string()))?
+                .sign_root;
+            let roots = madoguchi_central::evidence::JpkiRoots::with_test_roots(&[test_sign_root])?;
+            let embedded = madoguchi_central::server::Embedded::start_with_verifier(
                 &db.to_string_lossy(),
                 std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 madoguchi_central::server::Limits::default(),
+                std::sync::Arc::new(madoguchi_central::evidence::JpkiVerifier::new(roots)),
             )?;
             // A fresh random token each start; only its digest is stored by the backend.
             let token = uuid::Uuid::new_v4().to_string();

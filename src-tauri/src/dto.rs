@@ -251,3 +251,180 @@ pub fn customer_view(seq: u64, step: &str, remaining_ms: Option<u64>, c: &Custom
         "outcome": c.outcome.map(Outcome::as_str),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// Codes the kiosk may send to the screens besides the flow's message codes and the face
+    /// guidance: refusals of the commands, the device and record failures a step can end with, the
+    /// face decision's reasons and the signature's skip reasons. With those, the list the UI's
+    /// translation test reads (`ui/src/generated-codes.json`) is built by a test below.
+    const UI_CODES: &[&str] = &[
+        // Command refusals.
+        "window.not_allowed",
+        "request.invalid",
+        "runner.busy",
+        "runner.stopped",
+        "flow.not_now",
+        "flow.busy",
+        "sim.not_simulation",
+        "sim.unknown_profile",
+        "sim.unknown_face",
+        "sim.card",
+        "code_b.missing",
+        "code_b.not_for_pin_route",
+        "code_b.birth_date_invalid",
+        "code_b.expiry_year_invalid",
+        "code_b.security_code_invalid",
+        "code_b.wrong",
+        // What the card port reports (madoguchi_card::CardError::code and the flow's faults).
+        "card.service_unavailable",
+        "reader.none",
+        "reader.not_found",
+        "reader.gone",
+        "card.none",
+        "card.removed",
+        "card.unresponsive",
+        "card.in_use",
+        "card.not_my_number_card",
+        "card.pin.wrong",
+        "card.pin.one_try_left",
+        "card.pin.locked",
+        "card.pin.retries_unknown",
+        "card.pin.invalid_format",
+        "card.no_sign_certificate",
+        "card.clone_suspected",
+        "card.untrusted",
+        "card.certificate_expired",
+        "card.malformed",
+        "card.status",
+        "card.photo",
+        "card.trust_anchors",
+        "evidence.invalid",
+        "evidence.encoding",
+        "io",
+        "card.pcsc",
+        // The face port.
+        "face.unavailable",
+        "face.camera",
+        "face.reference",
+        // The face decision's reasons (madoguchi_face::verify::decide).
+        "challenge.failed",
+        "challenge.timed_out",
+        "pad.not_live",
+        "face.different_person",
+        // Why a signature was not made.
+        "sign.skipped",
+        "sign.no_match",
+        "sign.no_capture",
+        // Records (the ledger's codes, when a start or a write is refused).
+        "record.encoding",
+        "ledger.db",
+        "ledger.newer_schema",
+        "ledger.io",
+        "ledger.key_permissions",
+        "ledger.key_format",
+        "ledger.key_exists",
+        "ledger.wrong_key",
+        "ledger.decrypt",
+        "ledger.random",
+        "ledger.invalid_input",
+        "ledger.not_found",
+        "ledger.json",
+        "ledger.corrupt",
+    ];
+
+    fn all_codes() -> Vec<String> {
+        let mut all: std::collections::BTreeSet<String> = madoguchi_flow::messages::ALL
+            .iter()
+            .chain(UI_CODES)
+            .map(|c| (*c).to_owned())
+            .collect();
+        all.extend(
+            madoguchi_face::guidance::ALL
+                .iter()
+                .map(|g| g.code.to_owned()),
+        );
+        all.into_iter().collect()
+    }
+
+    /// The UI's list of codes is exactly what the kiosk may send: run with
+    /// `UPDATE_UI_CODES=1` after adding a code, then translate it in `ui/src/lib/i18n.ts`
+    /// (the UI's test fails until both languages have it).
+    #[test]
+    fn the_ui_code_list_is_up_to_date() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/generated-codes.json");
+        let want = all_codes();
+        if std::env::var_os("UPDATE_UI_CODES").is_some() {
+            let text = serde_json::to_string_pretty(&want).unwrap_or_default();
+            std::fs::write(&path, text + "\n").expect("write generated-codes.json");
+        }
+        let have: Vec<String> =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("generated-codes.json"))
+                .expect("a JSON list");
+        let missing: Vec<_> = want.iter().filter(|c| !have.contains(c)).collect();
+        let extra: Vec<_> = have.iter().filter(|c| !want.contains(c)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "ui/src/generated-codes.json is stale (run UPDATE_UI_CODES=1 cargo test -p madoguchi \
+             the_ui_code_list): missing {missing:?}, not sent {extra:?}"
+        );
+    }
+
+    #[test]
+    fn every_card_error_code_is_listed() {
+        use madoguchi_card::{CardError, PinKind};
+        let errors = [
+            CardError::ServiceUnavailable,
+            CardError::NoReader,
+            CardError::ReaderNotFound(String::new()),
+            CardError::ReaderGone,
+            CardError::NoCard,
+            CardError::CardRemoved,
+            CardError::CardUnresponsive,
+            CardError::CardInUse,
+            CardError::NotMyNumberCard { missing: "" },
+            CardError::WrongPin {
+                which: PinKind::TextPin,
+                tries_left: 2,
+            },
+            CardError::OneTryLeft {
+                which: PinKind::TextPin,
+            },
+            CardError::Locked {
+                which: PinKind::TextPin,
+            },
+            CardError::RetriesUnknown {
+                which: PinKind::TextPin,
+            },
+            CardError::InvalidPinFormat {
+                which: PinKind::TextPin,
+                reason: "",
+            },
+            CardError::NoSignCertificate,
+            CardError::CloneSuspected { reason: "" },
+            CardError::Untrusted { what: "" },
+            CardError::CertificateExpired { what: "" },
+            CardError::Malformed { what: "" },
+            CardError::CardStatus {
+                status: 0x6A82,
+                during: "",
+            },
+            CardError::Photo(String::new()),
+            CardError::TrustAnchors(String::new()),
+            CardError::EvidenceInvalid(""),
+            CardError::Io {
+                path: String::new(),
+                source: std::io::Error::other("x"),
+            },
+            CardError::Pcsc(pcsc::Error::InternalError),
+        ];
+        for e in errors {
+            assert!(
+                UI_CODES.contains(&e.code()),
+                "{} is not in UI_CODES",
+                e.code()
+            );
+        }
+    }
+}

@@ -187,6 +187,15 @@ fn open_windows<R: tauri::Runtime>(app: &mut tauri::App<R>, config: &Config) -> 
             .min_inner_size(1024.0, 600.0)
             .fullscreen(fullscreen)
             .build()?;
+        // On Linux the webviews of a window are packed into its GTK box, which is vertical:
+        // turn it so that the two halves sit side by side, equally wide.
+        #[cfg(target_os = "linux")]
+        {
+            use gtk::prelude::{BoxExt, OrientableExt};
+            let container = window.default_vbox()?;
+            container.set_orientation(gtk::Orientation::Horizontal);
+            container.set_homogeneous(true);
+        }
         for (i, side) in [Side::Teller, Side::Customer].into_iter().enumerate() {
             let label = match side {
                 Side::Teller => "teller",

@@ -160,7 +160,7 @@ impl JpkiRoots {
                 path.display()
             )));
         }
-        let mut out = Self::production()?;
+        let mut ders = Vec::new();
         for r in m.jpki_roots.iter().filter(|r| r.purpose == "sign") {
             if r.file.contains('/') || r.file.contains('\\') || r.file.contains("..") {
                 return Err(CentralError::Invalid(format!(
@@ -179,8 +179,19 @@ impl JpkiRoots {
                     r.file
                 )));
             }
-            let cert = Certificate::parse(&der).map_err(|_| {
-                CentralError::Invalid(format!("{} is not a DER certificate", r.file))
+            ders.push(der);
+        }
+        let refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
+        Self::with_test_roots(&refs)
+    }
+
+    /// The production roots plus these TEST signing root certificates (DER) — the kiosk's
+    /// embedded backend in simulation, with the virtual card's TEST root.
+    pub fn with_test_roots(ders: &[&[u8]]) -> Result<JpkiRoots, CentralError> {
+        let mut out = Self::production()?;
+        for der in ders {
+            let cert = Certificate::parse(der).map_err(|_| {
+                CentralError::Invalid("a TEST root is not a DER certificate".into())
             })?;
             out.roots.push(cert);
             out.test = true;

@@ -223,10 +223,26 @@ impl FaceEngine {
 
     /// Passive liveness of face `d`; `None` when the PAD model was not loaded.
     pub fn liveness(&self, img: &RgbImage, d: &Detection) -> Result<Option<Liveness>, FaceError> {
+        self.liveness_with(img, d, false)
+    }
+
+    /// [`Self::liveness`]; with `one_core`, the model runs on the calling thread only (while
+    /// another thread — the challenge's tracking — needs the other core: a pool spread over
+    /// both cores would fight it for them and finish later than one core alone).
+    pub fn liveness_with(
+        &self,
+        img: &RgbImage,
+        d: &Detection,
+        one_core: bool,
+    ) -> Result<Option<Liveness>, FaceError> {
         let Some(pad) = &self.pad else {
             return Ok(None);
         };
-        let depth = pad.depth(img, d)?;
+        let depth = if one_core {
+            pad.depth_on(img, d, &crate::models::Threads::single())?
+        } else {
+            pad.depth(img, d)?
+        };
         let threshold = self.thresholds.pad_cdcn_min_depth;
         Ok(Some(Liveness {
             depth,

@@ -104,7 +104,17 @@ impl PassivePad {
 
     /// Mean depth of the face (higher = more live-like).
     pub fn depth(&self, img: &RgbImage, d: &Detection) -> Result<f32, FaceError> {
-        let out = self.model.run_on(self.preprocess(img, d), &self.threads)?;
+        self.depth_on(img, d, &self.threads)
+    }
+
+    /// [`Self::depth`] with the matrix products on `threads`.
+    pub fn depth_on(
+        &self,
+        img: &RgbImage,
+        d: &Detection,
+        threads: &Threads,
+    ) -> Result<f32, FaceError> {
+        let out = self.model.run_on(self.preprocess(img, d), threads)?;
         let depth = out[0]
             .to_plain_array_view::<f32>()
             .map_err(|e| FaceError::infer("cdcn", e))?;

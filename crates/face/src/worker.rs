@@ -530,10 +530,17 @@ fn matcher(
                     }
                     // The capture thread has finished: the PAD model runs on the other core
                     // while this one embeds the best frame (when not embedded yet).
+                    let t_pad = Instant::now();
                     let (cmp, live) = std::thread::scope(|s| {
                         let pad = opts
                             .pad
-                            .then(|| s.spawn(|| engine.liveness(&b.frame.image, &b.detection)));
+                            // With a challenge the tracker goes on on the other core: one
+                            // core for the model, so that neither waits for the other.
+                            .then(|| {
+                                s.spawn(|| {
+                                    engine.liveness_with(&b.frame.image, &b.detection, challenge)
+                                })
+                            });
                         let cmp = cached.map_or_else(|| compare(&b), Ok);
                         let live = match pad {
                             Some(h) => h.join().unwrap_or_else(|_| {
@@ -543,6 +550,10 @@ fn matcher(
                         };
                         (cmp, live)
                     });
+                    tracing::debug!(
+                        ms = t_pad.elapsed().as_millis() as u64,
+                        "final embedding and passive PAD done"
+                    );
                     match (cmp, live) {
                         (Ok((t, c)), Ok(l)) => {
                             captured = Some(t);
@@ -563,9 +574,14 @@ fn matcher(
                 }
                 if challenge {
                     // The tracker has reported cancel or a camera error when nothing comes.
+                    let t_wait = Instant::now();
                     let Ok(end) = challenge_rx.recv() else {
                         return;
                     };
+                    tracing::debug!(
+                        waited_ms = t_wait.elapsed().as_millis() as u64,
+                        "challenge end reached the matcher"
+                    );
                     let mut c = end.outcome;
                     if let (ChallengeResult::Passed, Some((img, d)), Some(t)) =
                         (c.result, end.last, captured.as_ref())
@@ -593,6 +609,7 @@ fn matcher(
                     outcome.challenge = Some(c);
                 }
                 outcome.elapsed_ms = started.elapsed().as_millis() as u64;
+                tracing::debug!(elapsed_ms = outcome.elapsed_ms, "verification decided");
                 let _ = ev.send(Event::Done(outcome));
                 return;
             }

@@ -379,6 +379,11 @@ impl IdentityVerification {
     /// A card error outside the wrong-secret and removed cases (and those from tries reads).
     fn card_fault(&mut self, f: CardFault, resume: Resume, cx: &mut Cx<'_, '_>) -> Flow {
         match f {
+            // Gone before anything was read (the free tries query): still waiting for a card.
+            CardFault::Removed if matches!(resume, Resume::PinTries) => {
+                self.wait_card(cx);
+                Flow::Continue
+            }
             CardFault::Removed => {
                 self.go(Step::CardBack {
                     resume,

@@ -1,5 +1,5 @@
 //! Message codes: what each step tells the teller and the customer. The screens translate
-//! every code into Japanese and English (`ui/src/i18n.ts`); a test checks that each code here
+//! every code into Japanese and English (`ui/src/lib/i18n.ts`); a test checks that each code here
 //! has both texts, so a procedure can never show an untranslated step.
 //!
 //! Codes only, never sentences. Parameters (tries left, seconds) travel beside the code.
