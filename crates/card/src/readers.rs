@@ -87,6 +87,12 @@ pub struct ReaderWatcher {
     ctx: pcsc::Context,
     readers: Vec<pcsc::ReaderState>,
     present: Vec<bool>,
+    /// The PnP pseudo-reader's last state: kept between calls so that the service blocks
+    /// until a reader really comes or goes (a fresh, "unaware" state returns at once).
+    pnp: Option<pcsc::State>,
+    /// When the reader list was last compared with the service's (a fallback for services
+    /// whose PnP notification does not work).
+    listed: std::time::Instant,
 }
 
 impl std::fmt::Debug for ReaderWatcher {
@@ -113,6 +119,8 @@ impl ReaderWatcher {
             ctx,
             readers: Vec::new(),
             present: Vec::new(),
+            pnp: None,
+            listed: std::time::Instant::now(),
         })
     }
 
@@ -166,10 +174,13 @@ impl ReaderWatcher {
         let mut states: Vec<pcsc::ReaderState> = self
             .readers
             .iter()
-            .map(|r| pcsc::ReaderState::new(r.name().to_owned(), r.event_state()))
+            .map(|r| pcsc::ReaderState::new(r.name().to_owned(), r.current_state()))
             .collect();
         let pnp = CString::new(PNP).map_err(|_| ReadersError::ServiceUnavailable)?;
-        states.push(pcsc::ReaderState::new(pnp, pcsc::State::UNAWARE));
+        states.push(pcsc::ReaderState::new(
+            pnp,
+            self.pnp.unwrap_or(pcsc::State::UNAWARE),
+        ));
         // With only fresh (UNAWARE) states the call returns at once with the current state.
         let wait = if first {
             std::time::Duration::ZERO
@@ -189,6 +200,9 @@ impl ReaderWatcher {
             .last()
             .map(|s| s.event_state().contains(pcsc::State::CHANGED) && !first)
             .unwrap_or(false);
+        if let Some(p) = states.last() {
+            self.pnp = Some(p.event_state() - pcsc::State::CHANGED);
+        }
         for (i, s) in states.iter().take(self.readers.len()).enumerate() {
             let ev = s.event_state();
             let now = ev.contains(pcsc::State::PRESENT);
@@ -205,7 +219,8 @@ impl ReaderWatcher {
             self.readers[i] =
                 pcsc::ReaderState::new(s.name().to_owned(), ev - pcsc::State::CHANGED);
         }
-        if pnp_changed || self.names()?.len() != self.readers.len() {
+        if pnp_changed || self.listed.elapsed() >= std::time::Duration::from_secs(5) {
+            self.listed = std::time::Instant::now();
             self.sync_readers(&mut events)?;
         }
         Ok(events)

@@ -257,6 +257,33 @@ fn readers_and_hot_plug_events() {
     );
 }
 
+/// Regression: the watcher handed PC/SC a fresh ("unaware") state on every call, so each
+/// wait returned at once and the kiosk's card watcher spun a core (and pcscd another).
+#[test]
+fn an_idle_watcher_waits_instead_of_spinning() {
+    let mut pcscd = start();
+    insert(&mut pcscd, "hopper");
+    let mut watcher = ReaderWatcher::new().unwrap();
+    let mut present = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !present && Instant::now() < deadline {
+        present = watcher
+            .wait(Duration::from_millis(200))
+            .unwrap()
+            .contains(&ReaderEvent::CardInserted(pcscd.reader().into()));
+    }
+    assert!(present, "the card was seen");
+    // Nothing changes now: each wait lasts its timeout.
+    let started = Instant::now();
+    let mut calls = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        let events = watcher.wait(Duration::from_millis(250)).unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        calls += 1;
+    }
+    assert!(calls <= 10, "{calls} waits in 2 s with a 250 ms timeout");
+}
+
 #[test]
 fn cli_readers_probe_and_read() {
     let mut pcscd = start();
