@@ -220,6 +220,38 @@ impl Run {
             .to_owned()
     }
 
+    /// The teller console's element `testid` has `attr` = `want`.
+    fn assert_teller(&self, s: &Session<'_>, testid: &str, attr: &str, want: &str) {
+        assert_eq!(
+            self.teller_attr(s, testid, attr),
+            want,
+            "{}: teller {testid}",
+            self.name
+        );
+    }
+
+    /// The customer display's element `testid` has `attr` = `want`.
+    fn assert_customer(&self, s: &Session<'_>, testid: &str, attr: &str, want: &str) {
+        assert_eq!(
+            self.customer_attr(s, testid, attr),
+            want,
+            "{}: customer {testid}",
+            self.name
+        );
+    }
+
+    /// The whole page of one side, as HTML.
+    fn html(&self, s: &Session<'_>, screen: &str) -> String {
+        match screen {
+            "teller" => self.on_teller(s),
+            _ => self.on_customer(s),
+        }
+        .script("return document.documentElement.outerHTML;")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
     /// Waits until the sync thread has handed every record to the backend.
     fn wait_synced(&self, s: &Session<'_>) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -371,7 +403,7 @@ fn pin_route(lang: &'static str, name: &'static str) {
         json!({ "insert": true, "profile": "hopper" }),
     );
     run.wait_step(&s, "customer", "pin_entry");
-    assert_eq!(run.customer_attr(&s, "keypad", "data-kind"), "pin");
+    run.assert_customer(&s, "keypad", "data-kind", "pin");
     assert_eq!(
         run.on_customer(&s)
             .text("[data-screen=customer] [data-testid=tries-left]")
@@ -391,8 +423,7 @@ fn pin_route(lang: &'static str, name: &'static str) {
         "two dots",
     );
     // The page holds no digit of what was typed.
-    let html = s.script("return document.documentElement.outerHTML;");
-    assert!(!html.as_str().unwrap_or_default().contains("\"12\""));
+    assert!(!run.html(&s, "customer").contains("\"12\""));
     run.shots(&s, "03-pin-entry");
     for k in ['3', '4'] {
         s.click(&format!("[data-screen=customer] [data-testid=key-{k}]"));
@@ -414,14 +445,8 @@ fn pin_route(lang: &'static str, name: &'static str) {
     run.wait_step(&s, "teller", "review");
     run.wait_step(&s, "customer", "review");
     run.shots(&s, "05-review");
-    assert_eq!(
-        run.teller_attr(&s, "proposed-outcome", "data-outcome"),
-        "verified"
-    );
-    assert_eq!(
-        run.teller_attr(&s, "face-decision", "data-decision"),
-        "match"
-    );
+    run.assert_teller(&s, "proposed-outcome", "data-outcome", "verified");
+    run.assert_teller(&s, "face-decision", "data-decision", "match");
     let shown_name = run
         .on_teller(&s)
         .text("[data-screen=teller] [data-testid=chip-name]");
@@ -435,22 +460,14 @@ fn pin_route(lang: &'static str, name: &'static str) {
             .starts_with("data:image/jpeg")
     );
     // The customer display got no chip data.
-    let customer_html = run
-        .on_customer(&s)
-        .script("return document.documentElement.outerHTML;");
-    assert!(!customer_html.as_str().unwrap_or_default().contains("試験"));
+    let customer_html = run.html(&s, "customer");
+    assert!(!customer_html.contains("試験"));
     run.click_teller(&s, "confirm-button");
     run.wait_step(&s, "teller", "result");
     run.wait_step(&s, "customer", "result");
     run.shots(&s, "06-result");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "verified"
-    );
-    assert_eq!(
-        run.customer_attr(&s, "customer-outcome", "data-outcome"),
-        "verified"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "verified");
+    run.assert_customer(&s, "customer-outcome", "data-outcome", "verified");
     run.wait_synced(&s);
     s.close();
 
@@ -518,17 +535,11 @@ fn identity_code_b_route_verifies_without_the_pin() {
         run.teller_attr(&s, "chip-name-image", "src")
             .starts_with("data:image/png")
     );
-    assert_eq!(
-        run.teller_attr(&s, "proposed-outcome", "data-outcome"),
-        "verified"
-    );
+    run.assert_teller(&s, "proposed-outcome", "data-outcome", "verified");
     run.click_teller(&s, "confirm-button");
     run.wait_step(&s, "teller", "result");
     run.shots(&s, "03-result");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "verified"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "verified");
     run.wait_synced(&s);
     s.close();
     // The PIN counter was never touched.
@@ -559,25 +570,13 @@ fn not_the_person(name: &'static str, face: &str, kind: &str, proposed: &str, de
     run.shots(&s, "01-face");
     run.wait_step(&s, "teller", "review");
     run.shots(&s, "02-review");
-    assert_eq!(
-        run.teller_attr(&s, "proposed-outcome", "data-outcome"),
-        proposed
-    );
-    assert_eq!(
-        run.teller_attr(&s, "face-decision", "data-decision"),
-        decision
-    );
+    run.assert_teller(&s, "proposed-outcome", "data-outcome", proposed);
+    run.assert_teller(&s, "face-decision", "data-decision", decision);
     run.click_teller(&s, "confirm-button");
     run.wait_step(&s, "teller", "result");
     run.shots(&s, "03-result");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        proposed
-    );
-    assert_eq!(
-        run.customer_attr(&s, "customer-outcome", "data-outcome"),
-        proposed
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", proposed);
+    run.assert_customer(&s, "customer-outcome", "data-outcome", proposed);
     run.wait_synced(&s);
     s.close();
     let l = ledger(&data);
@@ -625,18 +624,12 @@ fn identity_wrong_pin_shows_the_tries_left() {
         .on_customer(&s)
         .text("[data-screen=customer] [data-testid=tries-left]");
     assert!(tries.contains('2'), "tries left shown: {tries:?}");
-    assert_eq!(
-        run.teller_attr(&s, "notice", "data-code"),
-        "notice.pin_wrong"
-    );
+    run.assert_teller(&s, "notice", "data-code", "notice.pin_wrong");
     run.shots(&s, "01-wrong-pin");
     run.click_teller(&s, "cancel-button");
     run.wait_step(&s, "teller", "result");
     run.shots(&s, "02-cancelled");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "cancelled"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "cancelled");
     run.wait_synced(&s);
     s.close();
     assert_eq!(pin_counter(&data, "hopper"), 2, "one try was spent");
@@ -667,15 +660,9 @@ fn refused(name: &'static str, profile: &'static str, reason: &str, tries: u64) 
     run.wait_step(&s, "teller", "result");
     run.wait_step(&s, "customer", "result");
     run.shots(&s, "01-refused");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "refused"
-    );
-    assert_eq!(run.teller_attr(&s, "result-reason", "data-code"), reason);
-    assert_eq!(
-        run.customer_attr(&s, "customer-outcome", "data-outcome"),
-        "refused"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "refused");
+    run.assert_teller(&s, "result-reason", "data-code", reason);
+    run.assert_customer(&s, "customer-outcome", "data-outcome", "refused");
     run.wait_synced(&s);
     s.close();
     // Refused before any VERIFY: the card's counter is what it was.
@@ -732,10 +719,7 @@ fn identity_card_pulled_mid_read_resumes_when_put_back() {
     run.wait_step(&s, "teller", "review");
     run.click_teller(&s, "confirm-button");
     run.wait_step(&s, "teller", "result");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "verified"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "verified");
     run.wait_synced(&s);
     s.close();
     // The PIN was sent again after the card came back; the card counted no wrong try.
@@ -770,21 +754,10 @@ fn identity_inactivity_at_review_wipes_the_customer() {
     // Nobody does anything: after the review time the customer's data is gone.
     run.wait_step(&s, "teller", "result");
     run.shots(&s, "01-wiped");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "cancelled"
-    );
-    assert_eq!(
-        run.teller_attr(&s, "result-reason", "data-code"),
-        "timeout.inactivity"
-    );
-    let teller_html = run
-        .on_teller(&s)
-        .script("return document.documentElement.outerHTML;");
-    assert!(
-        !teller_html.as_str().unwrap_or_default().contains("試験"),
-        "the name is gone"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "cancelled");
+    run.assert_teller(&s, "result-reason", "data-code", "timeout.inactivity");
+    let teller_html = run.html(&s, "teller");
+    assert!(!teller_html.contains("試験"), "the name is gone");
     let view = run.invoke_teller(&s, "procedure_view", json!({}));
     assert!(view["chip"].is_null() && view["face"].is_null(), "{view}");
     run.wait_synced(&s);
@@ -851,7 +824,7 @@ fn identity_jpki_signature_is_made_on_the_password_keypad_and_verified_by_the_ba
     run.wait_step(&s, "customer", "pin_entry");
     run.type_keys(&s, "1234");
     run.wait_step(&s, "customer", "sign_entry");
-    assert_eq!(run.customer_attr(&s, "keypad", "data-kind"), "password");
+    run.assert_customer(&s, "keypad", "data-kind", "password");
     run.shots(&s, "01-sign-entry");
     // A wrong password first: the card counts it, the customer is told the tries left.
     run.type_keys(&s, "WRONG99");
@@ -866,10 +839,7 @@ fn identity_jpki_signature_is_made_on_the_password_keypad_and_verified_by_the_ba
     run.shots(&s, "03-review-signed");
     run.click_teller(&s, "confirm-button");
     run.wait_step(&s, "teller", "result");
-    assert_eq!(
-        run.teller_attr(&s, "result-outcome", "data-outcome"),
-        "verified"
-    );
+    run.assert_teller(&s, "result-outcome", "data-outcome", "verified");
     run.wait_synced(&s);
     s.close();
     let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
@@ -887,5 +857,34 @@ fn identity_jpki_signature_is_made_on_the_password_keypad_and_verified_by_the_ba
     );
     let r = &backend_confirmations(&data)[0];
     assert_eq!(r["method"]["signature_evidence"], true);
+    assert_logs_clean(&data, "hopper");
+}
+
+#[test]
+fn identity_camera_lost_waits_and_the_check_resumes() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("camera-lost");
+    let d = driver(&display, &data, "en", &[]);
+    let (s, run) = start_kiosk("camera-lost", &d, &["--simulate"]);
+    run.start(&s, "pin", None);
+    run.wait_step(&s, "customer", "pin_entry");
+    run.type_keys(&s, "1234");
+    run.wait_step(&s, "teller", "face");
+    // The camera's cable comes out during the check.
+    run.invoke_teller(&s, "sim_camera", json!({ "plugged": false }));
+    run.wait_step(&s, "teller", "camera_lost");
+    run.wait_step(&s, "customer", "camera_lost");
+    run.shots(&s, "01-camera-lost");
+    run.invoke_teller(&s, "sim_camera", json!({ "plugged": true }));
+    run.wait_step(&s, "teller", "face");
+    run.wait_step(&s, "teller", "review");
+    run.click_teller(&s, "confirm-button");
+    run.wait_step(&s, "teller", "result");
+    run.assert_teller(&s, "result-outcome", "data-outcome", "verified");
+    run.wait_synced(&s);
+    s.close();
+    let session = only_session(&ledger(&data));
+    assert_eq!(session.decision, Some(madoguchi_ledger::Decision::Accepted));
     assert_logs_clean(&data, "hopper");
 }

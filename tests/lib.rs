@@ -345,19 +345,23 @@ impl Session<'_> {
             .to_string()
     }
 
-    /// Clicks the first element matching `css` through WebDriver (a real input event).
-    pub fn click(&self, css: &str) {
+    /// The WebDriver id of the first element matching `css`.
+    fn element(&self, css: &str) -> String {
         let v = self.driver.request(
             "POST",
             &self.path("/element"),
             Some(json!({ "using": "css selector", "value": css })),
         );
-        let id = v
-            .as_object()
+        v.as_object()
             .and_then(|o| o.values().next())
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no element for {css}: {v}"))
-            .to_string();
+            .to_string()
+    }
+
+    /// Clicks the first element matching `css` through WebDriver (a real input event).
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
         self.driver.request(
             "POST",
             &self.path(&format!("/element/{id}/click")),
@@ -383,17 +387,7 @@ impl Session<'_> {
             ));
             return;
         }
-        let v = self.driver.request(
-            "POST",
-            &self.path("/element"),
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        let id = v
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element for {css}: {v}"))
-            .to_string();
+        let id = self.element(css);
         self.driver.request(
             "POST",
             &self.path(&format!("/element/{id}/clear")),

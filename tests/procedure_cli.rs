@@ -138,12 +138,12 @@ fn pin_route_verifies_code_b_route_verifies_and_a_wrong_pin_is_never_retried() {
     );
 
     // A wrong PIN: the card counts one try, the run ends without trying again.
-    let (code, lines, out, _) = run(
+    let (code, lines, out, err) = run(
         &data,
         &["--simulate", "--route", "pin", "--face", hopper],
         &[("MADOGUCHI_PIN", "0000")],
     );
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 1, "{out} {lines:?} {err}");
     assert_eq!(out["outcome"], "cancelled");
     assert_eq!(out["reason"], "card.pin.wrong");
     let wrong = lines
@@ -230,53 +230,46 @@ fn pin_of(person: &Path) -> String {
 #[test]
 fn usage_errors_exit_2_and_say_what_is_missing() {
     let data = data_dir("usage");
-    let (code, _, _, err) = run(
-        &data,
-        &["--simulate", "--route", "pin"],
-        &[("MADOGUCHI_PIN", "1234")],
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("--face"), "{err}");
-    let (code, _, _, err) = run(
-        &data,
-        &["--simulate", "--route", "pin", "--face", "x.jpg"],
-        &[],
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("MADOGUCHI_PIN"), "{err}");
-    let (code, _, _, err) = run(
-        &data,
-        &[
-            "--simulate",
-            "--route",
-            "code-b",
+    let code_b = [
+        "--simulate",
+        "--route",
+        "code-b",
+        "--face",
+        "x.jpg",
+        "--birth-date",
+        "1946-12-09",
+    ];
+    /// Arguments, environment, and what the error must name.
+    type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
+        (
+            vec!["--simulate", "--route", "pin"],
+            &[("MADOGUCHI_PIN", "1234")],
             "--face",
-            "x.jpg",
-            "--birth-date",
-            "1946-12-09",
-        ],
-        &[],
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("--expiry-year"), "{err}");
-    let (code, _, _, err) = run(
-        &data,
-        &[
-            "--simulate",
-            "--route",
-            "code-b",
-            "--face",
-            "x.jpg",
-            "--birth-date",
-            "1946-12-09",
-            "--expiry-year",
-            "2031",
-            "--security-code",
-            "22x5",
-        ],
-        &[],
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("security_code"), "{err}");
-    assert!(!err.contains("22x5"), "the code is not echoed: {err}");
+        ),
+        (
+            vec!["--simulate", "--route", "pin", "--face", "x.jpg"],
+            &[],
+            "MADOGUCHI_PIN",
+        ),
+        (code_b.to_vec(), &[], "--expiry-year"),
+        (
+            [
+                &code_b[..],
+                &["--expiry-year", "2031", "--security-code", "22x5"],
+            ]
+            .concat(),
+            &[],
+            "security_code",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let (code, _, _, err) = run(&data, &args, env);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains("22x5") && !err.contains("1234"),
+            "nothing typed is echoed: {err}"
+        );
+    }
 }

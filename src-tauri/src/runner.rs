@@ -127,6 +127,20 @@ pub struct RunnerPorts {
     pub screens: Box<dyn Screens + Send>,
 }
 
+impl RunnerPorts {
+    /// The ports as the counter takes them, for one input.
+    fn borrow<'a>(&'a mut self, clock: &'a dyn Clock, coin: &'a mut dyn Coin) -> Ports<'a> {
+        Ports {
+            card: self.card.as_mut(),
+            face: self.face.as_mut(),
+            records: self.records.as_mut(),
+            screens: self.screens.as_mut(),
+            clock,
+            coin,
+        }
+    }
+}
+
 /// A channel for the runner's inbox, made before the runner so that the face service and the
 /// card watcher can be given its sender.
 pub fn inbox() -> (RunnerHandle, Receiver<RunnerMsg>) {
@@ -147,17 +161,7 @@ pub fn spawn_runner(
             let mut coin = OsCoin;
             let mut counter = Counter::new(settings);
             let mut next_tick = Instant::now() + TICK;
-            {
-                let mut p = Ports {
-                    card: ports.card.as_mut(),
-                    face: ports.face.as_mut(),
-                    records: ports.records.as_mut(),
-                    screens: ports.screens.as_mut(),
-                    clock: &clock,
-                    coin: &mut coin,
-                };
-                counter.republish(&mut p);
-            }
+            counter.republish(&mut ports.borrow(&clock, &mut coin));
             loop {
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 let msg = match rx.recv_timeout(wait) {
@@ -165,14 +169,7 @@ pub fn spawn_runner(
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                 };
-                let mut p = Ports {
-                    card: ports.card.as_mut(),
-                    face: ports.face.as_mut(),
-                    records: ports.records.as_mut(),
-                    screens: ports.screens.as_mut(),
-                    clock: &clock,
-                    coin: &mut coin,
-                };
+                let mut p = ports.borrow(&clock, &mut coin);
                 match msg {
                     Some(RunnerMsg::Input(input, reply)) => {
                         let r = counter.handle(input, &mut p);

@@ -474,16 +474,7 @@ impl Counter {
         self.with_running(p, now, |proc_, cx| proc_.abort(cx));
         self.finish(
             Ending {
-                summary: ResultSummary {
-                    outcome: Outcome::Cancelled,
-                    reason,
-                    score: None,
-                    threshold: None,
-                    overridden: false,
-                    session_id: None,
-                    confirmation_id: None,
-                    tries_left: None,
-                },
+                summary: ResultSummary::ended(Outcome::Cancelled, reason),
                 end,
             },
             p,

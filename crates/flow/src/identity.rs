@@ -170,16 +170,7 @@ impl std::fmt::Debug for IdentityVerification {
 }
 
 fn summary(outcome: Outcome, reason: &'static str) -> ResultSummary {
-    ResultSummary {
-        outcome,
-        reason,
-        score: None,
-        threshold: None,
-        overridden: false,
-        session_id: None,
-        confirmation_id: None,
-        tries_left: None,
-    }
+    ResultSummary::ended(outcome, reason)
 }
 
 impl IdentityVerification {
@@ -1061,7 +1052,15 @@ impl Procedure for IdentityVerification {
 
     fn view(&self) -> ProcView<'_> {
         let step = self.step_id();
-        let tries = self.tries;
+        // Tries left matter while a secret is asked for or sent, not once the card is read.
+        let tries = match &self.step {
+            Step::PinEntry { .. }
+            | Step::CodeBEntry { .. }
+            | Step::Reading { .. }
+            | Step::CardBack { .. } => self.tries,
+            Step::SignEntry { tries, .. } => *tries,
+            _ => None,
+        };
         let cancel_only = Actions {
             cancel: true,
             ..Actions::default()

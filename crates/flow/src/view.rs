@@ -153,6 +153,22 @@ pub struct ResultSummary {
     pub tries_left: Option<u8>,
 }
 
+impl ResultSummary {
+    /// An ending with just an outcome and its reason (no face score, no records to name).
+    pub fn ended(outcome: Outcome, reason: &'static str) -> Self {
+        ResultSummary {
+            outcome,
+            reason,
+            score: None,
+            threshold: None,
+            overridden: false,
+            session_id: None,
+            confirmation_id: None,
+            tries_left: None,
+        }
+    }
+}
+
 /// The signature step's state, for the teller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureState {
