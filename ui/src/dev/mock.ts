@@ -9,7 +9,7 @@
 //   index.html?scene=review_ok&lang=en#teller   one step, held still (screenshots)
 //   index.html#customer                          an interactive counter (start, type, confirm…)
 
-import { emit } from "@tauri-apps/api/event";
+import type { Channel } from "@tauri-apps/api/core";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type {
   Actions,
@@ -440,10 +440,15 @@ export function installMock(side: Side): void {
   let route: Route = "pin";
   let typed = 0;
   let frameNo = 0;
+  // The window's own channel (procedure_subscribe), as the Rust side uses it.
+  let channel: Channel<unknown> | null = null;
+  const send = (kind: string, payload: object) => {
+    channel?.onmessage(kind === "view" ? { kind, view: payload } : { kind, ...payload });
+  };
 
   const show = (scene: Scene) => {
     current = views(scene);
-    void emit(`${side}-view`, side === "teller" ? current.teller : current.customer);
+    send("view", side === "teller" ? current.teller : current.customer);
   };
   const go = (name: string, after = 0) => {
     setTimeout(() => {
@@ -461,7 +466,8 @@ export function installMock(side: Side): void {
         case "procedure_view":
           return side === "teller" ? current.teller : current.customer;
         case "procedure_subscribe":
-          throw { code: "window.not_allowed", message: "mock: events only" };
+          channel = a.channel as Channel<unknown>;
+          return null;
         case "history_today":
           return history;
         case "sim_state":
@@ -469,16 +475,16 @@ export function installMock(side: Side): void {
         case "sim_card":
           sim.card.inserted = Boolean(a.insert);
           if (typeof a.profile === "string") sim.card.profile = a.profile;
-          void emit("sim-state", sim);
+          if (side === "teller") send("sim-state", sim);
           if (sim.card.inserted && current.teller.step === "wait_card") go(route === "pin" ? "pin_entry" : "reading");
           return null;
         case "sim_presenter":
           sim.presenter = { face: String(a.face), kind: a.kind === "held_photo" ? "held_photo" : "customer" };
-          void emit("sim-state", sim);
+          if (side === "teller") send("sim-state", sim);
           return null;
         case "sim_camera":
           sim.camera.plugged = Boolean(a.plugged);
-          void emit("sim-state", sim);
+          if (side === "teller") send("sim-state", sim);
           return null;
         case "identity_start": {
           const req = a.request as { route: Route };
@@ -535,7 +541,7 @@ export function installMock(side: Side): void {
   setInterval(() => {
     const step = current.teller.step;
     if (step === "reading") {
-      void emit("read-progress", { file: "kenhojo", fraction: SCENE ? 0.6 : Math.min(1, (frameNo++ % 25) / 24) });
+      send("read-progress", { file: "kenhojo", fraction: SCENE ? 0.6 : Math.min(1, (frameNo++ % 25) / 24) });
     }
     if (step === "face") {
       frameNo++;
@@ -548,8 +554,8 @@ export function installMock(side: Side): void {
         quality: 74,
         box: [0.44 - 0.135 + Math.sin(frameNo / 9) * 0.006, 0.45 - 0.26, 0.27, 0.5],
       };
-      void emit("face-progress", progress);
-      void emit("preview-frame", previewFrame(frameNo, challenge ? -0.6 : 0));
+      send("face-progress", progress);
+      send("preview-frame", previewFrame(frameNo, challenge ? -0.6 : 0));
     }
   }, SCENE ? 300 : 100);
 }

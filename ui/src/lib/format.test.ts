@@ -8,6 +8,7 @@ import {
   historyLines,
   historyOutcome,
   percent,
+  phrases,
   remainingAt,
   scoreView,
   shortId,
@@ -165,6 +166,44 @@ describe("照合番号B", () => {
       "code_b.birth_date_invalid",
       "code_b.expiry_year_invalid",
       "code_b.security_code_invalid",
+    ]);
+  });
+});
+
+describe("phrases", () => {
+  const cut = (text: string) => phrases("ja", text).join("|");
+
+  it("cuts Japanese into short phrases, never inside a word", () => {
+    expect(cut("係員がご案内します。しばらくお待ちください")).toBe("係員が|ご案内します。|しばらく|お待ちください");
+    expect(cut("マイナンバーカードの暗証番号(数字4桁)を入力してください")).toBe(
+      "マイナンバーカードの|暗証番号|(数字4桁)を|入力してください",
+    );
+    expect(cut("お客さまが署名用パスワードを入力しています(残り5回)")).toBe("お客さまが|署名用パスワードを|入力しています|(残り5回)");
+    expect(cut("カメラの方を向き、画面の枠にお顔を合わせてください")).toBe("カメラの|方を|向き、|画面の|枠に|お顔を|合わせてください");
+    expect(cut("読み取っています。カードを動かさずにお待ちください")).toBe("読み取っています。|カードを|動かさずに|お待ちください");
+    expect(cut("カードをもう一度、読み取り機に置いてください")).toBe("カードをもう|一度、|読み取り機に|置いてください");
+  });
+
+  it("joins back to the text", () => {
+    const long = "カードの暗証番号は、お住まいの市区町村の窓口で再設定していただけます。詳しくは係員がご案内します";
+    expect(phrases("ja", long).join("")).toBe(long);
+    expect(phrases("ja", "(残り2回)")).toEqual(["(残り2回)"]);
+    expect(phrases("ja", "")).toEqual([]);
+    expect(phrases("ja", "T-0421")).toEqual(["T-0421"]);
+  });
+
+  it("cuts English into sentences, keeps brackets whole", () => {
+    expect(phrases("en", "Please wait a moment")).toEqual(["Please wait a moment"]);
+    expect(phrases("en", "Please take your card. Thank you.")).toEqual(["Please take your card. ", "Thank you."]);
+    expect(phrases("en", "The customer is typing the PIN (3 tries left)")).toEqual([
+      "The customer is typing the PIN ",
+      "(3 tries left)",
+    ]);
+    expect(phrases("en", "Your office (市区町村の窓口) can reset it. Thank you.")).toEqual([
+      "Your office ",
+      "(市区町村の窓口) ",
+      "can reset it. ",
+      "Thank you.",
     ]);
   });
 });

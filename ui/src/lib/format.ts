@@ -229,3 +229,76 @@ function validDate(s: string): boolean {
   const date = new Date(Date.UTC(y, mo - 1, d));
   return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
 }
+
+// ---- Line breaks ---------------------------------------------------------------------------
+
+/** A message cut into the pieces a line may break between.
+ *
+ * Japanese has no spaces, and a browser breaks it between any two characters: 「しばらく」
+ * or 「パスワード」 would be cut in two. Here it is cut into short phrases (文節, roughly), by
+ * the kind of each character: after 、。 and before an opening bracket; where a run of
+ * hiragana (particles, endings) is followed by kanji, katakana or Latin letters — but not
+ * inside a compound with one okurigana kana (読み取り), and an honorific お/ご goes with the
+ * word after it (お待ちください). The screens let a line break only between the pieces
+ * (unless one is wider than the line).
+ *
+ * English breaks at its spaces: it is cut into its sentences, and a bracketed part is kept
+ * whole ("(3 tries left)").
+ *
+ * The pieces joined are the text again. */
+export function phrases(lang: Lang, text: string): string[] {
+  if (lang !== "ja") {
+    const out = text.split(/(?<=\S[.!?]) (?=\S)|(?<=\S) (?=\()|(?<=\)) (?=\S)/);
+    return out.map((p, i) => (i < out.length - 1 ? `${p} ` : p));
+  }
+  const chars = [...text];
+  const kinds = chars.map(kindOf);
+  const cuts = new Set<number>();
+  for (let i = 1; i < chars.length; i++) {
+    const prev = chars[i - 1] ?? "";
+    const k = kinds[i];
+    if (AFTER_PUNCT.has(prev) && !CLOSING.has(chars[i] ?? "")) cuts.add(i);
+    else if (OPENING.has(chars[i] ?? "")) cuts.add(i);
+    else if (kinds[i - 1] === "hira" && (k === "kanji" || k === "kata" || k === "latin")) {
+      // The hiragana run before this word.
+      let start = i - 1;
+      while (start > 0 && kinds[start - 1] === "hira") start--;
+      const run = i - start;
+      const before = start > 0 ? kinds[start - 1] : null;
+      if (run === 1 && (before === "kanji" || before === "kata") && !PARTICLES.has(prev)) continue; // 読み取り
+      if (HONORIFIC.has(prev)) {
+        if (run > 1) cuts.add(i - 1); // …にお顔 → に|お顔
+        continue;
+      }
+      cuts.add(i);
+    }
+  }
+  const out: string[] = [];
+  let piece = "";
+  chars.forEach((ch, i) => {
+    if (cuts.has(i) && piece !== "") {
+      out.push(piece);
+      piece = "";
+    }
+    piece += ch;
+  });
+  if (piece !== "") out.push(piece);
+  return out;
+}
+
+type CharKind = "hira" | "kata" | "kanji" | "latin" | "digit" | "other";
+const AFTER_PUNCT = new Set(["、", "。", "，", "．", "・", "！", "？"]);
+const OPENING = new Set(["(", "（", "「", "『", "【"]);
+const CLOSING = new Set([")", "）", "」", "』", "】", "、", "。"]);
+const PARTICLES = new Set(["を", "が", "に", "は", "で", "の", "と", "も", "へ", "や"]);
+const HONORIFIC = new Set(["お", "ご"]);
+
+function kindOf(ch: string): CharKind {
+  const c = ch.codePointAt(0) ?? 0;
+  if (c >= 0x3041 && c <= 0x309f) return "hira";
+  if ((c >= 0x30a0 && c <= 0x30ff) || (c >= 0xff66 && c <= 0xff9f)) return "kata";
+  if ((c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || c === 0x3005 || c === 0x30f6) return "kanji";
+  if (/[A-Za-z\uff21-\uff3a\uff41-\uff5a]/.test(ch)) return "latin";
+  if (/[0-9\uff10-\uff19]/.test(ch)) return "digit";
+  return "other";
+}
