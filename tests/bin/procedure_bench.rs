@@ -74,6 +74,16 @@ fn main() {
     let card = madoguchi_virtual_card::VirtualCard::new(&profile, Some(&state)).expect("card");
     pcscd.insert(card).expect("insert");
     let reader = pcscd.reader().to_owned();
+    // pcscd powers the card before PC/SC lists it present: wait for the listing (≤ 10 s).
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while !madoguchi_card::list_readers()
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.name == reader && r.card_present)
+    {
+        assert!(Instant::now() < deadline, "PC/SC did not list the card within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let mut pin_ref = Vec::new();
     let mut code_b_ref = Vec::new();
     for _ in 0..runs {
@@ -105,7 +115,10 @@ fn main() {
         s.end().expect("end");
         code_b_ref.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    pcscd.eject();
+    // A fresh pcscd for the kiosk, as each end-to-end test has (the vpcd driver of a pcscd
+    // whose card server went away does not always take a new one promptly).
+    drop(pcscd);
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
 
     // The kiosk: the shipped binary, its own virtual card inserted through the same vpcd.
     let mut card = Vec::new();
