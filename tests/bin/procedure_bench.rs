@@ -81,7 +81,10 @@ fn main() {
         .iter()
         .any(|r| r.name == reader && r.card_present)
     {
-        assert!(Instant::now() < deadline, "PC/SC did not list the card within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "PC/SC did not list the card within 10 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let mut pin_ref = Vec::new();
