@@ -23,6 +23,7 @@ pub mod detect;
 pub mod embed;
 pub mod engine;
 pub mod enroll;
+mod denormals;
 mod error;
 pub mod eval;
 mod eval_plot;

@@ -178,6 +178,7 @@ impl Manifest {
 impl LoadedModel {
     /// Runs the model on one NCHW input.
     pub fn run(&self, input: Tensor) -> Result<TVec<TValue>, FaceError> {
+        let _flush = crate::denormals::FlushDenormals::on_this_thread();
         self.plan
             .run(tvec!(input.into()))
             .map_err(|e| FaceError::infer(&self.entry.id, format!("{e:#}")))
@@ -221,6 +222,7 @@ impl Threads {
         match rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .thread_name(|i| format!("face-mm-{i}"))
+            .start_handler(|_| crate::denormals::FlushDenormals::for_this_thread())
             .build()
         {
             Ok(p) => Self(Some(Executor::MultiThread(Arc::new(p)))),
