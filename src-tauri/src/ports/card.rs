@@ -259,13 +259,41 @@ impl PcscCard {
     }
 }
 
+/// How often the first contact with a card is tried again when the card does not answer yet.
+const FIRST_CONTACT_TRIES: u32 = 4;
+/// The pause between those tries.
+const FIRST_CONTACT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl PcscCard {
+    /// The tries counter of `kind`: the first contact with a customer's card. A card that has
+    /// just been put on the reader may not answer yet (the reader is still powering it, or
+    /// resets it once): that is tried again, on a fresh connection, a few times. Safe to
+    /// repeat because reading a counter sends no secret and spends no try.
+    fn first_contact(&mut self, kind: PinKind) -> Result<Tries, CardFault> {
+        let mut attempt = 1;
+        loop {
+            match self.with(|s, _| s.tries_left(kind)) {
+                Ok(r) => return tries(r),
+                Err(CardFault::Device("card.unresponsive") | CardFault::Removed)
+                    if attempt < FIRST_CONTACT_TRIES =>
+                {
+                    tracing::debug!(attempt, "the card did not answer yet; trying again");
+                    attempt += 1;
+                    std::thread::sleep(FIRST_CONTACT_PAUSE);
+                }
+                Err(f) => return Err(f),
+            }
+        }
+    }
+}
+
 impl CardPort for PcscCard {
     fn pin_tries(&mut self) -> Result<Tries, CardFault> {
-        tries(self.with(|s, _| s.tries_left(PinKind::TextPin))?)
+        self.first_contact(PinKind::TextPin)
     }
 
     fn code_b_tries(&mut self) -> Result<Tries, CardFault> {
-        tries(self.with(|s, _| s.tries_left(PinKind::CodeB))?)
+        self.first_contact(PinKind::CodeB)
     }
 
     fn read_with_pin(
@@ -305,6 +333,10 @@ impl CardPort for PcscCard {
             code.security_code.expose().to_owned(),
         )
         .map_err(|e| fault(&e))?;
+        if self.session.is_none() {
+            // The first contact with this card: wait until it answers before the code goes out.
+            self.first_contact(PinKind::CodeB)?;
+        }
         let mut p = progress_of(Route::CodeB, progress);
         let reading =
             self.with(|s, trust| madoguchi_card::read_card_face_code_b(s, &code, trust, &mut p))?;
