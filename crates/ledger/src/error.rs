@@ -83,6 +83,21 @@ pub enum LedgerError {
         /// Its id.
         id: String,
     },
+    /// A sign-in presented a signature counter that did not move forward from the one the
+    /// ledger holds (both 0 is accepted: authenticators that do not count): a sign of a
+    /// cloned key. Nothing about the credential was changed.
+    #[error(
+        "sign-in with credential {credential_id} refused: signature counter {presented} does \
+         not move forward from {stored} (possibly a cloned key)"
+    )]
+    SignCountRegressed {
+        /// The credential (its public base64url id).
+        credential_id: String,
+        /// The counter the ledger holds.
+        stored: u32,
+        /// The counter the sign-in presented.
+        presented: u32,
+    },
     /// JSON (de)serialisation failed.
     #[error("JSON error: {0}")]
     Json(#[from] serde_json::Error),
@@ -111,6 +126,7 @@ impl LedgerError {
             LedgerError::Random(_) => "ledger.random",
             LedgerError::InvalidInput(_) => "ledger.invalid_input",
             LedgerError::NotFound { .. } => "ledger.not_found",
+            LedgerError::SignCountRegressed { .. } => "ledger.sign_count_regressed",
             LedgerError::Json(_) => "ledger.json",
             LedgerError::Corrupt { .. } => "ledger.corrupt",
         }

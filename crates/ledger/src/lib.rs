@@ -1,4 +1,7 @@
-//! The kiosk's ledger in SQLite (rusqlite, bundled): ordered migrations, tellers, sessions,
+//! The kiosk's ledger in SQLite (rusqlite, bundled): ordered migrations, tellers (with the
+//! display name and enabled state the backend gives them), tellers' FIDO2 credentials cached
+//! for offline sign-in (`teller_credentials`: the credential JSON sealed, its signature
+//! counter, last use and revocation, see [`Ledger::sign_in_candidates`]), sessions,
 //! outcomes, encrypted evidence, confirmation records (確認記録, sealed until the backend
 //! acknowledges them, then purged), a hash-chained audit trail, the transactional outbox,
 //! caches of trust data, retention and key rotation.
@@ -7,13 +10,15 @@
 //! entry and its outbox event together: a power cut leaves all three or none. The database
 //! is in WAL mode with `synchronous=FULL` (a committed write survives power loss),
 //! `foreign_keys=ON` and `secure_delete=ON` (purged content is overwritten in the file).
-//! Photos, templates, signatures, any My Number, free-text reasons, confirmation records and
-//! every outbox payload are sealed with AES-256-GCM under the [`DataKey`], with the record's identity as
-//! associated data.
+//! Photos, templates, signatures, any My Number, free-text reasons, confirmation records,
+//! cached teller credentials and every outbox payload are sealed with AES-256-GCM under the
+//! [`DataKey`], with the record's identity as associated data.
 //!
 //! What it must not do: store a PIN ever (no API takes one), or a photo, template or My
 //! Number in clear; write a record without its outbox event in the same transaction; speak
-//! HTTP (the `sync` crate drains the outbox); or know about Tauri or the UI.
+//! HTTP (the `sync` crate drains the outbox); verify a FIDO2 assertion (the `tellers` crate
+//! does; the ledger keeps its credentials as opaque JSON and refuses a counter that does not
+//! move forward); or know about Tauri or the UI.
 //!
 //! Several processes may open the same file (the kiosk records, `madoguchi sync run`
 //! drains): writers serialise on SQLite's write lock, so the audit chain stays linear.
@@ -32,6 +37,7 @@ mod audit;
 mod cache;
 pub mod cli;
 mod confirmation;
+mod credentials;
 mod crypto;
 mod error;
 mod key;
@@ -50,6 +56,9 @@ use serde::Serialize;
 pub use audit::{AuditEntry, AuditReport, BrokenLink, BrokenReason};
 pub use cache::{CacheEntry, CacheKind};
 pub use confirmation::{CONFIRMATION_FORMAT, ConfirmationCounts, MAX_CONFIRMATION_BYTES};
+pub use credentials::{
+    CachedCredential, CachedTeller, MAX_CREDENTIAL_BODY_BYTES, MAX_DISPLAY_NAME_CHARS,
+};
 pub use error::LedgerError;
 pub use key::DataKey;
 pub use outbox::{OutboxEvent, SyncState};
@@ -128,14 +137,16 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Tables whose rows are records with an outbox event (the consistency check walks them).
-const RECORD_TABLES: &[&str] = &[
-    "tellers",
-    "sessions",
-    "outcomes",
-    "overrides",
-    "evidence",
-    "confirmations",
+/// Tables whose rows are records with an outbox event, with their id column (the consistency
+/// check walks them).
+const RECORD_TABLES: &[(&str, &str)] = &[
+    ("tellers", "id"),
+    ("sessions", "id"),
+    ("outcomes", "id"),
+    ("overrides", "id"),
+    ("evidence", "id"),
+    ("confirmations", "id"),
+    ("teller_credentials", "credential_id"),
 ];
 
 impl Ledger {
@@ -315,18 +326,18 @@ impl Ledger {
     pub fn check_consistency(&self) -> Result<ConsistencyReport, LedgerError> {
         self.read(|c, _| {
             let mut rep = ConsistencyReport::default();
-            for t in RECORD_TABLES {
+            for (t, id) in RECORD_TABLES {
                 let sql = format!(
                     "SELECT o.record_id FROM outbox o WHERE o.record_table = '{t}' \
-                     AND NOT EXISTS (SELECT 1 FROM {t} r WHERE r.id = o.record_id) LIMIT 100"
+                     AND NOT EXISTS (SELECT 1 FROM {t} r WHERE r.{id} = o.record_id) LIMIT 100"
                 );
                 let mut stmt = c.prepare(&sql)?;
                 for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
                     rep.events_without_record.push(format!("{t}:{}", id?));
                 }
                 let sql = format!(
-                    "SELECT r.id FROM {t} r WHERE NOT EXISTS (SELECT 1 FROM outbox o \
-                     WHERE o.record_table = '{t}' AND o.record_id = r.id) LIMIT 100"
+                    "SELECT r.{id} FROM {t} r WHERE NOT EXISTS (SELECT 1 FROM outbox o \
+                     WHERE o.record_table = '{t}' AND o.record_id = r.{id}) LIMIT 100"
                 );
                 let mut stmt = c.prepare(&sql)?;
                 for id in stmt.query_map([], |r| r.get::<_, String>(0))? {

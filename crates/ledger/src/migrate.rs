@@ -189,6 +189,31 @@ ALTER TABLE sessions ADD COLUMN end_reason TEXT;
 CREATE INDEX sessions_started ON sessions(started_at_ms);
 "#,
     },
+    Migration {
+        version: 7,
+        name: "teller credentials: FIDO2 keys cached for offline sign-in",
+        sql: r#"
+-- Each teller's registered FIDO2 keys, so the kiosk verifies sign-ins itself with the
+-- network down. credential_id is the key's id in base64url; body is the credential's JSON
+-- (public key, counter, labels) sealed with the data key (associated data: the credential
+-- id). sign_count mirrors the counter in body so a regression is refused without opening
+-- it; registered_by is the teller id of whoever registered the key, if known.
+CREATE TABLE teller_credentials (
+    credential_id    TEXT PRIMARY KEY NOT NULL,
+    teller_id        TEXT NOT NULL REFERENCES tellers(id),
+    body             BLOB NOT NULL,
+    sign_count       INTEGER NOT NULL CHECK (sign_count BETWEEN 0 AND 4294967295),
+    registered_at_ms INTEGER NOT NULL,
+    registered_by    TEXT,
+    last_used_at_ms  INTEGER,
+    revoked_at_ms    INTEGER
+) STRICT;
+CREATE INDEX teller_credentials_teller ON teller_credentials(teller_id);
+
+-- The teller's name as the backend knows it (shown on the sign-in screen).
+ALTER TABLE tellers ADD COLUMN display_name TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -203,6 +228,7 @@ pub const PINNED: &[&str] = &[
     "eca9e613f7ae3c3e4a933a7695ef63c2089db514f27319fe5bb1fd09d07d6507",
     "b5e6ca8dfe069567a42b6ec1a93d73c864661bed5334bbc77ddd9ee3e5dafea8",
     "2407610fb7cc76ef80bbe3d9c857807a9cd81107eb6f5b76ab3473a15e148fd9",
+    "51b0a29ba6fe2ffd2fa9b27bffc184586049a4307aa0dd30785d5aaf7540a29d",
 ];
 
 /// The schema version of an open database.

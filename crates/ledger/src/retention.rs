@@ -11,7 +11,8 @@
 //! entry and a `retention.purged` event with the counts, in the same transaction.
 //!
 //! Key rotation (see `Ledger::rotate_key` and the README of this crate's `cli`): every sealed
-//! value (evidence, override reasons, confirmation records, outbox payloads) is opened with the old key and sealed
+//! value (evidence, override reasons, confirmation records, teller credentials, outbox
+//! payloads) is opened with the old key and sealed
 //! with the new one, the stored key id is switched and a `key.rotated` audit entry and event
 //! are written — all in one transaction, so a power cut leaves the database wholly under the
 //! old key or wholly under the new one.
@@ -56,6 +57,8 @@ pub struct RotationReport {
     pub overrides: u64,
     /// Confirmation records re-sealed.
     pub confirmations: u64,
+    /// Cached teller credentials re-sealed.
+    pub teller_credentials: u64,
     /// Outbox payloads re-sealed.
     pub outbox: u64,
 }
@@ -182,6 +185,14 @@ impl Ledger {
             let evidence = reseal(&tx, &old_key, &new_key, "evidence", "id", "content")?;
             let overrides = reseal(&tx, &old_key, &new_key, "overrides", "id", "reason_sealed")?;
             let confirmations = reseal(&tx, &old_key, &new_key, "confirmations", "id", "content")?;
+            let teller_credentials = reseal(
+                &tx,
+                &old_key,
+                &new_key,
+                "teller_credentials",
+                "credential_id",
+                "body",
+            )?;
             let outbox = reseal(&tx, &old_key, &new_key, "outbox", "event_id", "payload")?;
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'data_key_id'",
@@ -193,6 +204,7 @@ impl Ledger {
                 evidence,
                 overrides,
                 confirmations,
+                teller_credentials,
                 outbox,
             };
             let detail = serde_json::to_value(&report)?;

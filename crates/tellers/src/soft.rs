@@ -283,6 +283,27 @@ impl SoftKey {
         &self.credentials
     }
 
+    /// The policy handed to the soft token for what the relying party asked: a PIN key
+    /// verifies the user (asking for the PIN) unless verification is discouraged; a
+    /// presence-only key never does. SoftToken sets the UV flag exactly when the policy is
+    /// `Required`.
+    fn user_verification(
+        &mut self,
+        asked: &UserVerificationPolicy,
+        ui: &dyn KeyUi,
+    ) -> Result<UserVerificationPolicy, AuthError> {
+        Ok(match (self.uv, asked) {
+            (UvBehaviour::PresenceOnly, _)
+            | (UvBehaviour::Pin, UserVerificationPolicy::Discouraged_DO_NOT_USE) => {
+                UserVerificationPolicy::Discouraged_DO_NOT_USE
+            }
+            (UvBehaviour::Pin, _) => {
+                self.verify_user(ui)?;
+                UserVerificationPolicy::Required
+            }
+        })
+    }
+
     /// Asks for the PIN and checks it, counting tries (saved).
     fn verify_user(&mut self, ui: &dyn KeyUi) -> Result<(), AuthError> {
         if self.pin_tries_left == 0 {
@@ -337,17 +358,7 @@ impl KeyAuthenticator for SoftKey {
             .public_key
             .authenticator_selection
             .get_or_insert_with(Default::default);
-        // SoftToken sets the UV flag exactly when the policy is `Required`.
-        selection.user_verification = match (self.uv, &selection.user_verification) {
-            (UvBehaviour::PresenceOnly, _)
-            | (UvBehaviour::Pin, UserVerificationPolicy::Discouraged_DO_NOT_USE) => {
-                UserVerificationPolicy::Discouraged_DO_NOT_USE
-            }
-            (UvBehaviour::Pin, _) => {
-                self.verify_user(ui)?;
-                UserVerificationPolicy::Required
-            }
-        };
+        selection.user_verification = self.user_verification(&selection.user_verification, ui)?;
         ui.request_touch();
         let credential = self
             .token
@@ -378,16 +389,7 @@ impl KeyAuthenticator for SoftKey {
             return Err(AuthError::UnknownKey);
         }
         options.public_key.user_verification =
-            match (self.uv, &options.public_key.user_verification) {
-                (UvBehaviour::PresenceOnly, _)
-                | (UvBehaviour::Pin, UserVerificationPolicy::Discouraged_DO_NOT_USE) => {
-                    UserVerificationPolicy::Discouraged_DO_NOT_USE
-                }
-                (UvBehaviour::Pin, _) => {
-                    self.verify_user(ui)?;
-                    UserVerificationPolicy::Required
-                }
-            };
+            self.user_verification(&options.public_key.user_verification, ui)?;
         ui.request_touch();
         let credential = self
             .token
