@@ -3,25 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::key;
+use common::{contains, files, key};
 use madoguchi_ledger::{EvidenceKind, Ledger, Procedure, TellerRole};
 use rusqlite::Connection;
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files(p: &Path) -> Vec<u8> {
-    let mut all = std::fs::read(p).expect("db");
-    let mut wal = p.as_os_str().to_owned();
-    wal.push("-wal");
-    if let Ok(w) = std::fs::read(&wal) {
-        all.extend(w);
-    }
-    all
-}
 
 #[test]
 fn photos_templates_my_numbers_reasons_and_confirmations_are_not_in_the_file() {

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{key, one_procedure};
+use common::{contains, files, key, one_procedure};
 use madoguchi_ledger::{
     CONFIRMATION_FORMAT, ConfirmationCounts, DataKey, Ledger, LedgerError, SessionEnd,
 };
@@ -35,20 +33,6 @@ fn record(session_id: &str, record_id: &str) -> Value {
         "override": null,
         "outcome": "verified"
     })
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files(p: &Path) -> Vec<u8> {
-    let mut all = std::fs::read(p).expect("db");
-    let mut wal = p.as_os_str().to_owned();
-    wal.push("-wal");
-    if let Ok(w) = std::fs::read(&wal) {
-        all.extend(w);
-    }
-    all
 }
 
 #[test]

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::key;
+use common::{contains, files, key};
 use madoguchi_ledger::migrate::{MIGRATIONS, PINNED};
 use madoguchi_ledger::{DataKey, Ledger, LedgerError, OutboxEvent, Procedure, TellerRole};
 use serde_json::{Value, json};
@@ -407,20 +405,6 @@ fn tellers_from_the_backend_are_created_updated_disabled_and_enabled() {
     );
     assert!(l.check_consistency().expect("consistency").is_consistent());
     assert!(l.verify_audit().expect("verify").first_broken.is_none());
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files(p: &Path) -> Vec<u8> {
-    let mut all = std::fs::read(p).expect("db");
-    let mut wal = p.as_os_str().to_owned();
-    wal.push("-wal");
-    if let Ok(w) = std::fs::read(&wal) {
-        all.extend(w);
-    }
-    all
 }
 
 #[test]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use madoguchi_ledger::{DataKey, Decision, Ledger, NewOutcome, Procedure, TellerRole};
 
@@ -33,4 +34,20 @@ pub fn one_procedure(l: &Ledger, teller: &str) -> (String, String) {
         })
         .expect("outcome");
     (s.id, o.id)
+}
+
+/// Does `hay` contain `needle` anywhere (a raw scan of a database file)?
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The bytes of the database file at `p` and of its write-ahead log, if any.
+pub fn files(p: &Path) -> Vec<u8> {
+    let mut all = std::fs::read(p).expect("db");
+    let mut wal = p.as_os_str().to_owned();
+    wal.push("-wal");
+    if let Ok(w) = std::fs::read(&wal) {
+        all.extend(w);
+    }
+    all
 }
