@@ -1,13 +1,16 @@
 //! The command line of `madoguchi-central`: `serve` and the admin commands (register a kiosk,
 //! revoke a face credential, rotate keys, set thresholds, stats — with the events counted per
 //! evidence verdict and the confirmation records held, purged and malformed —, purge expired
-//! confirmation records, list confirmation records for the bank's auditors). Admin commands
+//! confirmation records, list confirmation records for the bank's auditors, manage teller
+//! accounts and their keys: `teller-add`, `teller-disable`, `teller-enable`,
+//! `teller-revoke-key`, `tellers`). Admin commands
 //! print one JSON object on stdout (`confirmations` prints one line per record); errors go to
 //! stderr with a non-zero exit.
 //!
 //! What it does NOT do: print tokens or key material (a kiosk token is only ever written to
 //! the 0600 file named by `--token-file`), or print a confirmation record's personal data
-//! unless asked with `confirmations --json`.
+//! unless asked with `confirmations --json`, or print teller credential bodies (`tellers` lists
+//! ids, counters and revocation only).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -24,6 +27,7 @@ use crate::confirmation::{MAX_RETENTION_DAYS, Retention};
 use crate::evidence::{JpkiRoots, JpkiVerifier};
 use crate::server::{AppState, Limits};
 use crate::store::Store;
+use crate::tellers::Role;
 
 /// `madoguchi-central`: the reference central backend of madoguchi.
 #[derive(Debug, Parser)]
@@ -117,6 +121,34 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Create a teller account (enabled); kiosks receive it at their next sync.
+    TellerAdd {
+        /// Teller id (1 to 128 characters of A-Z a-z 0-9 - _ . : @).
+        id: String,
+        /// `teller`, `supervisor` or `technician`.
+        #[arg(long)]
+        role: Role,
+        /// The name shown at the kiosk's sign-in screen.
+        #[arg(long)]
+        name: String,
+    },
+    /// Disable a teller: kiosks refuse their sign-in after their next sync.
+    TellerDisable {
+        /// Teller id.
+        id: String,
+    },
+    /// Enable a disabled teller again.
+    TellerEnable {
+        /// Teller id.
+        id: String,
+    },
+    /// Revoke a teller's FIDO2 key: kiosks stop offering it after their next sync.
+    TellerRevokeKey {
+        /// The credential id (base64url).
+        credential_id: String,
+    },
+    /// List the teller accounts with their keys (ids, counters, revocation; no key bodies).
+    Tellers,
 }
 
 /// Runs a parsed command line.
@@ -259,7 +291,68 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             let store = Store::open(&cli.database_url).await?;
             list_confirmations(&store, json, after, limit).await
         }
+        Command::TellerAdd { id, role, name } => {
+            let store = Store::open(&cli.database_url).await?;
+            store.add_teller(&id, role, &name).await?;
+            print(json!({
+                "teller_id": id, "role": role.as_str(), "enabled": true,
+                "tellers_version": store.version(crate::tellers::RESOURCE).await?,
+            }));
+            Ok(())
+        }
+        Command::TellerDisable { id } => set_enabled(&cli.database_url, &id, false).await,
+        Command::TellerEnable { id } => set_enabled(&cli.database_url, &id, true).await,
+        Command::TellerRevokeKey { credential_id } => {
+            let store = Store::open(&cli.database_url).await?;
+            let changed = store.revoke_teller_credential(&credential_id).await?;
+            print(json!({
+                "credential_id": credential_id, "revoked": true, "changed": changed,
+                "tellers_version": store.version(crate::tellers::RESOURCE).await?,
+            }));
+            Ok(())
+        }
+        Command::Tellers => {
+            let store = Store::open(&cli.database_url).await?;
+            let list = store.tellers_list().await?;
+            let tellers: Vec<serde_json::Value> = list
+                .tellers
+                .iter()
+                .map(|t| {
+                    let keys: Vec<serde_json::Value> = t
+                        .credentials
+                        .iter()
+                        .map(|c| {
+                            json!({
+                                "credential_id": c.credential_id, "sign_count": c.sign_count,
+                                "registered_by": c.registered_by,
+                                "registered_at_ms": c.registered_at_ms, "kiosk_id": c.kiosk_id,
+                                "revoked": c.revoked_at_ms.is_some(),
+                                "revoked_at_ms": c.revoked_at_ms,
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "id": t.id, "display_name": t.display_name, "role": t.role.as_str(),
+                        "enabled": t.enabled, "updated_at_ms": t.updated_at_ms,
+                        "credentials": keys,
+                    })
+                })
+                .collect();
+            print(json!({"version": list.version, "tellers": tellers}));
+            Ok(())
+        }
     }
+}
+
+/// `teller-enable` / `teller-disable`.
+async fn set_enabled(database_url: &str, id: &str, enabled: bool) -> Result<(), CentralError> {
+    let store = Store::open(database_url).await?;
+    let changed = store.set_teller_enabled(id, enabled).await?;
+    print(json!({
+        "teller_id": id, "enabled": enabled, "changed": changed,
+        "tellers_version": store.version(crate::tellers::RESOURCE).await?,
+    }));
+    Ok(())
 }
 
 /// Prints the confirmation records after `after`, a page at a time (bounded memory).

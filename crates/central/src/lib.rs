@@ -5,7 +5,8 @@
 //! - [`server`]: the axum HTTP API — health, server time (for the kiosk's clock-skew check),
 //!   idempotent batch ingest of outbox events (keyed by event id: a re-sent event is
 //!   acknowledged and stored once), and the trust data the kiosks pull (issuer keys, revoked
-//!   face credentials, thresholds, template keys). Every kiosk call but health, time and the
+//!   face credentials, thresholds, template keys, the teller accounts with their FIDO2
+//!   credentials). Every kiosk call but health, time and the
 //!   document itself needs the kiosk's bearer token. Request bodies are bounded (413), bad
 //!   input is a 4xx with a JSON `{code, message}`, never a 5xx.
 //! - [`evidence`]: verification of the kiosks' JPKI evidence signatures (`evidence.stored`
@@ -19,11 +20,17 @@
 //!   after the retention period (default 7 years from verification, `--confirmation-retention-days`),
 //!   at start and daily by the server and by `purge-confirmations`; read by auditors with the
 //!   `confirmations` admin command only (no HTTP endpoint).
+//! - [`tellers`]: teller accounts and their FIDO2 credentials, served to the kiosks as one
+//!   versioned list (`GET /v1/tellers`) that they cache for offline sign-in; kept up to date
+//!   from the kiosks' `teller.key_registered`, `teller.signed_in` and `teller.key_revoked`
+//!   events (in the event's transaction, idempotent) and by the admin commands (`teller-add`,
+//!   `teller-disable`, `teller-enable`, `teller-revoke-key`, `tellers`).
 //! - [`store`]: persistence in an embedded SQLite database (the default: the demo needs
 //!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
 //!   branches).
 //! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats|
-//!   confirmations|purge-confirmations`.
+//!   confirmations|purge-confirmations|teller-add|teller-disable|teller-enable|
+//!   teller-revoke-key|tellers`.
 //! - [`pgtest`]: a throwaway PostgreSQL cluster for the tests (Debian `postgresql`).
 //!
 //! What it does NOT do:
@@ -41,6 +48,7 @@ pub mod evidence;
 pub mod pgtest;
 pub mod server;
 pub mod store;
+pub mod tellers;
 
 /// Everything that can go wrong in the central backend.
 #[derive(Debug, thiserror::Error)]

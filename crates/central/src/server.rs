@@ -10,9 +10,14 @@
 //! `confirmation.recorded` event's record is kept for the state's [`Retention`] (default 7
 //! years); [`serve`] purges expired confirmation records once at start and then every 24 h.
 //!
+//! Teller events (`teller.key_registered`, `teller.signed_in`, `teller.key_revoked`) update
+//! the teller list in the event's transaction ([`crate::tellers`]); `GET /v1/tellers` serves
+//! the list with its version.
+//!
 //! What it does NOT do: refuse an event whose evidence does not verify or whose confirmation
-//! record is malformed (it is stored and flagged), serve confirmation records (they are read
-//! with the admin CLI only), rate-limit per kiosk, or log bodies and tokens.
+//! record or teller payload is malformed (it is stored and flagged), serve confirmation
+//! records (they are read with the admin CLI only), rate-limit per kiosk, or log bodies,
+//! tokens or teller names.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -256,6 +261,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/revocations", get(revocations))
         .route("/v1/thresholds", get(thresholds))
         .route("/v1/template-keys", get(template_keys))
+        .route("/v1/tellers", get(tellers))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -442,6 +448,30 @@ async fn template_keys(State(state): State<AppState>, _k: Kiosk) -> Result<Json<
         })
         .collect();
     Ok(Json(json!({"version": version, "keys": keys})))
+}
+
+async fn tellers(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
+    let list = state.store.tellers_list().await?;
+    let tellers: Vec<Value> = list
+        .tellers
+        .iter()
+        .map(|t| {
+            let credentials: Vec<Value> = t
+                .credentials
+                .iter()
+                .map(|c| {
+                    // Stored only as a JSON object (checked on ingest).
+                    let credential: Value =
+                        serde_json::from_str(&c.credential).unwrap_or_else(|_| json!({}));
+                    json!({"credential_id": c.credential_id, "revoked": c.revoked_at_ms.is_some(),
+                           "sign_count": c.sign_count, "credential": credential})
+                })
+                .collect();
+            json!({"id": t.id, "display_name": t.display_name, "role": t.role.as_str(),
+                   "enabled": t.enabled, "credentials": credentials})
+        })
+        .collect();
+    Ok(Json(json!({"version": list.version, "tellers": tellers})))
 }
 
 /// How often the server purges expired confirmation records.

@@ -8,7 +8,10 @@
 //! version 2 the confirmation records (確認記録, see [`crate::confirmation`]):
 //! `confirmation_records` (one row per record id, written in the transaction of its event),
 //! `confirmation_malformed` (events of that kind that could not be read, with a reason code)
-//! and `confirmation_purged` (ids and dates of records purged after their retention period).
+//! and `confirmation_purged` (ids and dates of records purged after their retention period),
+//! and since schema version 3 the teller accounts and their FIDO2 credentials (`tellers`,
+//! `teller_credentials`, see [`crate::tellers`]), whose list version is the `tellers` entry
+//! of `resource_versions`.
 //!
 //! Schema changes: the base schema and every later step are idempotent `CREATE … IF NOT
 //! EXISTS`; opening a database applies the steps above its stored version and records
@@ -29,10 +32,11 @@ use sha2::Digest as _;
 use zeroize::Zeroizing;
 
 use crate::confirmation::{self, ConfirmationCounts, ConfirmationRecord, Extracted, Retention};
+use crate::tellers::{self, TellerEvent};
 use crate::{CentralError, random_bytes};
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS kiosks (
@@ -109,9 +113,31 @@ CREATE TABLE IF NOT EXISTS confirmation_purged (
 );
 ";
 
+/// Schema version 3: teller accounts and their FIDO2 credentials (see [`crate::tellers`]).
+const SCHEMA_V3_SQL: &str = "
+CREATE TABLE IF NOT EXISTS tellers (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('teller', 'supervisor', 'technician')),
+    enabled BOOLEAN NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS teller_credentials (
+    credential_id TEXT PRIMARY KEY,
+    teller_id TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    sign_count BIGINT NOT NULL,
+    registered_by TEXT,
+    registered_at_ms BIGINT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    revoked_at_ms BIGINT
+);
+CREATE INDEX IF NOT EXISTS teller_credentials_teller ON teller_credentials (teller_id);
+";
+
 /// The steps after the base schema (version 1), in order: `(version, SQL)`. Append only; each
 /// statement must be idempotent.
-const MIGRATIONS: &[(i64, &str)] = &[(2, SCHEMA_V2_SQL)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, SCHEMA_V2_SQL), (3, SCHEMA_V3_SQL)];
 
 /// The SQL of the steps a database at `found` (None: new) still needs.
 fn pending_steps(found: Option<i64>) -> impl Iterator<Item = &'static str> {
@@ -348,7 +374,7 @@ impl Store {
         }
     }
 
-    async fn sqlite<T: Send + 'static>(
+    pub(crate) async fn sqlite<T: Send + 'static>(
         c: &Arc<std::sync::Mutex<rusqlite::Connection>>,
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, CentralError> + Send + 'static,
     ) -> Result<T, CentralError> {
@@ -448,12 +474,17 @@ impl Store {
             .iter()
             .map(|e| (e.kind == confirmation::KIND).then(|| confirmation::extract(&e.payload)))
             .collect();
+        let teller_events: Vec<Option<Result<TellerEvent, &'static str>>> = events
+            .iter()
+            .map(|e| tellers::extract(&e.kind, &e.payload))
+            .collect();
         let malformed_until = retention.until(received_at_ms);
         match self {
             Store::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let tx = c.transaction()?;
                     let mut out = Vec::with_capacity(events.len());
+                    let mut tellers_changed = false;
                     {
                         let mut ins = tx.prepare_cached(
                             "INSERT INTO events (event_id, kiosk_id, kind, payload, created_at_ms,
@@ -462,7 +493,12 @@ impl Store {
                         )?;
                         let mut get =
                             tx.prepare_cached("SELECT digest FROM events WHERE event_id = ?1")?;
-                        for ((e, d), conf) in events.iter().zip(&digests).zip(&confirmations) {
+                        for (((e, d), conf), teller) in events
+                            .iter()
+                            .zip(&digests)
+                            .zip(&confirmations)
+                            .zip(&teller_events)
+                        {
                             let n = ins.execute(rusqlite::params![
                                 e.event_id,
                                 kiosk,
@@ -485,6 +521,13 @@ impl Store {
                                     };
                                     keep_confirmation_sqlite(&tx, &keep, conf)?;
                                 }
+                                match teller {
+                                    Some(Ok(t)) => {
+                                        tellers_changed |= tellers::apply_sqlite(&tx, &kiosk, t)?;
+                                    }
+                                    Some(Err(reason)) => tellers::log_unreadable(&e.kind, reason),
+                                    None => {}
+                                }
                             } else {
                                 let stored: Option<String> = get
                                     .query_row([&e.event_id], |r| r.get(0))
@@ -496,6 +539,9 @@ impl Store {
                                 out.push(status_of(stored.as_deref(), d));
                             }
                         }
+                    }
+                    if tellers_changed {
+                        tellers::bump_sqlite(&tx)?;
                     }
                     tx.commit()?;
                     Ok(out)
@@ -553,6 +599,23 @@ impl Store {
                         };
                         keep_confirmation_pg(&tx, &keep, conf).await?;
                     }
+                }
+                // The teller events just stored (first copies only, in batch order).
+                let mut applied = HashSet::new();
+                let mut tellers_changed = false;
+                for (e, teller) in events.iter().zip(&teller_events) {
+                    if let Some(teller) = teller
+                        && inserted.contains(&e.event_id)
+                        && applied.insert(e.event_id.as_str())
+                    {
+                        match teller {
+                            Ok(t) => tellers_changed |= tellers::apply_pg(&tx, &kiosk, t).await?,
+                            Err(reason) => tellers::log_unreadable(&e.kind, reason),
+                        }
+                    }
+                }
+                if tellers_changed {
+                    tellers::bump_pg(&tx).await?;
                 }
                 let others: Vec<&str> = ids
                     .iter()

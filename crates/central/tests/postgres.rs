@@ -1,9 +1,11 @@
 //! The store and the API on a real PostgreSQL server (a temporary cluster started by the
 //! test; needs the Debian package `postgresql`), including the confirmation-record scenario
-//! shared with the SQLite tests and the upgrade of a version-1 schema.
+//! and teller-list scenarios shared with the SQLite tests and the upgrade of a version-1
+//! schema.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
 mod confirmation_support;
+mod tellers_support;
 
 use madoguchi_central::pgtest::TempPostgres;
 use madoguchi_central::server::{Embedded, Limits};
@@ -93,10 +95,12 @@ fn store_and_api_on_postgresql() {
             matches!(e, CentralError::SchemaTooNew { found: 99, .. }),
             "{e}"
         );
-        // A version-1 database (before the confirmation tables) is upgraded on open.
+        // A version-1 database (before the confirmation and teller tables) is upgraded on
+        // open.
         client
             .batch_execute(
-                "DROP TABLE confirmation_records, confirmation_malformed, confirmation_purged;
+                "DROP TABLE confirmation_records, confirmation_malformed, confirmation_purged,
+                   tellers, teller_credentials;
                  UPDATE central_schema SET version = 1",
             )
             .await
@@ -110,6 +114,7 @@ fn store_and_api_on_postgresql() {
         assert_eq!(v, SCHEMA_VERSION);
         assert_eq!(upgraded.event_count().await.unwrap(), 3);
         confirmation_support::scenario(&upgraded).await;
+        tellers_support::scenario(&upgraded).await;
     });
     drop(rt);
 
@@ -145,7 +150,8 @@ fn store_and_api_on_postgresql() {
     assert_eq!(
         c.with_store(|s| async move { s.event_count().await })
             .unwrap(),
-        // a, b, c, the scenario's four and the two above.
-        9
+        // a, b, c, the confirmation scenario's four, the teller scenario's eleven and the
+        // two above.
+        20
     );
 }

@@ -92,6 +92,43 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
         &db,
         &["set-thresholds", "--file", thresholds.to_str().unwrap()],
     );
+    admin(
+        &db,
+        &[
+            "teller-add",
+            "t-1",
+            "--role",
+            "teller",
+            "--name",
+            "山田 花子",
+        ],
+    );
+    admin(
+        &db,
+        &[
+            "teller-add",
+            "sup-1",
+            "--role",
+            "supervisor",
+            "--name",
+            "佐藤 一郎",
+        ],
+    );
+    admin(&db, &["teller-disable", "sup-1"]);
+    // A key registered at the kiosk, so that `/v1/tellers` serves a credential.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let s = madoguchi_central::store::Store::open_sqlite(&db).await.unwrap();
+        let payload = serde_json::json!({"teller_id": "t-1", "credential_id": "Y3JlZC1hLTAxMjM0NTY3ODk",
+            "registered_by": null, "sign_count": 3, "at_ms": 1, "credential": {"id": "x"}});
+        let e = madoguchi_central::store::NewEvent {
+            event_id: "00000000-0000-4000-8000-00000000abcd".into(),
+            kind: "teller.key_registered".into(),
+            payload: payload.to_string(),
+            created_at_ms: 1,
+            verification: "not_checked".into(),
+        };
+        s.ingest("K-ST", vec![e], 1).await.unwrap();
+    });
 
     // As the demo runs it: evidence signatures of the virtual card's TEST hierarchy verify.
     let roots = virtual_support::anchors_dir();

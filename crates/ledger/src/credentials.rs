@@ -23,6 +23,13 @@
 //!   list (role, display name, enabled); audited as `teller.synced` only when something
 //!   changed. The display name is not written to the audit trail (it is stored in clear in
 //!   `tellers` and goes in the sealed event).
+//! - [`Ledger::sync_teller_credential_from_backend`]: applies one credential of the backend's
+//!   list: an unknown one is cached (for an existing teller), a lower local counter is raised
+//!   to the backend's (with the backend's body; never lowered), a revocation is applied
+//!   (never undone). Audited as `teller.key_synced` only when something changed. Records from
+//!   the backend do not go back to it: the outbox row written with it (every cached
+//!   credential has one, see [`Ledger::check_consistency`]) is acknowledged at once and
+//!   carries no payload, so the sync never sends it.
 //!
 //! Reads: [`Ledger::teller_credential`], [`Ledger::teller_credentials`] and
 //! [`Ledger::sign_in_candidates`] (enabled tellers with their unrevoked keys) open the bodies.
@@ -517,6 +524,106 @@ impl Ledger {
         })
     }
 
+    /// Applies one credential of the backend's teller list (the sync pull, after the teller
+    /// itself was upserted with [`Ledger::upsert_teller_from_backend`]):
+    /// - unknown here: cached with `body_json`, `sign_count` and, if `revoked`, revoked now
+    ///   (`NotFound` if the teller does not exist here; a disabled teller's keys are cached
+    ///   all the same, they are never candidates);
+    /// - known, and the backend's counter is higher: the counter and the body become the
+    ///   backend's (a sign-in at another kiosk); a higher or equal local counter is kept;
+    /// - `revoked` and not revoked here: revoked now (a local revocation is never undone).
+    ///
+    /// Returns whether something changed. A change is audited as `teller.key_synced` (what
+    /// changed, never the body) with an outbox row that is acknowledged at once and has no
+    /// payload, so nothing goes back to the backend; no change writes nothing. `InvalidInput`
+    /// for a malformed id or body, or a credential the ledger holds for another teller.
+    pub fn sync_teller_credential_from_backend(
+        &self,
+        credential_id: &str,
+        teller_id: &str,
+        body_json: &[u8],
+        sign_count: u32,
+        revoked: bool,
+    ) -> Result<bool, LedgerError> {
+        check_id("teller id", teller_id)?;
+        check_credential_id(credential_id)?;
+        check_body(body_json)?;
+        self.write(|tx, key| {
+            let row: Option<(String, i64, Option<i64>)> = tx
+                .prepare_cached(
+                    "SELECT teller_id, sign_count, revoked_at_ms FROM teller_credentials
+                     WHERE credential_id = ?1",
+                )?
+                .query_row(params![credential_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let at = now_ms();
+            let detail = match row {
+                None => {
+                    teller_disabled_at(tx, teller_id)?;
+                    let sealed = crypto::seal(key, TABLE, credential_id, body_json)?;
+                    tx.prepare_cached(
+                        "INSERT INTO teller_credentials (credential_id, teller_id, body,
+                           sign_count, registered_at_ms, revoked_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
+                        credential_id,
+                        teller_id,
+                        sealed,
+                        sign_count,
+                        at,
+                        revoked.then_some(at)
+                    ])?;
+                    json!({
+                        "teller_id": teller_id, "created": true, "sign_count": sign_count,
+                        "revoked": revoked,
+                    })
+                }
+                Some((owner, stored, revoked_at)) => {
+                    if owner != teller_id {
+                        return Err(invalid(format!(
+                            "credential {credential_id} belongs to another teller here"
+                        )));
+                    }
+                    let stored = count_from_db(credential_id, stored)?;
+                    let raise = sign_count > stored;
+                    let revoke = revoked && revoked_at.is_none();
+                    if !(raise || revoke) {
+                        return Ok(false);
+                    }
+                    if raise {
+                        let sealed = crypto::seal(key, TABLE, credential_id, body_json)?;
+                        tx.prepare_cached(
+                            "UPDATE teller_credentials SET sign_count = ?1, body = ?2
+                             WHERE credential_id = ?3",
+                        )?
+                        .execute(params![
+                            sign_count,
+                            sealed,
+                            credential_id
+                        ])?;
+                    }
+                    if revoke {
+                        tx.prepare_cached(
+                            "UPDATE teller_credentials SET revoked_at_ms = ?1
+                             WHERE credential_id = ?2",
+                        )?
+                        .execute(params![at, credential_id])?;
+                    }
+                    json!({
+                        "teller_id": teller_id, "created": false,
+                        "sign_count_raised_from": raise.then_some(stored),
+                        "sign_count": sign_count.max(stored), "revoked": revoke,
+                    })
+                }
+            };
+            local_only(tx, key, at, "teller.key_synced", credential_id, &detail)?;
+            Ok(true)
+        })
+    }
+
     /// Creates or updates a teller from the backend's list (the sync pull): the role, the
     /// display name (`None` clears it) and whether it is enabled (disabling sets
     /// `disabled_at_ms` to now, re-enabling clears it) become the backend's. Audited with a
@@ -608,6 +715,32 @@ impl Ledger {
             Ok(Some(event))
         })
     }
+}
+
+/// Audits a change that came from the backend, with the outbox row every cached credential
+/// has, acknowledged at once and without a payload: the sync never sends it back.
+fn local_only(
+    tx: &Transaction<'_>,
+    key: &DataKey,
+    at: i64,
+    kind: &str,
+    credential_id: &str,
+    detail: &Value,
+) -> Result<(), LedgerError> {
+    let event = emit(
+        tx,
+        key,
+        at,
+        None,
+        kind,
+        record(credential_id),
+        detail,
+        &json!({}),
+        false,
+    )?;
+    tx.prepare_cached("UPDATE outbox SET acked_at_ms = ?1, payload = NULL WHERE seq = ?2")?
+        .execute(params![at, event.seq])?;
+    Ok(())
 }
 
 #[cfg(test)]

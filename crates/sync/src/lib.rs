@@ -9,7 +9,9 @@
 //!   full jitter, `Retry-After` honoured on 429/503, batches halved on 413; memory stays
 //!   bounded by one batch whatever the backlog.
 //! - [`pull`]: fetches the trust list, revocations and thresholds into the ledger's caches,
-//!   and the template keys (kept in memory, zeroized); measures clock skew against `/v1/time`.
+//!   the template keys (kept in memory, zeroized) and the teller list (accounts upserted,
+//!   their FIDO2 credentials cached for offline sign-in; tellers the backend does not list
+//!   are left alone); measures clock skew against `/v1/time`.
 //! - [`client`]: the HTTP client: per-kiosk bearer token ([`KioskToken`], zeroizing, redacted),
 //!   the bank's CA (alone or beside the system roots), optional client certificate (mutual
 //!   TLS); plain `http://` only to loopback.
@@ -43,7 +45,7 @@ use serde::Serialize;
 
 pub use client::{Client, ClientOptions, KioskToken};
 pub use drain::{Backoff, DrainOptions, DrainReport, MemoryOutbox, Outbox};
-pub use pull::{ClockSkew, PullReport, TemplateKeys};
+pub use pull::{ClockSkew, PullReport, TellersPull, TemplateKeys};
 
 /// Everything that can go wrong in sync.
 #[derive(Debug, thiserror::Error)]

@@ -5,15 +5,30 @@
 //! the audit trail records real changes. Template keys are secret: they are returned in a
 //! zeroizing [`TemplateKeys`] held in memory.
 //!
+//! The teller list ([`pull_tellers`], part of [`pull_all`]) is applied to the ledger at every
+//! pull, whatever its version (each ledger call writes nothing when the ledger already
+//! agrees): every account is upserted first (role, display name, enabled — a teller
+//! disabled at the backend can no longer sign in here), then each of its credentials
+//! (unknown ones cached, lower local counters raised, revocations applied). A teller the
+//! ledger holds but the backend does not list is left alone: the ledger does not record
+//! where a teller came from, the kiosk creates some itself (the `counter-unverified`
+//! placeholder, the simulation's seeded tellers), and the backend never deletes an account
+//! (it disables it, which does reach the kiosk). Likewise a local credential the backend
+//! does not list yet (registered here, not drained yet) is kept. An entry the ledger refuses
+//! (malformed id, name or body, unknown role) is skipped and counted, never stops the pull.
+//! A backend without `/v1/tellers` (404) leaves the tellers untouched.
+//!
 //! What it does NOT do: verify signatures on the pulled documents (the transport is
-//! authenticated TLS to the bank; signed trust documents are a later step), or persist the
-//! template keys (the ledger has no sealed cache for them yet).
+//! authenticated TLS to the bank; signed trust documents are a later step), persist the
+//! template keys (the ledger has no sealed cache for them yet), or log teller display names
+//! (personal data).
 
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use madoguchi_ledger::{CacheKind, Ledger};
+use madoguchi_ledger::{CacheKind, Ledger, LedgerError, TellerRole};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use crate::{Client, SyncError, now_ms};
@@ -29,6 +44,23 @@ pub trait TrustCache {
     fn put(&self, kind: CacheKind, version: &str, body: &[u8]) -> Result<(), SyncError>;
     /// Replaces the revocation list.
     fn put_revocations(&self, version: &str, credential_ids: &[String]) -> Result<(), SyncError>;
+    /// Creates or updates a teller from the backend's list; whether something changed.
+    fn upsert_teller(
+        &self,
+        teller_id: &str,
+        role: TellerRole,
+        display_name: Option<&str>,
+        enabled: bool,
+    ) -> Result<bool, SyncError>;
+    /// Applies one credential of the backend's teller list; whether something changed.
+    fn sync_teller_credential(
+        &self,
+        credential_id: &str,
+        teller_id: &str,
+        body_json: &[u8],
+        sign_count: u32,
+        revoked: bool,
+    ) -> Result<bool, SyncError>;
 }
 
 impl TrustCache for Ledger {
@@ -40,6 +72,33 @@ impl TrustCache for Ledger {
     }
     fn put_revocations(&self, version: &str, ids: &[String]) -> Result<(), SyncError> {
         Ok(self.replace_revocations(version, ids)?)
+    }
+    fn upsert_teller(
+        &self,
+        teller_id: &str,
+        role: TellerRole,
+        display_name: Option<&str>,
+        enabled: bool,
+    ) -> Result<bool, SyncError> {
+        Ok(self
+            .upsert_teller_from_backend(teller_id, role, display_name, enabled)?
+            .is_some())
+    }
+    fn sync_teller_credential(
+        &self,
+        credential_id: &str,
+        teller_id: &str,
+        body_json: &[u8],
+        sign_count: u32,
+        revoked: bool,
+    ) -> Result<bool, SyncError> {
+        Ok(self.sync_teller_credential_from_backend(
+            credential_id,
+            teller_id,
+            body_json,
+            sign_count,
+            revoked,
+        )?)
     }
 }
 
@@ -149,6 +208,12 @@ pub struct PullReport {
     pub thresholds_version: i64,
     /// Template key set version.
     pub template_keys_version: i64,
+    /// Teller list version served by the backend (0: none).
+    pub tellers_version: i64,
+    /// Teller accounts and credentials this pull changed in the ledger.
+    pub tellers_changed: usize,
+    /// Teller accounts and credentials of the list the ledger refused (skipped).
+    pub tellers_skipped: usize,
     /// Caches that changed in this pull.
     pub updated: Vec<&'static str>,
     /// The template keys (never serialised).
@@ -223,5 +288,128 @@ pub fn pull_all<C: TrustCache + ?Sized>(
         version: tk.version,
         keys,
     };
+    let t = pull_tellers(client, cache)?;
+    r.tellers_version = t.version;
+    r.tellers_changed = t.changed;
+    r.tellers_skipped = t.skipped;
+    if t.changed > 0 {
+        r.updated.push("tellers");
+    }
     Ok(r)
+}
+
+#[derive(Deserialize)]
+struct TellersAnswer {
+    version: i64,
+    tellers: Vec<WireTeller>,
+}
+
+/// One account of the list (no `Debug`: it holds a display name).
+#[derive(Deserialize)]
+struct WireTeller {
+    id: String,
+    display_name: Option<String>,
+    role: String,
+    enabled: bool,
+    #[serde(default)]
+    credentials: Vec<WireCredential>,
+}
+
+#[derive(Deserialize)]
+struct WireCredential {
+    credential_id: String,
+    revoked: bool,
+    sign_count: u32,
+    credential: Box<RawValue>,
+}
+
+/// What [`pull_tellers`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TellersPull {
+    /// The list's version at the backend (0: never changed, or no teller list served).
+    pub version: i64,
+    /// Accounts and credentials that changed in the ledger.
+    pub changed: usize,
+    /// Accounts and credentials the ledger refused (malformed, unknown role), skipped.
+    pub skipped: usize,
+}
+
+/// Whether a ledger error is about the entry itself (skip it) rather than the ledger.
+fn refused_entry(e: &SyncError) -> bool {
+    matches!(
+        e,
+        SyncError::Ledger(LedgerError::InvalidInput(_) | LedgerError::NotFound { .. })
+    )
+}
+
+/// Counts one ledger call of [`pull_tellers`]: a change, a refused entry (logged by id and
+/// code, skipped), or a ledger failure (returned).
+fn tally(
+    out: &mut TellersPull,
+    r: Result<bool, SyncError>,
+    what: &str,
+    id: &str,
+) -> Result<(), SyncError> {
+    match r {
+        Ok(changed) => {
+            out.changed += usize::from(changed);
+            Ok(())
+        }
+        Err(e) if refused_entry(&e) => {
+            // Ids only: never the display name or the credential.
+            tracing::warn!(code = e.code(), what, id, "teller list entry skipped");
+            out.skipped += 1;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Pulls `/v1/tellers` and applies it to the ledger (see the module docs): accounts first,
+/// then their credentials. Entries the ledger refuses are skipped and counted; a failure of
+/// the ledger itself, or an answer that is not the documented JSON, is an error.
+pub fn pull_tellers<C: TrustCache + ?Sized>(
+    client: &Client,
+    cache: &C,
+) -> Result<TellersPull, SyncError> {
+    let body = match client.get("/v1/tellers") {
+        Ok(b) => b,
+        Err(SyncError::Status { status: 404, .. }) => {
+            tracing::debug!("the backend serves no teller list");
+            return Ok(TellersPull::default());
+        }
+        Err(e) => return Err(e),
+    };
+    let list: TellersAnswer = json(&body, "tellers")?;
+    let mut out = TellersPull {
+        version: list.version,
+        ..TellersPull::default()
+    };
+    for t in &list.tellers {
+        let Some(role) = TellerRole::parse(&t.role) else {
+            let unknown = LedgerError::InvalidInput("unknown role".into());
+            tally(&mut out, Err(unknown.into()), "teller", &t.id)?;
+            out.skipped += t.credentials.len();
+            continue;
+        };
+        let upserted = cache.upsert_teller(&t.id, role, t.display_name.as_deref(), t.enabled);
+        let applied = upserted.is_ok();
+        tally(&mut out, upserted, "teller", &t.id)?;
+        if !applied {
+            // Its credentials would need the account: skipped with it.
+            out.skipped += t.credentials.len();
+            continue;
+        }
+        for c in &t.credentials {
+            let r = cache.sync_teller_credential(
+                &c.credential_id,
+                &t.id,
+                c.credential.get().as_bytes(),
+                c.sign_count,
+                c.revoked,
+            );
+            tally(&mut out, r, "credential", &c.credential_id)?;
+        }
+    }
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! The continuous sync loop for a long-running process (the kiosk's sync thread, or
 //! `madoguchi sync run`): drain the outbox, purge the confirmation records the backend has
-//! acknowledged, pull trust data every `pull_interval`, check the clock, rest `idle`, again, until the stop flag is set or the deadline passes. Exposes
+//! acknowledged, pull trust data and the teller list every `pull_interval` (so a teller
+//! disabled at the backend can no longer sign in here within one interval), check the clock,
+//! rest `idle`, again, until the stop flag is set or the deadline passes. Exposes
 //! [`status`] (backlog and last success) for the UI and diagnostics.
 //!
 //! What it does NOT do: start threads itself (the caller owns the thread and the stop flag),
