@@ -92,12 +92,15 @@ pub enum Input {
     /// The teller confirms the kiosk's decision.
     Confirm,
     /// The teller overrides it (`accept`: verified despite the kiosk, else not verified),
-    /// with a written reason.
+    /// with a written reason, approved by a supervisor (four eyes: another person, whose key
+    /// the caller has verified just now).
     Override {
         /// Verified (true) or not verified (false).
         accept: bool,
         /// The teller's reason, 1 to 2000 characters.
         reason: String,
+        /// The approving supervisor; `None` (or unverified, or the teller themself) is refused.
+        approver: Option<TellerRef>,
     },
     /// The teller goes on without the JPKI signature.
     SkipSign,

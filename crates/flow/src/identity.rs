@@ -88,7 +88,7 @@ enum Pending {
     ReadCodeB,
     Sign(Secret),
     /// Write the records (with the teller's override, if any).
-    Record(Option<(bool, String)>),
+    Record(Option<(bool, String, TellerRef)>),
 }
 
 enum Step {
@@ -682,7 +682,11 @@ impl IdentityVerification {
 
     /// Writes everything and ends. A failed write leaves the procedure at review with the data
     /// (the teller tries again); what was written is not written twice.
-    fn conclude(&mut self, override_: Option<(bool, String)>, cx: &mut Cx<'_, '_>) -> Flow {
+    fn conclude(
+        &mut self,
+        override_: Option<(bool, String, TellerRef)>,
+        cx: &mut Cx<'_, '_>,
+    ) -> Flow {
         self.pending = Some(Pending::Record(override_));
         self.go(Step::Recording {
             until: cx.now + cx.settings.timeouts.review,
@@ -690,12 +694,16 @@ impl IdentityVerification {
         Flow::Continue
     }
 
-    fn do_conclude(&mut self, override_: Option<(bool, String)>, cx: &mut Cx<'_, '_>) -> Flow {
+    fn do_conclude(
+        &mut self,
+        override_: Option<(bool, String, TellerRef)>,
+        cx: &mut Cx<'_, '_>,
+    ) -> Flow {
         let (proposed, proposed_reason) = self.proposed();
         let (outcome, reason) = match &override_ {
             None => (proposed, proposed_reason),
-            Some((true, _)) => (Outcome::Verified, m::R_OVERRIDDEN),
-            Some((false, _)) => (Outcome::NotVerified, m::R_OVERRIDDEN),
+            Some((true, _, _)) => (Outcome::Verified, m::R_OVERRIDDEN),
+            Some((false, _, _)) => (Outcome::NotVerified, m::R_OVERRIDDEN),
         };
         match self.write(outcome, reason, override_.as_ref(), cx) {
             Ok(confirmation_id) => {
@@ -726,7 +734,7 @@ impl IdentityVerification {
         &mut self,
         outcome: Outcome,
         reason: &'static str,
-        override_: Option<&(bool, String)>,
+        override_: Option<&(bool, String, TellerRef)>,
         cx: &mut Cx<'_, '_>,
     ) -> Result<String, &'static str> {
         let Some(chip) = &self.chip else {
@@ -813,7 +821,7 @@ impl IdentityVerification {
                     .map_err(|e| e.0)?,
             );
         }
-        if let (Some((accept, text)), false, Some(outcome_id)) = (
+        if let (Some((accept, text, approver)), false, Some(outcome_id)) = (
             override_,
             self.written.override_done,
             &self.written.outcome_id,
@@ -824,7 +832,7 @@ impl IdentityVerification {
                 RecordDecision::Rejected
             };
             records
-                .record_override(outcome_id, cx.teller, decision, text)
+                .record_override(outcome_id, cx.teller, approver, decision, text)
                 .map_err(|e| e.0)?;
             self.written.override_done = true;
         }
@@ -844,10 +852,11 @@ impl IdentityVerification {
             self.face.as_ref(),
             self.evidence.is_some(),
             self.written.evidence.clone().unwrap_or_default(),
-            override_.map(|(accept, text)| Override {
+            override_.map(|(accept, text, approver)| Override {
                 decision: if *accept { "accepted" } else { "rejected" },
                 reason: text.clone(),
                 teller_id: cx.teller.id.clone(),
+                approved_by: approver.id.clone(),
             }),
             outcome.as_str(),
         );
@@ -975,14 +984,32 @@ impl Procedure for IdentityVerification {
                 StepId::Review => Ok(self.conclude(None, cx)),
                 _ => Err(Refusal::NOT_NOW),
             },
-            Input::Override { accept, reason } => match step {
+            Input::Override {
+                accept,
+                reason,
+                approver,
+            } => match step {
                 StepId::Review => {
                     let reason = reason.trim().to_owned();
-                    if reason.is_empty() || reason.chars().count() > 2000 {
-                        self.notice = Some(Msg::new(m::N_REASON_REQUIRED));
-                        Err(Refusal(m::N_REASON_REQUIRED))
+                    let refused = if reason.is_empty() || reason.chars().count() > 2000 {
+                        Some(m::N_REASON_REQUIRED)
                     } else {
-                        Ok(self.conclude(Some((accept, reason)), cx))
+                        match &approver {
+                            None => Some(m::N_APPROVAL_REQUIRED),
+                            Some(a) if !a.verified => Some(m::N_APPROVAL_REQUIRED),
+                            Some(a) if a.id == cx.teller.id => Some(m::N_APPROVER_SAME),
+                            Some(_) => None,
+                        }
+                    };
+                    match (refused, approver) {
+                        (Some(code), _) => {
+                            self.notice = Some(Msg::new(code));
+                            Err(Refusal(code))
+                        }
+                        (None, Some(approver)) => {
+                            Ok(self.conclude(Some((accept, reason, approver)), cx))
+                        }
+                        (None, None) => Err(Refusal(m::N_APPROVAL_REQUIRED)),
                     }
                 }
                 _ => Err(Refusal::NOT_NOW),

@@ -94,6 +94,10 @@ codes! {
     N_SIGNED = "notice.signed";
     /// An override needs a written reason.
     N_REASON_REQUIRED = "notice.reason_required";
+    /// An override needs a supervisor's key (approval).
+    N_APPROVAL_REQUIRED = "notice.approval_required";
+    /// An override cannot be approved by the teller who makes it.
+    N_APPROVER_SAME = "notice.approver_same";
     /// The procedure could not start (the reason code follows).
     N_START_FAILED = "notice.start_failed";
     /// The camera could not start.

@@ -524,7 +524,7 @@ pub enum FaceEvent {
 pub struct TellerRef {
     /// The ledger's teller id.
     pub id: String,
-    /// Signed in with a verified credential (a FIDO2 key; not before teller sign-in exists).
+    /// Signed in with a verified credential (a FIDO2 key).
     pub verified: bool,
 }
 
@@ -616,11 +616,13 @@ pub trait RecordSink {
         teller: &TellerRef,
         outcome: &OutcomeRecord,
     ) -> Result<String, RecordFault>;
-    /// Records a teller's override of an outcome with the written reason.
+    /// Records a teller's override of an outcome with the written reason and the supervisor
+    /// who approved it.
     fn record_override(
         &mut self,
         outcome_id: &str,
         teller: &TellerRef,
+        approver: &TellerRef,
         decision: RecordDecision,
         reason: &str,
     ) -> Result<String, RecordFault>;

@@ -142,6 +142,8 @@ pub struct Override {
     pub reason: String,
     /// Who.
     pub teller_id: String,
+    /// The supervisor whose key approved it.
+    pub approved_by: String,
 }
 
 /// Where and who, for [`ConfirmationRecord::build`].

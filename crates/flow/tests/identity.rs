@@ -7,7 +7,7 @@ mod support;
 
 use madoguchi_flow::ports::{
     ChallengeResult, EvidenceKind, FaceDecision, FaceEvent, FaceProgress, FaceResult, PrivateBytes,
-    RecordDecision, Route, SessionEnd, Turn,
+    RecordDecision, Route, SessionEnd, TellerRef, Turn,
 };
 use madoguchi_flow::view::{Outcome, StepId};
 use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, Start, messages as m};
@@ -339,16 +339,42 @@ fn mismatch_and_attack_are_proposed_and_the_teller_can_override_with_a_reason() 
     assert_eq!(
         w.send(Input::Override {
             accept: true,
-            reason: "   ".into()
+            reason: "   ".into(),
+            approver: Some(supervisor()),
         })
         .unwrap_err()
         .0,
         m::N_REASON_REQUIRED
     );
     assert_eq!(w.step(), StepId::Review);
+    // Four eyes: no approver, an unverified one, or the teller themself is refused.
+    let reason = "写真が10年前のもので髪型が違う。運転免許証で確認";
+    for (approver, code) in [
+        (None, m::N_APPROVAL_REQUIRED),
+        (
+            Some(TellerRef {
+                id: "sup-1".into(),
+                verified: false,
+            }),
+            m::N_APPROVAL_REQUIRED,
+        ),
+        (Some(teller()), m::N_APPROVER_SAME),
+    ] {
+        let refused = w
+            .send(Input::Override {
+                accept: true,
+                reason: reason.into(),
+                approver,
+            })
+            .unwrap_err();
+        assert_eq!(refused.0, code);
+        assert_eq!(w.step(), StepId::Review, "{code}: still at review");
+        assert!(w.records.overrides.is_empty(), "{code}: nothing recorded");
+    }
     w.send(Input::Override {
         accept: true,
-        reason: "写真が10年前のもので髪型が違う。運転免許証で確認".into(),
+        reason: reason.into(),
+        approver: Some(supervisor()),
     })
     .unwrap();
     assert_eq!(w.screens.last.outcome, Some(Outcome::Verified));
@@ -359,8 +385,15 @@ fn mismatch_and_attack_are_proposed_and_the_teller_can_override_with_a_reason() 
         "the kiosk's own decision"
     );
     assert_eq!(w.records.overrides[0].1, RecordDecision::Accepted);
+    assert_eq!(
+        w.records.overrides[0].3, "sup-1",
+        "the approver is recorded"
+    );
     let json: serde_json::Value = serde_json::from_str(&w.records.confirmations[0].1).unwrap();
     assert_eq!(json["override"]["decision"], "accepted");
+    assert_eq!(json["override"]["teller_id"], "t-001");
+    assert_eq!(json["override"]["approved_by"], "sup-1");
+    assert_eq!(json["verified_by"]["teller_verified"], true);
     assert_eq!(json["face_match"]["outcome"], "no_match");
 
     let mut w = World::new();

@@ -186,6 +186,7 @@ fn apply(w: &mut World, a: &Act) {
         Act::Confirm => w.send(Input::Confirm),
         Act::Override { accept, reason } => w.send(Input::Override {
             accept,
+            approver: Some(supervisor()),
             reason: if reason {
                 "確認済み".into()
             } else {

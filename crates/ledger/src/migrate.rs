@@ -214,6 +214,15 @@ CREATE INDEX teller_credentials_teller ON teller_credentials(teller_id);
 ALTER TABLE tellers ADD COLUMN display_name TEXT;
 "#,
     },
+    Migration {
+        version: 8,
+        name: "overrides: the supervisor who approved an override",
+        sql: r#"
+-- The supervisor whose key approved the override (four eyes); NULL for overrides recorded
+-- before approvals existed.
+ALTER TABLE overrides ADD COLUMN approved_by TEXT REFERENCES tellers(id);
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -229,6 +238,7 @@ pub const PINNED: &[&str] = &[
     "b5e6ca8dfe069567a42b6ec1a93d73c864661bed5334bbc77ddd9ee3e5dafea8",
     "2407610fb7cc76ef80bbe3d9c857807a9cd81107eb6f5b76ab3473a15e148fd9",
     "51b0a29ba6fe2ffd2fa9b27bffc184586049a4307aa0dd30785d5aaf7540a29d",
+    "4e36c7f42335ac3839a25d678b63e5c4bc30748b876c0710476ad8ea7417c6b5",
 ];
 
 /// The schema version of an open database.

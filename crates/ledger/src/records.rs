@@ -315,6 +315,43 @@ impl Ledger {
         })
     }
 
+    /// Every teller this ledger knows, enabled or not, ordered by id.
+    pub fn tellers(&self) -> Result<Vec<crate::CachedTeller>, LedgerError> {
+        self.read(|c, _key| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, role, display_name, created_at_ms, disabled_at_ms
+                 FROM tellers ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, role, display_name, created_at_ms, disabled_at_ms)| {
+                    let role = TellerRole::parse(&role).ok_or_else(|| LedgerError::Corrupt {
+                        table: "tellers",
+                        detail: format!("unknown role of {id}"),
+                    })?;
+                    Ok(crate::CachedTeller {
+                        id,
+                        role,
+                        display_name,
+                        enabled: disabled_at_ms.is_none(),
+                        created_at_ms,
+                        disabled_at_ms,
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Starts a procedure session for a registered, enabled teller.
     pub fn start_session(
         &self,
@@ -521,8 +558,41 @@ impl Ledger {
         decision: Decision,
         reason: &str,
     ) -> Result<Recorded, LedgerError> {
+        self.override_inner(outcome_id, teller_id, None, decision, reason)
+    }
+
+    /// Records an override approved by a second teller (a supervisor whose key the kiosk has
+    /// just verified: the ledger checks that `approved_by` is an enabled supervisor other than
+    /// `teller_id`, not the key). Both are in the audit entry and the event.
+    pub fn record_approved_override(
+        &self,
+        outcome_id: &str,
+        teller_id: &str,
+        approved_by: &str,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<Recorded, LedgerError> {
+        self.override_inner(outcome_id, teller_id, Some(approved_by), decision, reason)
+    }
+
+    fn override_inner(
+        &self,
+        outcome_id: &str,
+        teller_id: &str,
+        approved_by: Option<&str>,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<Recorded, LedgerError> {
         check_id("outcome id", outcome_id)?;
         check_id("teller id", teller_id)?;
+        if let Some(a) = approved_by {
+            check_id("approver id", a)?;
+            if a == teller_id {
+                return Err(LedgerError::InvalidInput(
+                    "an override cannot be approved by the teller who made it".into(),
+                ));
+            }
+        }
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 2000 {
             return Err(LedgerError::InvalidInput(
@@ -532,14 +602,28 @@ impl Ledger {
         self.write(|tx, key| {
             exists(tx, "outcomes", outcome_id)?;
             exists(tx, "tellers", teller_id)?;
+            if let Some(a) = approved_by {
+                let ok: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM tellers WHERE id = ?1 AND role = 'supervisor'
+                         AND disabled_at_ms IS NULL",
+                    )?
+                    .query_row(params![a], |r| r.get(0))
+                    .optional()?;
+                if ok.is_none() {
+                    return Err(LedgerError::InvalidInput(format!(
+                        "approver {a} is not an enabled supervisor"
+                    )));
+                }
+            }
             let at = now_ms();
             let id = uuid::Uuid::new_v4().to_string();
             let sealed = crypto::seal(key, "overrides", &id, reason.as_bytes())?;
             tx.prepare_cached(
-                "INSERT INTO overrides (id, outcome_id, teller_id, decision, reason_sealed, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO overrides (id, outcome_id, teller_id, decision, reason_sealed, created_at_ms, approved_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![id, outcome_id, teller_id, decision.as_str(), sealed, at])?;
+            .execute(params![id, outcome_id, teller_id, decision.as_str(), sealed, at, approved_by])?;
             let event = emit(
                 tx,
                 key,
@@ -547,10 +631,14 @@ impl Ledger {
                 Some(teller_id),
                 "outcome.overridden",
                 Some(RecordRef { table: "overrides", id: &id }),
-                &json!({ "outcome_id": outcome_id, "decision": decision.as_str() }),
+                &json!({
+                    "outcome_id": outcome_id, "decision": decision.as_str(),
+                    "approved_by": approved_by,
+                }),
                 &json!({
                     "override_id": id, "outcome_id": outcome_id, "teller_id": teller_id,
-                    "decision": decision.as_str(), "reason": reason, "at_ms": at,
+                    "approved_by": approved_by, "decision": decision.as_str(),
+                    "reason": reason, "at_ms": at,
                 }), true,
             )?;
             Ok(Recorded { id, event })

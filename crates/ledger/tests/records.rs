@@ -299,3 +299,65 @@ fn sessions_end_with_a_reason_code_and_the_day_lists_them_newest_first() {
     assert_eq!(l.sessions_since(i64::MAX, 10).expect("none").len(), 0);
     assert!(l.verify_audit().expect("audit").is_intact());
 }
+
+#[test]
+fn an_override_approved_by_a_supervisor_names_both_tellers() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    let (_session, outcome) = one_procedure(&l, "t-001");
+    l.register_teller("sup-1", TellerRole::Supervisor)
+        .expect("supervisor");
+    l.register_teller("t-002", TellerRole::Teller)
+        .expect("teller");
+    l.register_teller("sup-2", TellerRole::Supervisor)
+        .expect("supervisor");
+    l.disable_teller("sup-2").expect("disable");
+    let before = l.outbox_total().expect("total");
+
+    for (approver, why) in [
+        ("t-001", "the teller who overrides"),
+        ("t-002", "a teller, not a supervisor"),
+        ("sup-2", "a disabled supervisor"),
+        ("ghost", "an unknown teller"),
+    ] {
+        let r = l.record_approved_override(&outcome, "t-001", approver, Decision::Accepted, "目視");
+        assert!(
+            matches!(r, Err(LedgerError::InvalidInput(_))),
+            "{why}: {r:?}"
+        );
+    }
+    assert_eq!(
+        l.outbox_total().expect("total"),
+        before,
+        "refusals write nothing"
+    );
+
+    let ov = l
+        .record_approved_override(&outcome, "t-001", "sup-1", Decision::Accepted, "目視で確認")
+        .expect("approved override");
+    assert_eq!(ov.event.kind, "outcome.overridden");
+    let payload: serde_json::Value =
+        serde_json::from_slice(&ov.event.payload).expect("payload json");
+    assert_eq!(payload["teller_id"], "t-001");
+    assert_eq!(payload["approved_by"], "sup-1");
+    assert_eq!(&*l.override_reason(&ov.id).expect("reason"), "目視で確認");
+    assert!(l.verify_audit().expect("audit").is_intact());
+}
+
+#[test]
+fn tellers_lists_every_teller_enabled_or_not() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    assert!(l.tellers().expect("list").is_empty());
+    l.register_teller("t-b", TellerRole::Teller).expect("b");
+    l.register_teller("s-a", TellerRole::Supervisor).expect("a");
+    l.disable_teller("t-b").expect("disable");
+    let all = l.tellers().expect("list");
+    let summary: Vec<(&str, &str, bool)> = all
+        .iter()
+        .map(|t| (t.id.as_str(), t.role.as_str(), t.enabled))
+        .collect();
+    assert_eq!(
+        summary,
+        [("s-a", "supervisor", true), ("t-b", "teller", false)]
+    );
+    assert!(all[1].disabled_at_ms.is_some());
+}

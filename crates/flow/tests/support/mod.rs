@@ -293,7 +293,8 @@ pub struct FakeRecords {
     pub sessions: BTreeMap<String, SessionRow>,
     pub evidence: Vec<(String, EvidenceKind, Vec<u8>)>,
     pub outcomes: Vec<(String, String, OutcomeRecord)>,
-    pub overrides: Vec<(String, RecordDecision, String)>,
+    /// (outcome id, decision, reason, approver id).
+    pub overrides: Vec<(String, RecordDecision, String, String)>,
     pub confirmations: Vec<(String, String)>,
     pub fail_writes: u32,
     next: u32,
@@ -374,12 +375,17 @@ impl RecordSink for FakeRecords {
         &mut self,
         outcome_id: &str,
         _teller: &TellerRef,
+        approver: &TellerRef,
         decision: RecordDecision,
         reason: &str,
     ) -> Result<String, RecordFault> {
         self.fail()?;
-        self.overrides
-            .push((outcome_id.into(), decision, reason.into()));
+        self.overrides.push((
+            outcome_id.into(),
+            decision,
+            reason.into(),
+            approver.id.clone(),
+        ));
         Ok(self.id("ovr"))
     }
     fn record_confirmation(
@@ -515,7 +521,15 @@ pub struct World {
 pub fn teller() -> TellerRef {
     TellerRef {
         id: "t-001".into(),
-        verified: false,
+        verified: true,
+    }
+}
+
+/// A supervisor whose key the caller verified.
+pub fn supervisor() -> TellerRef {
+    TellerRef {
+        id: "sup-1".into(),
+        verified: true,
     }
 }
 
