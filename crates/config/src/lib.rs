@@ -37,6 +37,8 @@ pub struct Config {
     pub face: FaceConfig,
     /// The counter procedures: step time limits.
     pub procedure: ProcedureConfig,
+    /// Teller sessions.
+    pub tellers: TellersConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -55,6 +57,16 @@ pub struct KioskConfig {
     pub single_screen: bool,
     /// Language both screens start in: `ja` or `en`. Default `ja`.
     pub language: Language,
+    /// Kiosk lock: the windows cannot be closed, and reload, devtools, the context menu,
+    /// browser shortcuts and navigation away do nothing, unless a technician is signed in.
+    /// Default `true`.
+    pub lock: bool,
+    /// The monitor the teller console opens on, by name (as the windowing system names it,
+    /// e.g. `HDMI-1`). Empty: the primary monitor.
+    pub teller_monitor: String,
+    /// The monitor the customer display opens on, by name. Empty: the first monitor that is
+    /// not the teller's (none: beside the console).
+    pub customer_monitor: String,
 }
 
 impl Default for KioskConfig {
@@ -65,6 +77,85 @@ impl Default for KioskConfig {
             fullscreen: false,
             single_screen: false,
             language: Language::Ja,
+            lock: true,
+            teller_monitor: String::new(),
+            customer_monitor: String::new(),
+        }
+    }
+}
+
+/// `[tellers]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TellersConfig {
+    /// A signed-in teller is signed out after this long without using the console while no
+    /// procedure runs: 10–86400 seconds. Default 600.
+    pub idle_timeout_seconds: IdleSeconds,
+    /// Sign the teller out when their security key is unplugged. Default `true`.
+    pub sign_out_on_key_removal: bool,
+}
+
+impl Default for TellersConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: IdleSeconds(600),
+            sign_out_on_key_removal: true,
+        }
+    }
+}
+
+/// The idle time before an automatic sign-out: 10–86400 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct IdleSeconds(u32);
+
+impl IdleSeconds {
+    /// As a duration.
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for IdleSeconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if (10..=86_400).contains(&n) {
+            Ok(IdleSeconds(n as u32))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "the idle time must be between 10 and 86400 seconds, got {n}"
+            )))
+        }
+    }
+}
+
+/// How often the kiosk pulls from the backend (trust lists, tellers): 1–86400 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PullSeconds(u32);
+
+impl Default for PullSeconds {
+    fn default() -> Self {
+        PullSeconds(300)
+    }
+}
+
+impl PullSeconds {
+    /// As a duration.
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for PullSeconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if (1..=86_400).contains(&n) {
+            Ok(PullSeconds(n as u32))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "the pull interval must be between 1 and 86400 seconds, got {n}"
+            )))
         }
     }
 }
@@ -123,6 +214,9 @@ pub struct BackendConfig {
     pub token_file: Option<PathBuf>,
     /// PEM file with the bank's CA certificates for the backend's TLS. Empty: system roots.
     pub ca_file: Option<PathBuf>,
+    /// How often trust lists, thresholds and teller accounts are pulled: 1–86400 seconds.
+    /// Default 300.
+    pub pull_interval_seconds: PullSeconds,
 }
 
 /// `[storage]`
