@@ -20,6 +20,13 @@ fn main() {
             "sim_card",
             "sim_presenter",
             "sim_camera",
+            "desk_state",
+            "desk_sign_in",
+            "desk_sign_out",
+            "desk_touch",
+            "desk_tellers",
+            "desk_register_key",
+            "sim_key_plug",
         ]),
     ))
     .expect("tauri-build failed");

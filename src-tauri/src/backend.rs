@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use madoguchi_config::Config;
-use madoguchi_ledger::{DataKey, Ledger};
+use madoguchi_ledger::{DataKey, Ledger, TellerRole};
 use madoguchi_sync::client::{Client, ClientOptions, KioskToken};
 use madoguchi_sync::service::{LoopOptions, run_loop};
 
@@ -110,6 +110,29 @@ impl Backend {
             let digest = madoguchi_central::token_digest(&token);
             let kiosk = config.kiosk.id.to_string();
             embedded.with_store(|s| async move { s.add_kiosk(&kiosk, &digest).await })?;
+            // The simulation's fake tellers are the demo backend's accounts (their keys reach
+            // it from the kiosk's ledger, as registrations do).
+            embedded.with_store(|s| async move {
+                let known: Vec<String> = s
+                    .tellers_list()
+                    .await?
+                    .tellers
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect();
+                for (id, name, role) in crate::desk::sim_tellers() {
+                    if known.iter().any(|k| k == id) {
+                        continue;
+                    }
+                    let role = match role {
+                        TellerRole::Supervisor => madoguchi_central::tellers::Role::Supervisor,
+                        TellerRole::Technician => madoguchi_central::tellers::Role::Technician,
+                        _ => madoguchi_central::tellers::Role::Teller,
+                    };
+                    s.add_teller(id, role, name).await?;
+                }
+                Ok(())
+            })?;
             let url = embedded.base_url();
             tracing::info!(url = %url, "embedded demo backend started on loopback");
             central = Some(embedded);
@@ -127,11 +150,15 @@ impl Backend {
                 }
                 let client = Client::new(opts)?;
                 let (l, s) = (ledger.clone(), stop.clone());
+                let pull_interval = config.backend.pull_interval_seconds.duration();
                 Some(
                     std::thread::Builder::new()
                         .name("sync".into())
                         .spawn(move || {
-                            let mut o = LoopOptions::default();
+                            let mut o = LoopOptions {
+                                pull_interval,
+                                ..LoopOptions::default()
+                            };
                             o.drain.stop = Some(s);
                             run_loop(&l, &client, &o);
                         })?,

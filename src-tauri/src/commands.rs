@@ -18,7 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tauri::ipc::Channel;
 use tauri::{Runtime, State, Webview};
+use zeroize::Zeroizing;
 
+use crate::desk::{Desk, DeskView, KeyChoice, TellerEntry};
 use crate::dto::UiError;
 use crate::runner::RunnerHandle;
 use crate::screens::{Hub, Side};
@@ -34,8 +36,8 @@ pub struct Procedures {
     pub sims: Option<Arc<Simulators>>,
     /// The ledger (history).
     pub ledger: Arc<Ledger>,
-    /// The teller at the counter.
-    pub teller: madoguchi_flow::ports::TellerRef,
+    /// Who is signed in.
+    pub desk: Arc<Desk>,
 }
 
 fn side<R: Runtime>(w: &Webview<R>) -> Result<Side, UiError> {
@@ -160,10 +162,11 @@ pub fn identity_start<R: Runtime>(
         _ => return Err(bad("challenge must be random, left, right or none")),
     };
     let code_b = request.code_b.map(CodeBRequest::into_input).transpose()?;
+    let teller = state.desk.teller()?;
     state
         .runner
         .send(Input::Start(Start::Identity(IdentityStart {
-            teller: state.teller.clone(),
+            teller,
             route,
             code_b,
             sign: request.sign,
@@ -191,6 +194,7 @@ fn teller_input<R: Runtime>(
     input: Input,
 ) -> Result<(), UiError> {
     only(webview, Side::Teller)?;
+    state.desk.teller()?;
     state.runner.send(input).map_err(refused)
 }
 
@@ -203,15 +207,167 @@ pub fn procedure_confirm<R: Runtime>(
     teller_input(&webview, &state, Input::Confirm)
 }
 
-/// Overrides it with a written reason (teller console).
+/// A security key and the PIN it verifies its holder with (teller console). The PIN goes
+/// to the key once and is zeroized; it is never logged or kept.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyRequest {
+    key: String,
+    pin: String,
+}
+
+impl std::fmt::Debug for KeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRequest")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRequest {
+    fn into_parts(self) -> Result<(KeyChoice, Zeroizing<String>), UiError> {
+        let pin = Zeroizing::new(self.pin);
+        Ok((KeyChoice::parse(&self.key)?, pin))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, UiError> + Send + 'static,
+) -> Result<T, UiError> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| UiError {
+            code: "runner.stopped",
+            message: format!("key task: {e}"),
+        })?
+}
+
+/// Overrides it with a written reason, approved by a supervisor's key (teller console).
 #[tauri::command]
-pub fn procedure_override<R: Runtime>(
+pub async fn procedure_override<R: Runtime>(
     webview: Webview<R>,
     state: State<'_, Procedures>,
     accept: bool,
     reason: String,
+    approval: Option<KeyRequest>,
 ) -> Result<(), UiError> {
-    teller_input(&webview, &state, Input::Override { accept, reason })
+    only(&webview, Side::Teller)?;
+    let approver = match approval {
+        Some(a) => {
+            let (choice, pin) = a.into_parts()?;
+            let desk = state.desk.clone();
+            Some(blocking(move || desk.approve(choice, pin)).await?)
+        }
+        None => None,
+    };
+    teller_input(
+        &webview,
+        &state,
+        Input::Override {
+            accept,
+            reason,
+            approver,
+        },
+    )
+}
+
+/// Who is signed in, and the keys to pick from (teller console).
+#[tauri::command]
+pub fn desk_state<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<DeskView, UiError> {
+    only(&webview, Side::Teller)?;
+    Ok(state.desk.view())
+}
+
+/// Signs a teller in with a security key (teller console).
+#[tauri::command]
+pub async fn desk_sign_in<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+    request: KeyRequest,
+) -> Result<DeskView, UiError> {
+    only(&webview, Side::Teller)?;
+    let (choice, pin) = request.into_parts()?;
+    let desk = state.desk.clone();
+    blocking(move || desk.sign_in(choice, pin)).await
+}
+
+/// Signs the teller out, cancelling a running procedure first (teller console).
+#[tauri::command]
+pub fn desk_sign_out<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<DeskView, UiError> {
+    only(&webview, Side::Teller)?;
+    // Nothing may go on without the teller: a running procedure is cancelled (and wipes the
+    // customer's data); "not now" just means nothing was running.
+    let _ = state
+        .runner
+        .send(Input::Cancel(madoguchi_flow::messages::R_CANCELLED_TELLER));
+    state.desk.sign_out("sign_out");
+    Ok(state.desk.view())
+}
+
+/// The teller used the console (keeps the session from going idle).
+#[tauri::command]
+pub fn desk_touch<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<(), UiError> {
+    only(&webview, Side::Teller)?;
+    state.desk.touch();
+    Ok(())
+}
+
+/// The tellers of this kiosk, for key registration (a signed-in supervisor only).
+#[tauri::command]
+pub fn desk_tellers<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<Vec<TellerEntry>, UiError> {
+    only(&webview, Side::Teller)?;
+    state.desk.tellers()
+}
+
+/// A new key for a teller, registered by the signed-in supervisor.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterRequest {
+    teller_id: String,
+    label: String,
+    key: KeyRequest,
+}
+
+/// Registers a teller's security key (a signed-in supervisor only).
+#[tauri::command]
+pub async fn desk_register_key<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+    request: RegisterRequest,
+) -> Result<TellerEntry, UiError> {
+    only(&webview, Side::Teller)?;
+    let (choice, pin) = request.key.into_parts()?;
+    let desk = state.desk.clone();
+    let (teller, label) = (request.teller_id, request.label);
+    blocking(move || desk.register(&teller, &label, choice, pin)).await
+}
+
+/// Simulator: plugs a simulated security key in or out (teller console, simulation only).
+#[tauri::command]
+pub fn sim_key_plug<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+    key: String,
+    plugged: bool,
+) -> Result<DeskView, UiError> {
+    only(&webview, Side::Teller)?;
+    let KeyChoice::Sim(name) = KeyChoice::parse(&key)? else {
+        return Err(bad("key must be sim:NAME"));
+    };
+    state.desk.sim_plug(&name, plugged)?;
+    Ok(state.desk.view())
 }
 
 /// Cancels the running procedure (teller console).

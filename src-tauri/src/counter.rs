@@ -24,7 +24,8 @@ use crate::runner::{RunnerHandle, RunnerPorts, inbox, spawn_card_watcher, spawn_
 pub struct Running {
     /// The runner's inbox.
     pub runner: RunnerHandle,
-    /// The teller the records carry.
+    /// The teller the headless command's records carry (the kiosk's carry the signed-in
+    /// teller instead).
     pub teller: TellerRef,
     /// Preview frames delivered so far (benchmark).
     pub preview_frames: Arc<AtomicU64>,

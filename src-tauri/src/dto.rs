@@ -203,7 +203,11 @@ fn signature(s: SignatureState) -> Value {
 }
 
 /// The `teller-view` event.
-pub fn teller_view(seq: u64, v: &View<'_>, teller: &madoguchi_flow::ports::TellerRef) -> Value {
+pub fn teller_view(
+    seq: u64,
+    v: &View<'_>,
+    teller: Option<&madoguchi_flow::ports::TellerRef>,
+) -> Value {
     let t = &v.teller;
     json!({
         "seq": seq,
@@ -220,7 +224,7 @@ pub fn teller_view(seq: u64, v: &View<'_>, teller: &madoguchi_flow::ports::Telle
         "proposed": t.proposed.map(|(o, r)| json!({ "outcome": o.as_str(), "reason": r })),
         "signature": t.signature.map(signature),
         "result": t.result.map(result),
-        "teller": { "id": teller.id, "verified": teller.verified },
+        "teller": teller.map(|t| json!({ "id": t.id, "verified": t.verified })),
     })
 }
 
@@ -316,6 +320,37 @@ mod tests {
         "sign.skipped",
         "sign.no_match",
         "sign.no_capture",
+        // Teller sign-in (madoguchi_tellers::AuthError::code and the desk's own).
+        "auth.unknown_key",
+        "auth.revoked",
+        "auth.no_keys",
+        "auth.uv_missing",
+        "auth.up_missing",
+        "auth.counter_regressed",
+        "auth.disabled",
+        "auth.expired",
+        "auth.challenge_unknown",
+        "auth.challenge_mismatch",
+        "auth.wrong_origin",
+        "auth.wrong_rp",
+        "auth.not_permitted",
+        "auth.already_registered",
+        "auth.not_device_bound",
+        "auth.soft_key_refused",
+        "auth.pin_wrong",
+        "auth.pin_blocked",
+        "auth.pin_not_set",
+        "auth.cancelled",
+        "auth.timeout",
+        "auth.no_device",
+        "auth.device",
+        "auth.invalid",
+        "auth.config",
+        "auth.soft_key_file",
+        "auth.signed_out",
+        "auth.already_signed_in",
+        "auth.no_supervisor",
+        "auth.unknown_teller",
         // Records (the ledger's codes, when a start or a write is refused).
         "record.encoding",
         "ledger.db",

@@ -9,6 +9,7 @@
 //! screen shows, or load remote content.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use madoguchi_config::Config;
@@ -84,6 +85,16 @@ pub fn run(config: Config, source: ConfigSource) -> ExitCode {
         config = %source,
         "kiosk starting"
     );
+    // One kiosk per data directory: a second start would fight over the reader, the camera
+    // and the ledger. The lock is held until the process ends.
+    let _instance = match single_instance(&data_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("madoguchi: {e}");
+            return ExitCode::from(3);
+        }
+    };
     match run_app(tauri::Builder::default(), config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -94,10 +105,58 @@ pub fn run(config: Config, source: ConfigSource) -> ExitCode {
     }
 }
 
+/// The kiosk's instance lock file in the data directory.
+pub const INSTANCE_LOCK: &str = "kiosk.lock";
+
+/// Takes the data directory's instance lock, or says that a kiosk already runs on it.
+fn single_instance(data_dir: &std::path::Path) -> Result<std::fs::File, String> {
+    let path = data_dir.join(INSTANCE_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another madoguchi kiosk is already running on {} (kiosk.already_running)",
+            data_dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+/// The page a webview may show: the app's own bundle, nothing else.
+fn own_page(url: &tauri::Url) -> bool {
+    let own = url.scheme() == "tauri" || url.host_str() == Some("tauri.localhost");
+    if !own {
+        tracing::warn!(
+            scheme = url.scheme(),
+            "navigation away from the kiosk refused"
+        );
+    }
+    own
+}
+
 /// Builds and runs the app on any runtime.
 pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) -> tauri::Result<()> {
     let snapshot: SharedSnapshot = Arc::new(Mutex::new(Snapshot::default()));
+    // Whether the kiosk is locked now (no close); a technician's sign-in clears it.
+    let locked = Arc::new(AtomicBool::new(config.kiosk.lock));
+    let locked_for_events = locked.clone();
     builder
+        .on_window_event(move |window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && locked_for_events.load(Ordering::SeqCst)
+            {
+                tracing::info!(
+                    window = window.label(),
+                    "close refused: the kiosk is locked"
+                );
+                api.prevent_close();
+            }
+        })
         .manage(AppState {
             config: config.clone(),
             snapshot: snapshot.clone(),
@@ -119,6 +178,13 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             cmd::sim_card,
             cmd::sim_presenter,
             cmd::sim_camera,
+            cmd::desk_state,
+            cmd::desk_sign_in,
+            cmd::desk_sign_out,
+            cmd::desk_touch,
+            cmd::desk_tellers,
+            cmd::desk_register_key,
+            cmd::sim_key_plug,
         ])
         .setup(move |app| {
             let sims = crate::simulators::Simulators::start(&config, None)?.map(Arc::new);
@@ -136,23 +202,37 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
                 m["kind"] = serde_json::json!("preview-frame");
                 preview_hub.send_both(&m);
             });
-            let teller = madoguchi_flow::ports::TellerRef {
-                id: crate::ports::records::UNVERIFIED_TELLER.to_owned(),
-                verified: false,
-            };
+            let current = crate::desk::CurrentTeller::default();
             let counter = crate::counter::start(
                 &config,
                 backend.ledger.clone(),
                 camera,
-                Box::new(WindowScreens::new(hub.clone(), teller)),
+                Box::new(WindowScreens::new(hub.clone(), current.clone())),
                 preview,
             )?;
+            let sim_keys = config
+                .devices
+                .simulate
+                .then(|| config.data_dir().join(crate::desk::SIM_KEYS_DIR));
+            if let Some(dir) = &sim_keys {
+                crate::desk::seed_simulation(&backend.ledger, dir)?;
+            }
+            let desk = Arc::new(crate::desk::Desk::new(
+                backend.ledger.clone(),
+                hub.clone(),
+                current,
+                sim_keys,
+                config.tellers.idle_timeout_seconds.duration(),
+                config.tellers.sign_out_on_key_removal,
+            )?);
+            desk.publish();
+            spawn_idle_watch(desk.clone(), hub.clone())?;
             app.manage(Procedures {
                 runner: counter.runner.clone(),
                 hub: hub.clone(),
                 sims,
                 ledger: backend.ledger.clone(),
-                teller: counter.teller.clone(),
+                desk: desk.clone(),
             });
             let link = status::Link {
                 url: backend.url.clone(),
@@ -161,6 +241,16 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             };
             app.manage(backend);
             open_windows(app, &config)?;
+            if config.kiosk.lock {
+                let handle = app.handle().clone();
+                let fullscreen = config.kiosk.fullscreen;
+                desk.on_lock(Box::new(move |now_locked| {
+                    locked.store(now_locked, Ordering::SeqCst);
+                    let h = handle.clone();
+                    let _ =
+                        handle.run_on_main_thread(move || apply_lock(&h, now_locked, fullscreen));
+                }));
+            }
             let handle = app.handle().clone();
             let poller_config = config.clone();
             status::spawn_poller(config.clone(), link, snapshot, move |snap| {
@@ -172,6 +262,81 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             Ok(())
         })
         .run(tauri::generate_context!())
+}
+
+/// Signs out an idle teller (checked every second; a running procedure is not idle).
+fn spawn_idle_watch(desk: Arc<crate::desk::Desk>, hub: Hub) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("desk-idle".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let step = hub.latest(Side::Teller).and_then(|m| {
+                    m.get("view")
+                        .and_then(|v| v.get("step"))
+                        .and_then(|s| s.as_str().map(str::to_owned))
+                });
+                let busy = step.is_some_and(|s| s != "idle" && s != "result");
+                desk.check_idle(busy);
+            }
+        })
+        .map(drop)
+}
+
+/// Locked: fullscreen as configured, no decorations; unlocked (a technician): an ordinary
+/// window the technician may close.
+fn apply_lock<R: tauri::Runtime>(app: &tauri::AppHandle<R>, locked: bool, fullscreen: bool) {
+    for (label, window) in app.windows() {
+        let result = window
+            .set_fullscreen(locked && fullscreen)
+            .and_then(|()| window.set_decorations(!(locked && fullscreen)))
+            .and_then(|()| window.set_closable(!locked));
+        if let Err(e) = result {
+            tracing::warn!(window = %label, error = %e, "could not apply the kiosk lock");
+        }
+    }
+    tracing::info!(locked, "kiosk lock applied");
+}
+
+/// Keeps the screen from blanking while the kiosk runs (GTK's idle inhibitor: the session
+/// manager or screensaver honours it where one runs). Logs whether it took.
+#[cfg(target_os = "linux")]
+fn keep_awake(gtk_window: tauri::Result<gtk::ApplicationWindow>) {
+    use gtk::prelude::{GtkApplicationExt, GtkWindowExt};
+    let Ok(gtk_window) = gtk_window else {
+        return;
+    };
+    let cookie = gtk_window.application().map_or(0, |a| {
+        a.inhibit(
+            Some(&gtk_window),
+            gtk::ApplicationInhibitFlags::IDLE,
+            Some("madoguchi: the counter is in service"),
+        )
+    });
+    if cookie == 0 {
+        tracing::warn!("the screen saver could not be inhibited (no session manager answered)");
+    } else {
+        tracing::info!("screen kept awake (idle inhibited)");
+    }
+}
+
+/// The monitor named `name`, if one is attached.
+fn monitor_named(monitors: &[tauri::Monitor], name: &str) -> Option<tauri::Monitor> {
+    if name.is_empty() {
+        return None;
+    }
+    let found = monitors
+        .iter()
+        .find(|m| m.name().is_some_and(|n| n == name))
+        .cloned();
+    if found.is_none() {
+        let names: Vec<&str> = monitors
+            .iter()
+            .filter_map(|m| m.name().map(String::as_str))
+            .collect();
+        tracing::warn!(wanted = name, available = ?names, "configured monitor not attached");
+    }
+    found
 }
 
 fn open_windows<R: tauri::Runtime>(app: &mut tauri::App<R>, config: &Config) -> tauri::Result<()> {
@@ -203,11 +368,26 @@ fn open_windows<R: tauri::Runtime>(app: &mut tauri::App<R>, config: &Config) -> 
             };
             window.add_child(
                 WebviewBuilder::new(label, WebviewUrl::App(format!("index.html#{label}").into()))
-                    .auto_resize(),
+                    .auto_resize()
+                    .devtools(false)
+                    .on_navigation(own_page)
+                    .on_new_window(|_, _| tauri::webview::NewWindowResponse::Deny),
                 LogicalPosition::new(i as f64 * w / 2.0, 0.0),
                 LogicalSize::new(w / 2.0, h),
             )?;
         }
+        if let Some(m) = monitor_named(
+            &window.available_monitors().unwrap_or_default(),
+            &config.kiosk.teller_monitor,
+        ) {
+            window.set_position(*m.position())?;
+            window.set_fullscreen(fullscreen)?;
+        }
+        if config.kiosk.lock {
+            window.set_closable(false)?;
+        }
+        #[cfg(target_os = "linux")]
+        keep_awake(window.gtk_window());
         return Ok(());
     }
     let teller =
@@ -216,6 +396,9 @@ fn open_windows<R: tauri::Runtime>(app: &mut tauri::App<R>, config: &Config) -> 
             .inner_size(1024.0, 768.0)
             .min_inner_size(800.0, 600.0)
             .fullscreen(fullscreen)
+            .devtools(false)
+            .on_navigation(own_page)
+            .on_new_window(|_, _| tauri::webview::NewWindowResponse::Deny)
             .build()?;
     let customer = WebviewWindowBuilder::new(
         app,
@@ -225,20 +408,43 @@ fn open_windows<R: tauri::Runtime>(app: &mut tauri::App<R>, config: &Config) -> 
     .title("madoguchi — お客さま表示 / customer display")
     .inner_size(1024.0, 768.0)
     .min_inner_size(640.0, 480.0)
+    .devtools(false)
+    .on_navigation(own_page)
+    .on_new_window(|_, _| tauri::webview::NewWindowResponse::Deny)
     .build()?;
-    // With a second monitor the customer display goes there; otherwise it opens beside the
-    // console and fullscreen applies to the console only.
+    // The configured monitors by name, so that each screen opens on the same monitor after
+    // every restart; without names the customer display goes to the first monitor that is not
+    // the console's, or beside the console (fullscreen then applies to the console only).
     let monitors = teller.available_monitors().unwrap_or_default();
-    let primary = teller.primary_monitor().ok().flatten();
-    let other = monitors.iter().find(|m| {
-        primary
-            .as_ref()
-            .is_none_or(|p| p.position() != m.position())
+    if let Some(m) = monitor_named(&monitors, &config.kiosk.teller_monitor) {
+        teller.set_position(*m.position())?;
+        teller.set_fullscreen(fullscreen)?;
+    }
+    let teller_at = teller
+        .current_monitor()
+        .ok()
+        .flatten()
+        .or_else(|| teller.primary_monitor().ok().flatten());
+    let target = monitor_named(&monitors, &config.kiosk.customer_monitor).or_else(|| {
+        monitors
+            .iter()
+            .find(|m| {
+                teller_at
+                    .as_ref()
+                    .is_none_or(|p| p.position() != m.position())
+            })
+            .cloned()
     });
-    if let Some(m) = other {
+    if let Some(m) = target {
         customer.set_position(*m.position())?;
         customer.set_fullscreen(fullscreen)?;
     }
+    if config.kiosk.lock {
+        teller.set_closable(false)?;
+        customer.set_closable(false)?;
+    }
+    #[cfg(target_os = "linux")]
+    keep_awake(teller.gtk_window());
     if let Some(w) = app.get_webview_window("teller") {
         w.set_focus()?;
     }

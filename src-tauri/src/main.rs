@@ -11,6 +11,7 @@ mod backend;
 mod cli;
 mod commands;
 mod counter;
+mod desk;
 mod dto;
 mod kiosk;
 mod ports;

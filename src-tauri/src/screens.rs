@@ -5,8 +5,9 @@
 //! event, and the teller's view carries the chip data.)
 //!
 //! Messages are JSON objects with a `kind`: `view` (a step), `read-progress`,
-//! `face-progress`, `preview-frame`, `sim-state`. The latest view of each side is kept so
-//! that a window that opens or reloads sees the current step at once.
+//! `face-progress`, `preview-frame`, `sim-state`, `desk` (who is signed in; the customer's
+//! only says whether the counter is open). The latest view and desk message of each side are
+//! kept so that a window that opens or reloads sees the current step at once.
 //!
 //! [`WindowScreens`] is the flow's [`Screens`] port over the hub; the headless runner has its
 //! own (JSON lines on stdout). What this module does not do: decide what a step shows (the
@@ -47,6 +48,8 @@ pub type Deliver = Box<dyn Fn(&Value) -> bool + Send>;
 struct Inner {
     subscribers: HashMap<Side, Vec<Deliver>>,
     latest: HashMap<Side, Value>,
+    /// Other kept messages (`desk`), by side and kind: a window that subscribes gets them.
+    kept: HashMap<(Side, &'static str), Value>,
     seq: u64,
 }
 
@@ -68,10 +71,26 @@ impl Hub {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
+        for ((s, _), m) in &inner.kept {
+            if *s == side {
+                deliver(m);
+            }
+        }
         if let Some(v) = inner.latest.get(&side) {
             deliver(v);
         }
         inner.subscribers.entry(side).or_default().push(deliver);
+    }
+
+    /// Sends `message` to `side` and keeps it as that side's latest of `kind`.
+    pub fn set_latest(&self, side: Side, kind: &'static str, message: Value) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if let Some(subs) = inner.subscribers.get_mut(&side) {
+            subs.retain(|d| d(&message));
+        }
+        inner.kept.insert((side, kind), message);
     }
 
     /// Sends `message` to every window of `side` (dropping the ones that are gone).
@@ -119,12 +138,12 @@ impl Hub {
 #[derive(Debug, Clone)]
 pub struct WindowScreens {
     hub: Hub,
-    teller: TellerRef,
+    teller: Arc<Mutex<Option<TellerRef>>>,
 }
 
 impl WindowScreens {
-    /// Over `hub`, showing `teller` as the one at the counter.
-    pub fn new(hub: Hub, teller: TellerRef) -> Self {
+    /// Over `hub`, showing whoever `teller` holds as the one at the counter.
+    pub fn new(hub: Hub, teller: Arc<Mutex<Option<TellerRef>>>) -> Self {
         WindowScreens { hub, teller }
     }
 }
@@ -132,7 +151,12 @@ impl WindowScreens {
 impl Screens for WindowScreens {
     fn show(&mut self, view: &View<'_>) {
         let seq = self.hub.next_seq();
-        let teller = crate::dto::teller_view(seq, view, &self.teller);
+        let at_counter = self
+            .teller
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        let teller = crate::dto::teller_view(seq, view, at_counter.as_ref());
         let customer =
             crate::dto::customer_view(seq, view.step.as_str(), view.remaining_ms, &view.customer);
         self.hub.publish_view(teller, customer);

@@ -9,9 +9,11 @@ import type { CustomerView, TellerView } from "./lib/api";
 import { connect } from "./shared/connect";
 import { ScreenState } from "./shared/screen.svelte";
 import Teller from "./teller/Teller.svelte";
+import { lockPage } from "./lib/lock";
 import "./style.css";
 
 async function start(): Promise<void> {
+  lockPage();
   const which = window.location.hash.replace("#", "") === "customer" ? "customer" : "teller";
   const app = document.getElementById("app");
   if (!app) return;

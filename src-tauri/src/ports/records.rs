@@ -14,8 +14,9 @@ use madoguchi_flow::ports::{
 };
 use madoguchi_ledger::{Decision, Ledger, LedgerError, NewOutcome, Procedure, TellerRole};
 
-/// The id records carry until teller sign-in exists (issue 11): an account nobody signs in
-/// to, so every record says plainly that no verified teller is behind it.
+/// The id records carry when nobody signs in (the headless `madoguchi procedure` command):
+/// an account nobody signs in to, so such records say plainly that no verified teller is
+/// behind them. The kiosk's records carry the signed-in teller.
 pub const UNVERIFIED_TELLER: &str = "counter-unverified";
 
 /// The ledger as the flow's record sink.
@@ -113,11 +114,12 @@ impl RecordSink for LedgerRecords {
         &mut self,
         outcome_id: &str,
         teller: &TellerRef,
+        approver: &TellerRef,
         d: RecordDecision,
         reason: &str,
     ) -> Result<String, RecordFault> {
         self.ledger
-            .record_override(outcome_id, &teller.id, decision(d), reason)
+            .record_approved_override(outcome_id, &teller.id, &approver.id, decision(d), reason)
             .map(|r| r.id)
             .map_err(|e| fault(&e))
     }

@@ -118,7 +118,7 @@ export interface TellerView {
   proposed: { outcome: Outcome; reason: string } | null;
   signature: SignatureView | null;
   result: ResultView | null;
-  teller: { id: string; verified: boolean };
+  teller: { id: string; verified: boolean } | null;
 }
 
 export interface KeypadView {
@@ -235,12 +235,58 @@ export async function subscribe(onMessage: (m: Message) => void): Promise<void> 
 }
 
 // Commands. Each rejects with {code, message} (message: technician English).
+/** A security key the teller may pick (simulation: the simulated keys). */
+export interface KeyView {
+  id: string;
+  label: string;
+  simulated: boolean;
+  plugged: boolean;
+}
+
+export type Role = "teller" | "supervisor" | "technician";
+
+/** Who is signed in at the counter (teller console's `desk` message). */
+export interface DeskView {
+  signedIn: { id: string; name: string; role: Role; softKey: boolean; sinceMs: number } | null;
+  unlocked: boolean;
+  keys: KeyView[];
+  idleSeconds: number;
+}
+
+/** The customer display's `desk` message: whether someone serves customers. */
+export interface CustomerDesk {
+  open: boolean;
+}
+
+export interface TellerEntry {
+  id: string;
+  name: string;
+  role: Role;
+  enabled: boolean;
+  keys: number;
+}
+
+/** A key and the PIN it verifies its holder with; the PIN goes to Rust once, never kept. */
+export interface KeyRequest {
+  key: string;
+  pin: string;
+}
+
 export const api = {
+  deskState: () => invoke<DeskView>("desk_state"),
+  signIn: (request: KeyRequest) => invoke<DeskView>("desk_sign_in", { request }),
+  signOut: () => invoke<DeskView>("desk_sign_out"),
+  touch: () => invoke<void>("desk_touch"),
+  tellers: () => invoke<TellerEntry[]>("desk_tellers"),
+  registerKey: (tellerId: string, label: string, key: KeyRequest) =>
+    invoke<TellerEntry>("desk_register_key", { request: { tellerId, label, key } }),
+  simKeyPlug: (key: string, plugged: boolean) => invoke<DeskView>("sim_key_plug", { key, plugged }),
   procedureView: () => invoke<TellerView | CustomerView>("procedure_view"),
   identityStart: (request: StartIdentity) => invoke<void>("identity_start", { request }),
   codeB: (code: CodeB) => invoke<void>("procedure_code_b", { code }),
   confirm: () => invoke<void>("procedure_confirm"),
-  override: (accept: boolean, reason: string) => invoke<void>("procedure_override", { accept, reason }),
+  override: (accept: boolean, reason: string, approval: KeyRequest | null) =>
+    invoke<void>("procedure_override", { accept, reason, approval }),
   cancel: () => invoke<void>("procedure_cancel"),
   next: () => invoke<void>("procedure_next"),
   skipSign: () => invoke<void>("procedure_skip_sign"),

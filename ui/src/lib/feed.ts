@@ -1,9 +1,11 @@
 // What reaches a screen from Rust, as feed items: the window's own IPC channel, whose messages
-// carry a `kind` (`view`, `read-progress`, `face-progress`, `preview-frame`, `sim-state`; see
+// carry a `kind` (`view`, `read-progress`, `face-progress`, `preview-frame`, `sim-state`, `desk`; see
 // `fromChannel`), and the app-wide `device-status` event. Pure: tested without Tauri.
 
 import type {
+  CustomerDesk,
   CustomerView,
+  DeskView,
   FaceProgress,
   PreviewFrame,
   ReadProgress,
@@ -20,7 +22,8 @@ export type FeedItem<V> =
   | { kind: "face-progress"; progress: FaceProgress }
   | { kind: "preview-frame"; frame: PreviewFrame }
   | { kind: "device-status"; status: KioskStatus }
-  | { kind: "sim-state"; sim: SimState };
+  | { kind: "sim-state"; sim: SimState }
+  | { kind: "desk"; desk: DeskView | CustomerDesk };
 
 export type ViewOf<S extends Side> = S extends "teller" ? TellerView : CustomerView;
 
@@ -40,6 +43,8 @@ export function fromEvent<S extends Side>(side: S, event: string, payload: unkno
       return { kind: "device-status", status: payload as unknown as KioskStatus };
     case "sim-state":
       return side === "teller" ? { kind: "sim-state", sim: payload as unknown as SimState } : null;
+    case "desk":
+      return isObject(payload.desk) ? { kind: "desk", desk: payload.desk as unknown as DeskView | CustomerDesk } : null;
     default:
       return null;
   }

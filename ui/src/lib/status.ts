@@ -67,6 +67,11 @@ export function allDevicesOk(s: KioskStatus): boolean {
 
 /** A command's rejection (`{code, message}`) in the screen's language: by its code, from
  * `error.<code>` or the code's own text; the technician message is never shown as such. */
+/** The code of an error from Rust (`{code, message}`), or `error.unknown`. */
+export function errorCode(e: unknown): string {
+  return typeof e === "object" && e !== null && "code" in e ? String((e as UiError).code) : "error.unknown";
+}
+
 export function describeError(lang: Lang, e: unknown): string {
   const code = typeof e === "object" && e !== null && "code" in e ? String((e as UiError).code) : "";
   const key = `error.${code}`;

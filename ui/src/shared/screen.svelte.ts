@@ -3,7 +3,7 @@
 // (connect.ts) applies items; the components only read. Large payloads are `$state.raw`: they
 // are replaced whole, never mutated, and not proxied.
 
-import type { FaceProgress, PreviewFrame, ReadProgress, SimState, Step } from "../lib/api";
+import type { CustomerDesk, DeskView, FaceProgress, PreviewFrame, ReadProgress, SimState, Step } from "../lib/api";
 import { isNewer, type FeedItem } from "../lib/feed";
 import { other, type Lang } from "../lib/i18n";
 import type { KioskStatus } from "../lib/status";
@@ -21,6 +21,8 @@ export class ScreenState<V extends { seq: number; step: Step }> {
   faceProgress = $state.raw<FaceProgress | null>(null);
   preview = $state.raw<PreviewFrame | null>(null);
   sim = $state.raw<SimState | null>(null);
+  /** Who is signed in (teller console: DeskView; customer display: only whether it is open). */
+  desk = $state.raw<DeskView | CustomerDesk | null>(null);
   /** Wall clock (the header clock) and monotonic clock (remaining time), ticking. */
   now = $state(Date.now());
   mono = $state(0);
@@ -73,6 +75,9 @@ export class ScreenState<V extends { seq: number; step: Step }> {
         break;
       case "sim-state":
         this.sim = item.sim;
+        break;
+      case "desk":
+        this.desk = item.desk;
         break;
     }
   }

@@ -1,0 +1,1079 @@
+//! The teller's desk: who is signed in at the counter, with which FIDO2 key, and the kiosk
+//! lock that goes with it.
+//!
+//! A teller signs in with a security key that verifies them (its PIN or fingerprint); the
+//! kiosk checks the assertion itself with the `tellers` crate's [`SignInVerifier`] against the
+//! credentials cached in the ledger (so sign-in works with the network down) and records it
+//! there (`teller.signed_in`, the key's counter moving forward). While someone is signed in,
+//! every procedure is started for them and its records carry them; an override needs a second
+//! key: a supervisor's, verified the same way ([`Desk::approve`]). A supervisor registers a new
+//! key for a teller at the counter ([`Desk::register`]); the registration goes to the ledger
+//! and from there to the backend. A session ends on sign-out, after the configured idle time
+//! with no procedure running, and when the simulated key is unplugged (a USB key's removal
+//! would end it the same way; no USB key support is built here — see `KeySource`).
+//!
+//! The kiosk is locked (fullscreen, no close) unless a technician is signed in
+//! ([`DeskView::unlocked`]); `kiosk.rs` applies it to the windows.
+//!
+//! In simulation the keys are software keys ([`SoftKey`]) kept in `<data_dir>/sim-keys/`,
+//! made on the first start for a few fake tellers ([`seed_simulation`]); the console lets the
+//! teller pick one and type its PIN. What it does not do: hold or log a key PIN beyond the one
+//! call that uses it (it arrives in a zeroizing string and goes to the key), or decide what a
+//! procedure records (the flow does).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use madoguchi_flow::ports::TellerRef;
+use madoguchi_ledger::{CachedTeller, Ledger, LedgerError, TellerRole};
+use madoguchi_tellers::{
+    AuthError, KeyAuthenticator, KeyUi, Now, Role, RpConfig, SignIn, SignInVerifier, SoftKey,
+    StoredCredential, TellerAccount, TellerId, TellerKeys,
+};
+use serde::Serialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::dto::UiError;
+use crate::screens::{Hub, Side};
+
+/// The simulated keys' PIN (shown in the simulator's key picker: it is not a secret).
+pub const SIM_KEY_PIN: &str = "2580";
+
+/// Where simulated keys live in the data directory.
+pub const SIM_KEYS_DIR: &str = "sim-keys";
+
+/// A fake teller of the simulation: id, name, role, and whether a key is made for them.
+struct SimTeller {
+    id: &'static str,
+    name: &'static str,
+    role: TellerRole,
+    with_key: bool,
+}
+
+const SIM_TELLERS: &[SimTeller] = &[
+    SimTeller {
+        id: "s-suzuki",
+        name: "鈴木 健一",
+        role: TellerRole::Supervisor,
+        with_key: true,
+    },
+    SimTeller {
+        id: "t-sato",
+        name: "佐藤 美咲",
+        role: TellerRole::Teller,
+        with_key: true,
+    },
+    SimTeller {
+        id: "e-tanaka",
+        name: "田中 亮",
+        role: TellerRole::Technician,
+        with_key: true,
+    },
+    SimTeller {
+        id: "t-ito",
+        name: "伊藤 由美",
+        role: TellerRole::Teller,
+        with_key: false,
+    },
+];
+
+/// A key nobody registered (the simulator offers it to show a refusal).
+const SIM_STRANGER: &str = "stranger";
+
+/// Which key the teller uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChoice {
+    /// A simulated key by its file stem in `sim-keys/`.
+    Sim(String),
+    /// A new simulated key (registration only).
+    NewSim,
+    /// The USB security key.
+    Usb,
+}
+
+impl KeyChoice {
+    /// Parses the UI's `"sim:NAME"`, `"sim:new"` or `"usb"`.
+    pub fn parse(s: &str) -> Result<KeyChoice, UiError> {
+        match s {
+            "usb" => Ok(KeyChoice::Usb),
+            "sim:new" => Ok(KeyChoice::NewSim),
+            _ => match s.strip_prefix("sim:") {
+                Some(n)
+                    if !n.is_empty()
+                        && n.len() <= 64
+                        && n.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    Ok(KeyChoice::Sim(n.to_owned()))
+                }
+                _ => Err(UiError {
+                    code: "request.invalid",
+                    message: "key must be usb, sim:new or sim:NAME".into(),
+                }),
+            },
+        }
+    }
+}
+
+/// The signed-in teller as both the console and the records see them.
+struct Session {
+    sign_in: SignIn,
+    name: String,
+    since_ms: i64,
+    last_activity: Instant,
+    key: KeyChoice,
+}
+
+struct Inner {
+    verifier: SignInVerifier,
+    session: Option<Session>,
+    /// Simulated keys that are "plugged in" (all unless unplugged in the simulator).
+    unplugged: Vec<String>,
+}
+
+/// The desk. One per kiosk, shared by the commands and the idle watcher.
+pub struct Desk {
+    ledger: Arc<Ledger>,
+    hub: Hub,
+    current: CurrentTeller,
+    sim_keys: Option<PathBuf>,
+    idle: Duration,
+    sign_out_on_key_removal: bool,
+    inner: Mutex<Inner>,
+    on_lock: Mutex<Option<LockHook>>,
+}
+
+/// Told whether the kiosk is locked, whenever that may have changed.
+pub type LockHook = Box<dyn Fn(bool) + Send + Sync>;
+
+/// The teller the screens show and the procedures start for (`None`: nobody signed in).
+pub type CurrentTeller = Arc<Mutex<Option<TellerRef>>>;
+
+/// What the console sees of the desk.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskView {
+    /// The signed-in teller, if any.
+    pub signed_in: Option<SignedInView>,
+    /// Kiosk mode is off (a technician is signed in).
+    pub unlocked: bool,
+    /// The keys the teller may pick (simulation: the simulated keys; else the USB key).
+    pub keys: Vec<KeyView>,
+    /// Idle time before an automatic sign-out, seconds.
+    pub idle_seconds: u64,
+}
+
+/// The signed-in teller.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedInView {
+    /// Teller id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `teller`, `supervisor`, `technician`.
+    pub role: &'static str,
+    /// Signed in with a simulated key.
+    pub soft_key: bool,
+    /// Since (UNIX ms).
+    pub since_ms: i64,
+}
+
+/// A key the teller may pick.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    /// `sim:NAME` or `usb`.
+    pub id: String,
+    /// The key's label.
+    pub label: String,
+    /// Simulated.
+    pub simulated: bool,
+    /// Plugged in (simulation: not unplugged in the simulator).
+    pub plugged: bool,
+}
+
+/// A teller account as the registration screen lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TellerEntry {
+    /// Teller id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: &'static str,
+    /// Enabled.
+    pub enabled: bool,
+    /// Unrevoked keys.
+    pub keys: usize,
+}
+
+fn auth(e: &AuthError) -> UiError {
+    UiError {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+fn ledger_err(e: &LedgerError) -> UiError {
+    match e {
+        LedgerError::SignCountRegressed { .. } => UiError {
+            code: "auth.counter_regressed",
+            message: e.to_string(),
+        },
+        _ => UiError {
+            code: e.code(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn signed_out() -> UiError {
+    UiError {
+        code: "auth.signed_out",
+        message: "nobody is signed in at this counter".into(),
+    }
+}
+
+fn role_of(r: TellerRole) -> Role {
+    match r {
+        TellerRole::Supervisor => Role::Supervisor,
+        TellerRole::Technician => Role::Technician,
+        _ => Role::Teller,
+    }
+}
+
+fn account_of(t: &CachedTeller) -> Option<TellerAccount> {
+    Some(TellerAccount {
+        id: TellerId::new(t.id.clone()).ok()?,
+        display_name: t.display_name.clone().unwrap_or_default(),
+        role: role_of(t.role),
+        enabled: t.enabled,
+    })
+}
+
+/// The key PIN for one operation, handed to the key once.
+struct OnePin {
+    pin: Mutex<Option<Zeroizing<String>>>,
+}
+
+impl std::fmt::Debug for OnePin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnePin(..)")
+    }
+}
+
+impl KeyUi for OnePin {
+    fn request_pin(&self) -> Option<Zeroizing<String>> {
+        self.pin.lock().ok()?.take()
+    }
+    fn request_touch(&self) {}
+}
+
+impl Desk {
+    /// A desk over `ledger`. `sim_keys`: the simulated keys' directory (simulation only).
+    pub fn new(
+        ledger: Arc<Ledger>,
+        hub: Hub,
+        current: CurrentTeller,
+        sim_keys: Option<PathBuf>,
+        idle: Duration,
+        sign_out_on_key_removal: bool,
+    ) -> Result<Desk, UiError> {
+        let verifier = SignInVerifier::new(RpConfig {
+            allow_soft_keys: sim_keys.is_some(),
+            ..RpConfig::default()
+        })
+        .map_err(|e| auth(&e))?;
+        Ok(Desk {
+            ledger,
+            hub,
+            current,
+            sim_keys,
+            idle,
+            sign_out_on_key_removal,
+            inner: Mutex::new(Inner {
+                verifier,
+                session: None,
+                unplugged: Vec::new(),
+            }),
+            on_lock: Mutex::new(None),
+        })
+    }
+
+    /// Calls `hook` with the lock state now and whenever it may change.
+    pub fn on_lock(&self, hook: LockHook) {
+        hook(!self.unlocked());
+        if let Ok(mut h) = self.on_lock.lock() {
+            *h = Some(hook);
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Kiosk mode is off: a technician is signed in.
+    pub fn unlocked(&self) -> bool {
+        self.inner()
+            .session
+            .as_ref()
+            .is_some_and(|s| s.sign_in.role().can_leave_kiosk())
+    }
+
+    /// The signed-in teller for a procedure, or `auth.signed_out`; counts as activity.
+    pub fn teller(&self) -> Result<TellerRef, UiError> {
+        let mut inner = self.inner();
+        let s = inner.session.as_mut().ok_or_else(signed_out)?;
+        s.last_activity = Instant::now();
+        if !s.sign_in.role().can_serve_customers() {
+            return Err(UiError {
+                code: "auth.not_permitted",
+                message: format!(
+                    "role {} does not serve customers",
+                    s.sign_in.role().as_str()
+                ),
+            });
+        }
+        Ok(TellerRef {
+            id: s.sign_in.teller().as_str().to_owned(),
+            verified: true,
+        })
+    }
+
+    /// The console was used (keeps the session from going idle).
+    pub fn touch(&self) {
+        if let Some(s) = self.inner().session.as_mut() {
+            s.last_activity = Instant::now();
+        }
+    }
+
+    /// What the console shows.
+    pub fn view(&self) -> DeskView {
+        let inner = self.inner();
+        let keys = match &self.sim_keys {
+            Some(dir) => SoftKey::list(dir)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(path, label)| {
+                    let stem = path.file_stem()?.to_str()?.to_owned();
+                    Some(KeyView {
+                        plugged: !inner.unplugged.contains(&stem),
+                        id: format!("sim:{stem}"),
+                        label,
+                        simulated: true,
+                    })
+                })
+                .collect(),
+            None => vec![KeyView {
+                id: "usb".into(),
+                label: "USB security key".into(),
+                simulated: false,
+                plugged: true,
+            }],
+        };
+        DeskView {
+            signed_in: inner.session.as_ref().map(|s| SignedInView {
+                id: s.sign_in.teller().as_str().to_owned(),
+                name: s.name.clone(),
+                role: s.sign_in.role().as_str(),
+                soft_key: s.sign_in.updated_credential().is_soft(),
+                since_ms: s.since_ms,
+            }),
+            unlocked: inner
+                .session
+                .as_ref()
+                .is_some_and(|s| s.sign_in.role().can_leave_kiosk()),
+            keys,
+            idle_seconds: self.idle.as_secs(),
+        }
+    }
+
+    /// Sends the desk state to both screens (the customer's: only whether the counter is
+    /// open) and applies the lock.
+    pub fn publish(&self) {
+        let view = self.view();
+        let open = view
+            .signed_in
+            .as_ref()
+            .is_some_and(|s| s.role != "technician");
+        let unlocked = view.unlocked;
+        {
+            let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            *cur = view.signed_in.as_ref().map(|s| TellerRef {
+                id: s.id.clone(),
+                verified: true,
+            });
+        }
+        self.hub.set_latest(
+            Side::Teller,
+            "desk",
+            json!({ "kind": "desk", "desk": view }),
+        );
+        self.hub.set_latest(
+            Side::Customer,
+            "desk",
+            json!({ "kind": "desk", "desk": { "open": open } }),
+        );
+        if let Ok(h) = self.on_lock.lock()
+            && let Some(h) = h.as_ref()
+        {
+            h(!unlocked);
+        }
+    }
+
+    /// Every teller with their keys, enabled or not, for the verifier (which refuses disabled
+    /// accounts itself).
+    fn candidates(&self, only: Option<Role>) -> Result<Vec<TellerKeys>, UiError> {
+        let rows = self
+            .ledger
+            .sign_in_candidates()
+            .map_err(|e| ledger_err(&e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(t, creds)| {
+                let account = account_of(&t)?;
+                if only.is_some_and(|r| r != account.role) {
+                    return None;
+                }
+                let credentials = creds
+                    .iter()
+                    .filter_map(|c| serde_json::from_slice::<StoredCredential>(&c.body).ok())
+                    .collect();
+                Some(TellerKeys {
+                    account,
+                    credentials,
+                })
+            })
+            .collect())
+    }
+
+    fn open_key(&self, choice: &KeyChoice) -> Result<Box<dyn KeyAuthenticator>, UiError> {
+        match (choice, &self.sim_keys) {
+            (KeyChoice::Sim(name), Some(dir)) => {
+                if self.inner().unplugged.contains(name) {
+                    return Err(auth(&AuthError::NoDevice));
+                }
+                let path = dir.join(format!(
+                    "{name}.{}",
+                    madoguchi_tellers::soft::FILE_EXTENSION
+                ));
+                if !path.exists() {
+                    return Err(auth(&AuthError::NoDevice));
+                }
+                Ok(Box::new(SoftKey::open(&path).map_err(|e| auth(&e))?))
+            }
+            (KeyChoice::NewSim, Some(dir)) => {
+                let stem = format!("key-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                let path = dir.join(format!(
+                    "{stem}.{}",
+                    madoguchi_tellers::soft::FILE_EXTENSION
+                ));
+                let key = SoftKey::create(&path, &format!("key {stem}"), SIM_KEY_PIN)
+                    .map_err(|e| auth(&e))?;
+                Ok(Box::new(key))
+            }
+            (KeyChoice::Sim(_) | KeyChoice::NewSim, None) => Err(UiError {
+                code: "sim.not_simulation",
+                message: "simulated keys exist only in simulation".into(),
+            }),
+            (KeyChoice::Usb, _) => usb_key(),
+        }
+    }
+
+    /// Why a soft key's sign-in found nothing: its credential belongs to a disabled teller
+    /// or was revoked (the key cannot say; the kiosk knows which credentials a soft key
+    /// holds). Real keys just get `auth.unknown_key`.
+    fn explain_unknown(&self, choice: &KeyChoice) -> Option<UiError> {
+        let (KeyChoice::Sim(name), Some(dir)) = (choice, &self.sim_keys) else {
+            return None;
+        };
+        let key = SoftKey::open(dir.join(format!(
+            "{name}.{}",
+            madoguchi_tellers::soft::FILE_EXTENSION
+        )))
+        .ok()?;
+        for id in key.credential_ids() {
+            if let Ok(Some(c)) = self.ledger.teller_credential(id.as_str()) {
+                if c.revoked_at_ms.is_some() {
+                    return Some(auth(&AuthError::Revoked));
+                }
+                let disabled = self
+                    .ledger
+                    .tellers()
+                    .ok()?
+                    .into_iter()
+                    .any(|t| t.id == c.teller_id && !t.enabled);
+                if disabled {
+                    return Some(auth(&AuthError::Disabled));
+                }
+            }
+        }
+        None
+    }
+
+    /// One assertion ceremony with `choice` among `tellers`.
+    fn assert_with(
+        &self,
+        choice: &KeyChoice,
+        pin: Zeroizing<String>,
+        tellers: &[TellerKeys],
+    ) -> Result<SignIn, UiError> {
+        let mut key = self.open_key(choice)?;
+        let request = self
+            .inner()
+            .verifier
+            .start_sign_in(tellers, Now::system())
+            .map_err(|e| auth(&e))?;
+        let ui = OnePin {
+            pin: Mutex::new(Some(pin)),
+        };
+        let response = match key.authenticate(&request, &ui) {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner().verifier.cancel(request.ceremony);
+                if e == AuthError::UnknownKey
+                    && let Some(better) = self.explain_unknown(choice)
+                {
+                    return Err(better);
+                }
+                return Err(auth(&e));
+            }
+        };
+        let signed = self
+            .inner()
+            .verifier
+            .finish_sign_in(&response, tellers, Now::system())
+            .map_err(|e| auth(&e))?;
+        let body = serde_json::to_vec(signed.updated_credential()).map_err(|e| UiError {
+            code: "auth.invalid",
+            message: format!("credential encoding: {e}"),
+        })?;
+        self.ledger
+            .record_sign_in(signed.credential_id().as_str(), signed.counter(), &body)
+            .map_err(|e| ledger_err(&e))?;
+        Ok(signed)
+    }
+
+    /// Signs a teller in with `choice` (the key verifies them with `pin`). Someone already
+    /// signed in is signed out first.
+    pub fn sign_in(&self, choice: KeyChoice, pin: Zeroizing<String>) -> Result<DeskView, UiError> {
+        if self.inner().session.is_some() {
+            return Err(UiError {
+                code: "auth.already_signed_in",
+                message: "sign out first".into(),
+            });
+        }
+        let tellers = self.candidates(None)?;
+        let signed = self.assert_with(&choice, pin, &tellers)?;
+        let name = signed.account().display_name.clone();
+        tracing::info!(
+            teller = %signed.teller(),
+            role = signed.role().as_str(),
+            soft_key = signed.updated_credential().is_soft(),
+            "teller signed in at the counter"
+        );
+        self.inner().session = Some(Session {
+            since_ms: signed.at().unix_ms,
+            sign_in: signed,
+            name,
+            last_activity: Instant::now(),
+            key: choice,
+        });
+        self.publish();
+        Ok(self.view())
+    }
+
+    /// Ends the session (`why`: `sign_out`, `idle`, `key_removed`).
+    pub fn sign_out(&self, why: &'static str) -> bool {
+        let ended = self.inner().session.take();
+        if let Some(s) = &ended {
+            tracing::info!(teller = %s.sign_in.teller(), reason = why, "teller signed out");
+        }
+        self.publish();
+        ended.is_some()
+    }
+
+    /// A supervisor's key approves what the signed-in teller does (an override): another
+    /// person than the signed-in teller, a supervisor, verified now.
+    pub fn approve(&self, choice: KeyChoice, pin: Zeroizing<String>) -> Result<TellerRef, UiError> {
+        let me = self.teller()?;
+        let supervisors: Vec<TellerKeys> = self
+            .candidates(Some(Role::Supervisor))?
+            .into_iter()
+            .filter(|t| t.account.id.as_str() != me.id)
+            .collect();
+        if supervisors.is_empty() {
+            return Err(UiError {
+                code: "auth.no_supervisor",
+                message: "no other supervisor has a key registered here".into(),
+            });
+        }
+        let signed = self.assert_with(&choice, pin, &supervisors)?;
+        tracing::info!(
+            teller = %me.id,
+            approver = %signed.teller(),
+            "override approved by a supervisor's key"
+        );
+        Ok(TellerRef {
+            id: signed.teller().as_str().to_owned(),
+            verified: true,
+        })
+    }
+
+    /// The tellers this kiosk knows, for the registration screen (supervisors only).
+    pub fn tellers(&self) -> Result<Vec<TellerEntry>, UiError> {
+        self.supervisor()?;
+        let all = self.ledger.tellers().map_err(|e| ledger_err(&e))?;
+        let mut out = Vec::new();
+        for t in all {
+            if t.id == crate::ports::records::UNVERIFIED_TELLER {
+                continue;
+            }
+            let keys = self
+                .ledger
+                .teller_credentials(&t.id)
+                .map_err(|e| ledger_err(&e))?
+                .iter()
+                .filter(|c| c.revoked_at_ms.is_none())
+                .count();
+            out.push(TellerEntry {
+                name: t.display_name.clone().unwrap_or_default(),
+                role: t.role.as_str(),
+                enabled: t.enabled,
+                keys,
+                id: t.id,
+            });
+        }
+        Ok(out)
+    }
+
+    fn supervisor(&self) -> Result<SignIn, UiError> {
+        let mut inner = self.inner();
+        let s = inner.session.as_mut().ok_or_else(signed_out)?;
+        s.last_activity = Instant::now();
+        if !s.sign_in.role().can_register_keys() {
+            return Err(auth(&AuthError::NotPermitted {
+                role: s.sign_in.role().as_str(),
+            }));
+        }
+        Ok(s.sign_in.clone())
+    }
+
+    /// The signed-in supervisor registers `choice` (a key the teller holds, verified with
+    /// its `pin`) for `teller_id`, named `label`.
+    pub fn register(
+        &self,
+        teller_id: &str,
+        label: &str,
+        choice: KeyChoice,
+        pin: Zeroizing<String>,
+    ) -> Result<TellerEntry, UiError> {
+        let approver = self.supervisor()?;
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 64 {
+            return Err(UiError {
+                code: "request.invalid",
+                message: "a key label is 1 to 64 characters".into(),
+            });
+        }
+        let teller = self
+            .ledger
+            .tellers()
+            .map_err(|e| ledger_err(&e))?
+            .into_iter()
+            .find(|t| t.id == teller_id)
+            .ok_or_else(|| UiError {
+                code: "auth.unknown_teller",
+                message: format!("no teller {teller_id} at this kiosk"),
+            })?;
+        let account = account_of(&teller).ok_or_else(|| UiError {
+            code: "auth.unknown_teller",
+            message: "bad teller id".into(),
+        })?;
+        if !account.enabled {
+            return Err(auth(&AuthError::Disabled));
+        }
+        let existing: Vec<StoredCredential> = self
+            .ledger
+            .teller_credentials(teller_id)
+            .map_err(|e| ledger_err(&e))?
+            .iter()
+            .filter_map(|c| serde_json::from_slice(&c.body).ok())
+            .collect();
+        let mut key = self.open_key(&choice)?;
+        let request = self
+            .inner()
+            .verifier
+            .start_registration(&approver, &account, &existing, label, Now::system())
+            .map_err(|e| auth(&e))?;
+        let ui = OnePin {
+            pin: Mutex::new(Some(pin)),
+        };
+        let response = match key.register(&request, &ui) {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner().verifier.cancel(request.ceremony);
+                return Err(auth(&e));
+            }
+        };
+        let ledger = &self.ledger;
+        let credential = self
+            .inner()
+            .verifier
+            .finish_registration(
+                &response,
+                |id| {
+                    ledger
+                        .teller_credential(id.as_str())
+                        .ok()
+                        .flatten()
+                        .is_some()
+                },
+                Now::system(),
+            )
+            .map_err(|e| auth(&e))?;
+        put_credential(&self.ledger, &credential)?;
+        tracing::info!(teller = %teller_id, registered_by = %approver.teller(), "key registered at the counter");
+        let keys = existing.len() + 1;
+        Ok(TellerEntry {
+            id: teller.id,
+            name: teller.display_name.unwrap_or_default(),
+            role: teller.role.as_str(),
+            enabled: teller.enabled,
+            keys,
+        })
+    }
+
+    /// Simulator: plugs a simulated key in or out. Unplugging the signed-in teller's key
+    /// signs them out when so configured.
+    pub fn sim_plug(&self, name: &str, plugged: bool) -> Result<(), UiError> {
+        if self.sim_keys.is_none() {
+            return Err(UiError {
+                code: "sim.not_simulation",
+                message: "simulated keys exist only in simulation".into(),
+            });
+        }
+        let sign_out = {
+            let mut inner = self.inner();
+            inner.unplugged.retain(|n| n != name);
+            if !plugged {
+                inner.unplugged.push(name.to_owned());
+            }
+            !plugged
+                && self.sign_out_on_key_removal
+                && inner
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.key == KeyChoice::Sim(name.to_owned()))
+        };
+        if sign_out {
+            self.sign_out("key_removed");
+        } else {
+            self.publish();
+        }
+        Ok(())
+    }
+
+    /// Signs out a session idle for longer than the idle time, unless `busy` (a procedure
+    /// is running: its own deadlines apply). Returns whether it signed out.
+    pub fn check_idle(&self, busy: bool) -> bool {
+        let expired = {
+            let mut inner = self.inner();
+            match inner.session.as_mut() {
+                None => false,
+                Some(s) if busy => {
+                    s.last_activity = Instant::now();
+                    false
+                }
+                Some(s) => s.last_activity.elapsed() >= self.idle,
+            }
+        };
+        expired && self.sign_out("idle")
+    }
+}
+
+fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> {
+    let body = serde_json::to_vec(c).map_err(|e| UiError {
+        code: "auth.invalid",
+        message: format!("credential encoding: {e}"),
+    })?;
+    ledger
+        .put_teller_credential(
+            c.teller().as_str(),
+            c.id().as_str(),
+            &body,
+            c.sign_count(),
+            c.registered_by().map(TellerId::as_str),
+        )
+        .map(drop)
+        .map_err(|e| ledger_err(&e))
+}
+
+#[cfg(feature = "usb-keys")]
+fn usb_key() -> Result<Box<dyn KeyAuthenticator>, UiError> {
+    madoguchi_tellers::UsbKey::new(Duration::from_secs(30))
+        .map(|k| Box::new(k) as Box<dyn KeyAuthenticator>)
+        .map_err(|e| auth(&e))
+}
+
+#[cfg(not(feature = "usb-keys"))]
+fn usb_key() -> Result<Box<dyn KeyAuthenticator>, UiError> {
+    Err(UiError {
+        code: "auth.no_device",
+        message: "this build has no USB security key support (cargo feature usb-keys)".into(),
+    })
+}
+
+/// First start in simulation: the fake tellers (as if pulled from the backend) and a
+/// simulated key for each that has one, registered the way a supervisor registers keys at the
+/// counter — the supervisor's own as the installation's first key — plus one key nobody
+/// registered. Does nothing when `dir` already holds keys. Returns the tellers made, for the
+/// embedded backend.
+pub fn seed_simulation(ledger: &Ledger, dir: &Path) -> Result<bool, UiError> {
+    let io = |e: std::io::Error| UiError {
+        code: "io",
+        message: format!("{}: {e}", dir.display()),
+    };
+    if dir.exists() && SoftKey::list(dir).map(|l| !l.is_empty()).unwrap_or(false) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    for t in SIM_TELLERS {
+        ledger
+            .upsert_teller_from_backend(t.id, t.role, Some(t.name), true)
+            .map_err(|e| ledger_err(&e))?;
+    }
+    let mut verifier = SignInVerifier::new(RpConfig {
+        allow_soft_keys: true,
+        ..RpConfig::default()
+    })
+    .map_err(|e| auth(&e))?;
+    let ui = || OnePin {
+        pin: Mutex::new(Some(Zeroizing::new(SIM_KEY_PIN.to_owned()))),
+    };
+    let path = |stem: &str| {
+        dir.join(format!(
+            "{stem}.{}",
+            madoguchi_tellers::soft::FILE_EXTENSION
+        ))
+    };
+    let account = |t: &SimTeller| TellerAccount {
+        id: TellerId::new(t.id).unwrap_or_else(|_| unreachable_id()),
+        display_name: t.name.to_owned(),
+        role: role_of(t.role),
+        enabled: true,
+    };
+    let stem_of = |t: &SimTeller| t.id.split('-').nth(1).unwrap_or(t.id).to_owned();
+    // The supervisor's key first (an installation's first key), then their sign-in approves
+    // the others.
+    let sup = &SIM_TELLERS[0];
+    let sup_account = account(sup);
+    let mut sup_key =
+        SoftKey::create(path(&stem_of(sup)), sup.name, SIM_KEY_PIN).map_err(|e| auth(&e))?;
+    let request = verifier
+        .start_first_registration(&sup_account, &[], "simulated key", Now::system())
+        .map_err(|e| auth(&e))?;
+    let response = sup_key.register(&request, &ui()).map_err(|e| auth(&e))?;
+    let sup_cred = verifier
+        .finish_registration(&response, |_| false, Now::system())
+        .map_err(|e| auth(&e))?;
+    put_credential(ledger, &sup_cred)?;
+    let request = verifier
+        .start_sign_in(
+            &[TellerKeys {
+                account: sup_account.clone(),
+                credentials: vec![sup_cred.clone()],
+            }],
+            Now::system(),
+        )
+        .map_err(|e| auth(&e))?;
+    let response = sup_key
+        .authenticate(&request, &ui())
+        .map_err(|e| auth(&e))?;
+    let approval = verifier
+        .finish_sign_in(
+            &response,
+            &[TellerKeys {
+                account: sup_account,
+                credentials: vec![sup_cred],
+            }],
+            Now::system(),
+        )
+        .map_err(|e| auth(&e))?;
+    let body = serde_json::to_vec(approval.updated_credential()).map_err(|e| UiError {
+        code: "auth.invalid",
+        message: e.to_string(),
+    })?;
+    ledger
+        .record_sign_in(approval.credential_id().as_str(), approval.counter(), &body)
+        .map_err(|e| ledger_err(&e))?;
+    for t in SIM_TELLERS.iter().skip(1).filter(|t| t.with_key) {
+        let mut key =
+            SoftKey::create(path(&stem_of(t)), t.name, SIM_KEY_PIN).map_err(|e| auth(&e))?;
+        let request = verifier
+            .start_registration(&approval, &account(t), &[], "simulated key", Now::system())
+            .map_err(|e| auth(&e))?;
+        let response = key.register(&request, &ui()).map_err(|e| auth(&e))?;
+        let cred = verifier
+            .finish_registration(&response, |_| false, Now::system())
+            .map_err(|e| auth(&e))?;
+        put_credential(ledger, &cred)?;
+    }
+    SoftKey::create(
+        path(SIM_STRANGER),
+        "未登録のキー (unregistered)",
+        SIM_KEY_PIN,
+    )
+    .map_err(|e| auth(&e))?;
+    tracing::info!(
+        tellers = SIM_TELLERS.len(),
+        "simulation: fake tellers and their simulated keys made"
+    );
+    Ok(true)
+}
+
+/// The simulation's teller ids are constants that are valid ids (a test checks).
+fn unreachable_id() -> TellerId {
+    TellerId::new("invalid").unwrap_or_else(|_| unreachable!("a constant valid id"))
+}
+
+/// The simulation's fake tellers, for seeding the embedded backend: (id, name, role).
+pub fn sim_tellers() -> impl Iterator<Item = (&'static str, &'static str, TellerRole)> {
+    SIM_TELLERS.iter().map(|t| (t.id, t.name, t.role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulation_teller_ids_are_valid() {
+        for t in SIM_TELLERS {
+            assert!(TellerId::new(t.id).is_ok(), "{}", t.id);
+        }
+    }
+
+    #[test]
+    fn key_choices_parse_strictly() {
+        assert_eq!(KeyChoice::parse("usb").ok(), Some(KeyChoice::Usb));
+        assert_eq!(KeyChoice::parse("sim:new").ok(), Some(KeyChoice::NewSim));
+        assert_eq!(
+            KeyChoice::parse("sim:sato").ok(),
+            Some(KeyChoice::Sim("sato".into()))
+        );
+        for bad in ["", "sim:", "sim:../x", "sim:a/b", "nfc", "sim:a b"] {
+            assert!(KeyChoice::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seeded_simulation_keys_sign_in_and_a_stranger_is_refused_no_hardware_key_here() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = madoguchi_ledger::DataKey::from_bytes([7; 32]);
+        let ledger = Arc::new(Ledger::open_in_memory(key).expect("ledger"));
+        assert!(seed_simulation(&ledger, &dir.path().join("k")).expect("seed"));
+        assert!(!seed_simulation(&ledger, &dir.path().join("k")).expect("again"));
+        let desk = Desk::new(
+            ledger.clone(),
+            Hub::default(),
+            CurrentTeller::default(),
+            Some(dir.path().join("k")),
+            Duration::from_secs(60),
+            true,
+        )
+        .expect("desk");
+        let pin = || Zeroizing::new(SIM_KEY_PIN.to_owned());
+        let refused = desk
+            .sign_in(KeyChoice::Sim(SIM_STRANGER.into()), pin())
+            .expect_err("an unregistered key");
+        assert_eq!(refused.code, "auth.unknown_key");
+        let wrong = desk
+            .sign_in(
+                KeyChoice::Sim("sato".into()),
+                Zeroizing::new("0000".to_owned()),
+            )
+            .expect_err("a wrong key PIN");
+        assert_eq!(wrong.code, "auth.pin_wrong");
+        let v = desk
+            .sign_in(KeyChoice::Sim("sato".into()), pin())
+            .expect("sato");
+        assert_eq!(v.signed_in.as_ref().map(|s| s.id.as_str()), Some("t-sato"));
+        assert!(!v.unlocked);
+        assert_eq!(desk.teller().expect("teller").id, "t-sato");
+        // Four eyes: the supervisor approves, sato cannot approve herself.
+        let a = desk
+            .approve(KeyChoice::Sim("suzuki".into()), pin())
+            .expect("supervisor approves");
+        assert_eq!(a.id, "s-suzuki");
+        let own = desk
+            .approve(KeyChoice::Sim("sato".into()), pin())
+            .expect_err("not a supervisor");
+        assert_eq!(own.code, "auth.unknown_key");
+        // Unplugging the key signs out.
+        desk.sim_plug("sato", false).expect("unplug");
+        assert_eq!(
+            desk.teller().expect_err("signed out").code,
+            "auth.signed_out"
+        );
+        // A technician unlocks the kiosk.
+        desk.view();
+        desk.sign_in(KeyChoice::Sim("tanaka".into()), pin())
+            .expect("technician");
+        assert!(desk.unlocked());
+        assert_eq!(
+            desk.teller().expect_err("no customers").code,
+            "auth.not_permitted"
+        );
+        assert!(desk.sign_out("sign_out"));
+        assert!(!desk.unlocked());
+        // A supervisor registers a new key for ito, who then signs in with it.
+        desk.sign_in(KeyChoice::Sim("suzuki".into()), pin())
+            .expect("supervisor");
+        let before: Vec<String> = SoftKey::list(dir.path().join("k"))
+            .expect("list")
+            .into_iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        let entry = desk
+            .register("t-ito", "ito's key", KeyChoice::NewSim, pin())
+            .expect("registered");
+        assert_eq!(entry.keys, 1);
+        desk.sign_out("sign_out");
+        let new_key = SoftKey::list(dir.path().join("k"))
+            .expect("list")
+            .into_iter()
+            .map(|(p, _)| p)
+            .find(|p| !before.contains(&p.display().to_string()))
+            .expect("a new key file");
+        let stem = new_key.file_stem().and_then(|s| s.to_str()).expect("stem");
+        let v = desk
+            .sign_in(KeyChoice::Sim(stem.to_owned()), pin())
+            .expect("ito signs in");
+        assert_eq!(v.signed_in.map(|s| s.id), Some("t-ito".to_owned()));
+        // Idle: busy keeps the session; idle past the limit ends it.
+        assert!(!desk.check_idle(true));
+        let short = Desk::new(
+            ledger.clone(),
+            Hub::default(),
+            CurrentTeller::default(),
+            Some(dir.path().join("k")),
+            Duration::from_millis(0),
+            false,
+        )
+        .expect("desk");
+        short
+            .sign_in(KeyChoice::Sim("sato".into()), pin())
+            .expect("sato");
+        assert!(short.check_idle(false));
+        assert!(short.teller().is_err());
+    }
+}
