@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libgtk-3-dev librsvg2-dev
   libpcsclite-dev pcscd pcsc-tools vsmartcard-vpcd opensc libopenjp2-tools
   clang libclang-dev
-  xvfb xauth webkit2gtk-driver imagemagick matchbox-window-manager
+  xvfb xauth webkit2gtk-driver imagemagick matchbox-window-manager xdotool wmctrl
   fonts-noto-cjk
   postgresql python3-venv openssl fonts-dejavu-core
 )

@@ -266,17 +266,34 @@ impl Run {
     }
 }
 
+/// The teller every test signs in as (a simulated software key; no hardware key here).
+const TELLER: &str = "t-sato";
+
+/// Starts the kiosk and signs the teller in with her simulated key (the kiosk starts no
+/// procedure for nobody).
 fn start_kiosk<'d>(name: &'static str, driver: &'d Driver, args: &[&str]) -> (Session<'d>, Run) {
     let session = driver.session(&app_binary(), args);
     let (teller, customer) = windows(&session);
-    (
-        session,
-        Run {
-            name,
-            teller,
-            customer,
-        },
-    )
+    let run = Run {
+        name,
+        teller,
+        customer,
+    };
+    let desk = run.invoke_teller(
+        &session,
+        "desk_sign_in",
+        json!({ "request": { "key": "sim:sato", "pin": "2580" } }),
+    );
+    assert_eq!(desk["signedIn"]["id"], TELLER, "{name}: signed in: {desk}");
+    run.on_teller(&session).wait_for(
+        &format!(
+            "return document.querySelector('[data-screen=teller]')?.dataset.signedIn === {};",
+            json!(TELLER)
+        ),
+        READY,
+        "the console to show the signed-in teller",
+    );
+    (session, run)
 }
 
 // ---- what the kiosk kept -----------------------------------------------------------------
@@ -501,7 +518,9 @@ fn pin_route(lang: &'static str, name: &'static str) {
     assert_eq!(r["subject"]["name"], "試験\u{3000}花子");
     assert_eq!(r["face_match"]["outcome"], "match");
     assert_eq!(r["liveness"]["challenge_result"], "passed");
-    assert_eq!(r["verified_by"]["teller_verified"], false);
+    // The record names the teller signed in with her key.
+    assert_eq!(r["verified_by"]["teller_id"], TELLER);
+    assert_eq!(r["verified_by"]["teller_verified"], true);
     assert!(
         !r.to_string().contains("123456789018"),
         "never the My Number"
@@ -798,6 +817,26 @@ fn identity_customer_window_cannot_send_teller_commands() {
         ("procedure_cancel", json!({})),
         ("history_today", json!({})),
         ("sim_card", json!({ "insert": false })),
+        ("desk_state", json!({})),
+        (
+            "desk_sign_in",
+            json!({ "request": { "key": "sim:suzuki", "pin": "2580" } }),
+        ),
+        ("desk_sign_out", json!({})),
+        ("desk_touch", json!({})),
+        ("desk_tellers", json!({})),
+        (
+            "desk_register_key",
+            json!({ "request": { "tellerId": "t-ito", "label": "customer window", "key": { "key": "sim:new", "pin": "2580" } } }),
+        ),
+        (
+            "sim_key_plug",
+            json!({ "key": "sim:sato", "plugged": false }),
+        ),
+        (
+            "procedure_override",
+            json!({ "accept": true, "reason": "from the customer window", "approval": { "key": "sim:suzuki", "pin": "2580" } }),
+        ),
     ] {
         let r = c.invoke(cmd, args);
         assert!(r.get("err").is_some(), "the customer window ran {cmd}: {r}");
@@ -808,7 +847,37 @@ fn identity_customer_window_cannot_send_teller_commands() {
         r.get("err").is_some(),
         "the teller window pressed a key: {r}"
     );
+    // Nothing the customer window tried changed the desk: the teller is still signed in,
+    // her key still plugged in, no key was made for t-ito.
+    let desk = run.invoke_teller(&s, "desk_state", json!({}));
+    assert_eq!(desk["signedIn"]["id"], TELLER, "{desk}");
+    let keys = desk["keys"].as_array().expect("keys");
+    assert!(
+        keys.iter()
+            .any(|k| k["id"] == "sim:sato" && k["plugged"] == true),
+        "{desk}"
+    );
+    let key_files = std::fs::read_dir(data.join("sim-keys"))
+        .expect("sim-keys")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "softkey"))
+        })
+        .count();
     s.close();
+    assert_eq!(
+        key_files,
+        keys.len(),
+        "one key file per key offered, none made by the customer window"
+    );
+    let l = ledger(&data);
+    let audit = l.audit_entries(0, 100_000).expect("audit");
+    assert!(
+        !audit
+            .iter()
+            .any(|e| e.action == "teller.key_registered" && e.detail.contains("t-ito")),
+        "the customer window registered a key"
+    );
 }
 
 #[test]

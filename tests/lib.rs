@@ -56,7 +56,8 @@ pub fn shots_dir() -> PathBuf {
     dir
 }
 
-fn require_tool(name: &str, package: &str) {
+/// Fails, naming the Debian package to install, when `name` is not on the `PATH`.
+pub fn require_tool(name: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
         .unwrap_or(false);
@@ -143,6 +144,96 @@ impl Display {
         assert!(status.success(), "import -window root failed");
         path
     }
+
+    /// Runs an X client (`xdotool`, `wmctrl`, …) from Debian package `package` on this
+    /// display and returns its output; fails naming the package when it is missing.
+    pub fn x_tool(&self, tool: &str, package: &str, args: &[&str]) -> std::process::Output {
+        require_tool(tool, package);
+        Command::new(tool)
+            .args(args)
+            .env("DISPLAY", &self.name)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {tool}: {e}"))
+    }
+
+    /// The X window ids of the top-level windows titled exactly `title` (`xdotool search`).
+    pub fn windows_titled(&self, title: &str) -> Vec<String> {
+        let pattern = format!("^{}$", regex_escape(title));
+        let out = self.x_tool("xdotool", "xdotool", &["search", "--name", &pattern]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Asks the window manager to close the window titled `title` (`wmctrl -c`: the
+    /// `_NET_CLOSE_WINDOW` request a close button or Alt+F4 makes). Fails when wmctrl finds
+    /// no such window.
+    pub fn request_close(&self, title: &str) {
+        let out = self.x_tool("wmctrl", "wmctrl", &["-F", "-c", title]);
+        assert!(
+            out.status.success(),
+            "wmctrl -F -c {title:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sends real X key events (`xdotool key`, keysym names like `F5`, `ctrl+r`) to the
+    /// window `window_id` twice: addressed to the window (`--window`, XSendEvent), then, with
+    /// the window focused, as typed on a keyboard (XTEST).
+    pub fn x_keys(&self, window_id: &str, keys: &[&str]) {
+        let _ = self.x_tool("xdotool", "xdotool", &["windowfocus", "--sync", window_id]);
+        let mut args = vec![
+            "key",
+            "--clearmodifiers",
+            "--delay",
+            "60",
+            "--window",
+            window_id,
+        ];
+        args.extend_from_slice(keys);
+        let out = self.x_tool("xdotool", "xdotool", &args);
+        assert!(
+            out.status.success(),
+            "xdotool key failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut args = vec!["key", "--clearmodifiers", "--delay", "60"];
+        args.extend_from_slice(keys);
+        let out = self.x_tool("xdotool", "xdotool", &args);
+        assert!(
+            out.status.success(),
+            "xdotool key failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `s` with the characters of an extended regular expression escaped.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.^$|?*+()[]{}".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// W3C WebDriver key values for [`Session::press_keys`].
+pub mod keys {
+    /// Control.
+    pub const CONTROL: &str = "\u{E009}";
+    /// Shift.
+    pub const SHIFT: &str = "\u{E008}";
+    /// F5.
+    pub const F5: &str = "\u{E035}";
+    /// F12.
+    pub const F12: &str = "\u{E03C}";
 }
 
 /// A free TCP port on loopback.
@@ -421,6 +512,87 @@ impl Session<'_> {
         let path = shots_dir().join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
         path
+    }
+
+    /// Performs W3C WebDriver input actions (`{"actions": [...]}` sources) and releases
+    /// every key and button afterwards.
+    pub fn actions(&self, sources: Value) {
+        self.driver.request(
+            "POST",
+            &self.path("/actions"),
+            Some(json!({ "actions": sources })),
+        );
+        self.driver.request("DELETE", &self.path("/actions"), None);
+    }
+
+    /// Presses the chord `keys` (e.g. `[keys::CONTROL, "r"]`): each key down in order, then
+    /// up in reverse, as real key events through WebDriver.
+    pub fn press_keys(&self, chord: &[&str]) {
+        let mut seq: Vec<Value> = chord
+            .iter()
+            .map(|k| json!({ "type": "keyDown", "value": k }))
+            .collect();
+        seq.extend(
+            chord
+                .iter()
+                .rev()
+                .map(|k| json!({ "type": "keyUp", "value": k })),
+        );
+        self.actions(json!([{ "type": "key", "id": "keyboard", "actions": seq }]));
+    }
+
+    /// A right click (the secondary button) in the middle of the first element matching
+    /// `css`, as real pointer events through WebDriver.
+    pub fn context_click(&self, css: &str) {
+        let at = self.script(&format!(
+            "const r = document.querySelector({}).getBoundingClientRect(); \
+             return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];",
+            json!(css)
+        ));
+        let (x, y) = (at[0].as_i64().unwrap_or(1), at[1].as_i64().unwrap_or(1));
+        self.actions(json!([{
+            "type": "pointer",
+            "id": "mouse",
+            "parameters": { "pointerType": "mouse" },
+            "actions": [
+                { "type": "pointerMove", "duration": 0, "x": x, "y": y, "origin": "viewport" },
+                { "type": "pointerDown", "button": 2 },
+                { "type": "pointerUp", "button": 2 }
+            ]
+        }]));
+    }
+
+    /// Whether an element matches `css` in the current window.
+    pub fn exists(&self, css: &str) -> bool {
+        self.script(&format!("return !!document.querySelector({});", json!(css)))
+            == Value::Bool(true)
+    }
+
+    /// An attribute of the first element matching `css` (empty when none or unset).
+    pub fn attr(&self, css: &str, attr: &str) -> String {
+        self.script(&format!(
+            "return document.querySelector({})?.getAttribute({}) ?? '';",
+            json!(css),
+            json!(attr)
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// The current window's document URL.
+    pub fn url(&self) -> String {
+        self.driver
+            .request("GET", &self.path("/url"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Picks the option `value` of the `<select>` matching `css` by clicking it, as a person
+    /// picks from the list.
+    pub fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value={}]", json!(value)));
     }
 
     /// Ends the session (the app closes).

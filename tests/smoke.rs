@@ -210,6 +210,46 @@ fn single_screen_shows_both_side_by_side_as_two_webviews() {
         "the customer side to switch to English",
     );
     display.screenshot_root("both-en");
+    // Capabilities per webview, also in one window: the customer's half may press keys (the
+    // runner answers, here "not now" with nothing running), nothing else.
+    session.switch_to(customer);
+    let key = session.invoke("keypad_press", serde_json::json!({ "key": "1" }));
+    assert_ne!(
+        key["err"]["code"],
+        serde_json::json!("window.not_allowed"),
+        "the customer half may press keys: {key}"
+    );
+    assert!(
+        !key.to_string().contains("not allowed"),
+        "the capability lets keypad presses through: {key}"
+    );
+    for (cmd, args) in [
+        (
+            "desk_sign_in",
+            serde_json::json!({ "request": { "key": "sim:sato", "pin": "2580" } }),
+        ),
+        ("desk_state", serde_json::json!({})),
+        ("desk_sign_out", serde_json::json!({})),
+        (
+            "identity_start",
+            serde_json::json!({ "request": { "route": "pin", "sign": false, "challenge": "random", "codeB": null } }),
+        ),
+        ("sim_card", serde_json::json!({ "insert": false })),
+        ("history_today", serde_json::json!({})),
+    ] {
+        let r = session.invoke(cmd, args);
+        assert!(
+            r.get("err").is_some(),
+            "the customer half ran {cmd} in single-screen: {r}"
+        );
+    }
+    session.switch_to(teller);
+    let state = session.invoke("desk_state", serde_json::json!({}));
+    assert_eq!(
+        state["ok"]["signedIn"],
+        serde_json::Value::Null,
+        "the customer half's refused sign-in signed nobody in: {state}"
+    );
     session.close();
 }
 

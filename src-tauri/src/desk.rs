@@ -451,7 +451,7 @@ impl Desk {
             .collect())
     }
 
-    fn open_key(&self, choice: &KeyChoice) -> Result<Box<dyn KeyAuthenticator>, UiError> {
+    fn open_key(&self, choice: &KeyChoice) -> Result<Box<dyn OpenedKey>, UiError> {
         match (choice, &self.sim_keys) {
             (KeyChoice::Sim(name), Some(dir)) => {
                 if self.inner().unplugged.contains(name) {
@@ -548,6 +548,11 @@ impl Desk {
             .verifier
             .finish_sign_in(&response, tellers, Now::system())
             .map_err(|e| auth(&e))?;
+        Ok(signed)
+    }
+
+    /// Records a verified key use in the ledger (the counter moves on there).
+    fn record(&self, signed: &SignIn) -> Result<(), UiError> {
         let body = serde_json::to_vec(signed.updated_credential()).map_err(|e| UiError {
             code: "auth.invalid",
             message: format!("credential encoding: {e}"),
@@ -555,7 +560,7 @@ impl Desk {
         self.ledger
             .record_sign_in(signed.credential_id().as_str(), signed.counter(), &body)
             .map_err(|e| ledger_err(&e))?;
-        Ok(signed)
+        Ok(())
     }
 
     /// Signs a teller in with `choice` (the key verifies them with `pin`). Someone already
@@ -569,6 +574,7 @@ impl Desk {
         }
         let tellers = self.candidates(None)?;
         let signed = self.assert_with(&choice, pin, &tellers)?;
+        self.record(&signed)?;
         let name = signed.account().display_name.clone();
         tracing::info!(
             teller = %signed.teller(),
@@ -601,18 +607,32 @@ impl Desk {
     /// person than the signed-in teller, a supervisor, verified now.
     pub fn approve(&self, choice: KeyChoice, pin: Zeroizing<String>) -> Result<TellerRef, UiError> {
         let me = self.teller()?;
-        let supervisors: Vec<TellerKeys> = self
-            .candidates(Some(Role::Supervisor))?
-            .into_iter()
-            .filter(|t| t.account.id.as_str() != me.id)
-            .collect();
-        if supervisors.is_empty() {
+        let everyone = self.candidates(None)?;
+        if !everyone
+            .iter()
+            .any(|t| t.account.role == Role::Supervisor && t.account.id.as_str() != me.id)
+        {
             return Err(UiError {
                 code: "auth.no_supervisor",
                 message: "no other supervisor has a key registered here".into(),
             });
         }
-        let signed = self.assert_with(&choice, pin, &supervisors)?;
+        // Every registered key may answer, so that a refusal says why: the teller's own key
+        // (four eyes), or a key of someone who is not a supervisor. Only an approval is
+        // recorded as a use of the key.
+        let signed = self.assert_with(&choice, pin, &everyone)?;
+        if signed.teller().as_str() == me.id {
+            return Err(UiError {
+                code: "notice.approver_same",
+                message: "the teller who overrides cannot approve it".into(),
+            });
+        }
+        if !signed.role().can_approve_override() {
+            return Err(auth(&AuthError::NotPermitted {
+                role: signed.role().as_str(),
+            }));
+        }
+        self.record(&signed)?;
         tracing::info!(
             teller = %me.id,
             approver = %signed.teller(),
@@ -705,10 +725,45 @@ impl Desk {
             .filter_map(|c| serde_json::from_slice(&c.body).ok())
             .collect();
         let mut key = self.open_key(&choice)?;
+        // A new simulated key that ends up holding no registered credential is thrown away,
+        // so a refused registration leaves no stray key in the picker.
+        let made = match &choice {
+            KeyChoice::NewSim => key.path().map(Path::to_path_buf),
+            _ => None,
+        };
+        let result = self.register_with(key.as_mut(), &approver, &account, &existing, label, pin);
+        if result.is_err()
+            && let Some(path) = made
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(error = %e, "could not remove the unused simulated key");
+        }
+        result?;
+        self.publish();
+        tracing::info!(teller = %teller_id, registered_by = %approver.teller(), "key registered at the counter");
+        let keys = existing.len() + 1;
+        Ok(TellerEntry {
+            id: teller.id,
+            name: teller.display_name.unwrap_or_default(),
+            role: teller.role.as_str(),
+            enabled: teller.enabled,
+            keys,
+        })
+    }
+
+    fn register_with(
+        &self,
+        key: &mut dyn OpenedKey,
+        approver: &SignIn,
+        account: &TellerAccount,
+        existing: &[StoredCredential],
+        label: &str,
+        pin: Zeroizing<String>,
+    ) -> Result<(), UiError> {
         let request = self
             .inner()
             .verifier
-            .start_registration(&approver, &account, &existing, label, Now::system())
+            .start_registration(approver, account, existing, label, Now::system())
             .map_err(|e| auth(&e))?;
         let ui = OnePin {
             pin: Mutex::new(Some(pin)),
@@ -736,16 +791,7 @@ impl Desk {
                 Now::system(),
             )
             .map_err(|e| auth(&e))?;
-        put_credential(&self.ledger, &credential)?;
-        tracing::info!(teller = %teller_id, registered_by = %approver.teller(), "key registered at the counter");
-        let keys = existing.len() + 1;
-        Ok(TellerEntry {
-            id: teller.id,
-            name: teller.display_name.unwrap_or_default(),
-            role: teller.role.as_str(),
-            enabled: teller.enabled,
-            keys,
-        })
+        put_credential(&self.ledger, &credential)
     }
 
     /// Simulator: plugs a simulated key in or out. Unplugging the signed-in teller's key
@@ -796,6 +842,23 @@ impl Desk {
     }
 }
 
+/// A key the desk drives: the authenticator, and the file a simulated key lives in.
+trait OpenedKey: KeyAuthenticator {
+    /// The soft key's file, if it is one.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+}
+
+impl OpenedKey for SoftKey {
+    fn path(&self) -> Option<&Path> {
+        SoftKey::path(self)
+    }
+}
+
+#[cfg(feature = "usb-keys")]
+impl OpenedKey for madoguchi_tellers::UsbKey {}
+
 fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> {
     let body = serde_json::to_vec(c).map_err(|e| UiError {
         code: "auth.invalid",
@@ -814,14 +877,14 @@ fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> 
 }
 
 #[cfg(feature = "usb-keys")]
-fn usb_key() -> Result<Box<dyn KeyAuthenticator>, UiError> {
+fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
     madoguchi_tellers::UsbKey::new(Duration::from_secs(30))
-        .map(|k| Box::new(k) as Box<dyn KeyAuthenticator>)
+        .map(|k| Box::new(k) as Box<dyn OpenedKey>)
         .map_err(|e| auth(&e))
 }
 
 #[cfg(not(feature = "usb-keys"))]
-fn usb_key() -> Result<Box<dyn KeyAuthenticator>, UiError> {
+fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
     Err(UiError {
         code: "auth.no_device",
         message: "this build has no USB security key support (cargo feature usb-keys)".into(),
@@ -1016,8 +1079,16 @@ mod tests {
         assert_eq!(a.id, "s-suzuki");
         let own = desk
             .approve(KeyChoice::Sim("sato".into()), pin())
+            .expect_err("her own key");
+        assert_eq!(own.code, "notice.approver_same");
+        let technician = desk
+            .approve(KeyChoice::Sim("tanaka".into()), pin())
             .expect_err("not a supervisor");
-        assert_eq!(own.code, "auth.unknown_key");
+        assert_eq!(technician.code, "auth.not_permitted");
+        let stranger = desk
+            .approve(KeyChoice::Sim(SIM_STRANGER.into()), pin())
+            .expect_err("nobody's key");
+        assert_eq!(stranger.code, "auth.unknown_key");
         // Unplugging the key signs out.
         desk.sim_plug("sato", false).expect("unplug");
         assert_eq!(
@@ -1043,6 +1114,20 @@ mod tests {
             .into_iter()
             .map(|(p, _)| p.display().to_string())
             .collect();
+        let refused = desk
+            .register(
+                "t-ito",
+                "ito's key",
+                KeyChoice::NewSim,
+                Zeroizing::new("0000".to_owned()),
+            )
+            .expect_err("a wrong PIN on the new key");
+        assert_eq!(refused.code, "auth.pin_wrong");
+        assert_eq!(
+            SoftKey::list(dir.path().join("k")).expect("list").len(),
+            before.len(),
+            "a refused registration leaves no new key behind"
+        );
         let entry = desk
             .register("t-ito", "ito's key", KeyChoice::NewSim, pin())
             .expect("registered");
