@@ -14,7 +14,7 @@ APT_PACKAGES=(
   build-essential pkg-config curl ca-certificates libssl-dev
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libgtk-3-dev librsvg2-dev
   libpcsclite-dev pcscd pcsc-tools vsmartcard-vpcd opensc libopenjp2-tools
-  clang libclang-dev
+  clang libclang-dev libudev-dev
   xvfb xauth webkit2gtk-driver imagemagick matchbox-window-manager xdotool wmctrl
   fonts-noto-cjk
   postgresql python3-venv openssl fonts-dejavu-core

@@ -489,7 +489,7 @@ fn sign_in_through_the_console(lang: &'static str) {
             .as_array()
             .expect("keys")
             .iter()
-            .all(|k| k["simulated"] == true && k["plugged"] == true),
+            .all(|k| (k["simulated"] == true || k["id"] == "usb") && k["plugged"] == true),
         "{desk}"
     );
     k.wait_customer_open(false);

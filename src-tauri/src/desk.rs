@@ -9,8 +9,8 @@
 //! key: a supervisor's, verified the same way ([`Desk::approve`]). A supervisor registers a new
 //! key for a teller at the counter ([`Desk::register`]); the registration goes to the ledger
 //! and from there to the backend. A session ends on sign-out, after the configured idle time
-//! with no procedure running, and when the simulated key is unplugged (a USB key's removal
-//! would end it the same way; no USB key support is built here — see `KeySource`).
+//! with no procedure running, and when the simulated key is unplugged (a USB key is found
+//! afresh for every operation; its removal is not watched yet).
 //!
 //! The kiosk is locked (fullscreen, no close) unless a technician is signed in
 //! ([`DeskView::unlocked`]); `kiosk.rs` applies it to the windows.
@@ -354,7 +354,13 @@ impl Desk {
     /// What the console shows.
     pub fn view(&self) -> DeskView {
         let inner = self.inner();
-        let keys = match &self.sim_keys {
+        let usb = KeyView {
+            id: "usb".into(),
+            label: "USB security key".into(),
+            simulated: false,
+            plugged: true,
+        };
+        let mut keys = match &self.sim_keys {
             Some(dir) => SoftKey::list(dir)
                 .unwrap_or_default()
                 .into_iter()
@@ -368,13 +374,12 @@ impl Desk {
                     })
                 })
                 .collect(),
-            None => vec![KeyView {
-                id: "usb".into(),
-                label: "USB security key".into(),
-                simulated: false,
-                plugged: true,
-            }],
+            None => Vec::new(),
         };
+        // A real key can be used in simulation too, when the build has USB support.
+        if self.sim_keys.is_none() || cfg!(feature = "usb-keys") {
+            keys.push(usb);
+        }
         DeskView {
             signed_in: inner.session.as_ref().map(|s| SignedInView {
                 id: s.sign_in.teller().as_str().to_owned(),
@@ -878,7 +883,7 @@ fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> 
 
 #[cfg(feature = "usb-keys")]
 fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
-    madoguchi_tellers::UsbKey::new(Duration::from_secs(30))
+    madoguchi_tellers::UsbKey::new(Duration::from_secs(20))
         .map(|k| Box::new(k) as Box<dyn OpenedKey>)
         .map_err(|e| auth(&e))
 }

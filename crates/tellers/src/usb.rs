@@ -10,8 +10,9 @@
 //! `libclang-dev` (bindgen of `<linux/hidraw.h>`). At run time the kiosk user needs access to
 //! `/dev/hidraw*` of FIDO keys (systemd ≥ 252 tags them by the FIDO usage page).
 //!
-//! What was tested: that this compiles (with `--features usb`). It has never talked to a key:
-//! no hardware key exists on the build machine. Use it on Linux (and macOS); on Windows use
+//! What was tested: that this compiles (the kiosk builds it by default, feature `usb-keys`)
+//! and that with no key attached an operation gives up with `auth.timeout` after its find
+//! timeout (a test). It has never talked to a key: no hardware key exists on the build machine. Use it on Linux (and macOS); on Windows use
 //! `WindowsKey`, since Windows hides FIDO keys from USB HID for non-administrators.
 
 use std::time::Duration;
@@ -107,5 +108,44 @@ impl KeyAuthenticator for UsbKey {
             ceremony: request.ceremony,
             credential,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Now, RpConfig, SignInVerifier, StaticPinUi, TellerAccount, TellerId};
+
+    /// No security key is attached to the build machine: a registration waits for one and
+    /// gives up with a named error, never an answer and never a hang.
+    #[test]
+    fn with_no_key_attached_a_registration_gives_up_no_hardware_key_here() {
+        let mut verifier = SignInVerifier::new(RpConfig::default()).expect("verifier");
+        let supervisor = TellerAccount {
+            id: TellerId::new("sup-1").expect("id"),
+            display_name: "Supervisor".into(),
+            role: crate::Role::Supervisor,
+            enabled: true,
+        };
+        let request = verifier
+            .start_first_registration(&supervisor, &[], "usb key", Now::system())
+            .expect("request");
+        let mut key = UsbKey::new(Duration::from_millis(300)).expect("runtime");
+        let started = std::time::Instant::now();
+        let result = key.register(&request, &StaticPinUi::new("2468"));
+        let code = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        eprintln!("no key attached: {code} after {:?}", started.elapsed());
+        assert!(
+            matches!(code, "auth.timeout" | "auth.no_device" | "auth.device"),
+            "no key here, so no credential: {code}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "it gave up in {:?}",
+            started.elapsed()
+        );
     }
 }
