@@ -377,7 +377,7 @@ impl Desk {
             None => Vec::new(),
         };
         // A real key can be used in simulation too, when the build has USB support.
-        if self.sim_keys.is_none() || cfg!(feature = "usb-keys") {
+        if self.sim_keys.is_none() || cfg!(any(feature = "usb-keys", windows)) {
             keys.push(usb);
         }
         DeskView {
@@ -861,8 +861,11 @@ impl OpenedKey for SoftKey {
     }
 }
 
-#[cfg(feature = "usb-keys")]
+#[cfg(all(feature = "usb-keys", not(windows)))]
 impl OpenedKey for madoguchi_tellers::UsbKey {}
+
+#[cfg(windows)]
+impl OpenedKey for madoguchi_tellers::WindowsKey {}
 
 fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> {
     let body = serde_json::to_vec(c).map_err(|e| UiError {
@@ -881,14 +884,21 @@ fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> 
         .map_err(|e| ledger_err(&e))
 }
 
-#[cfg(feature = "usb-keys")]
+/// On Windows the WebAuthn API is the way to a security key (Windows hides FIDO keys from
+/// USB HID for non-administrators). Never compiled here: the build machine is Linux.
+#[cfg(windows)]
+fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
+    Ok(Box::new(madoguchi_tellers::WindowsKey::new()))
+}
+
+#[cfg(all(feature = "usb-keys", not(windows)))]
 fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
     madoguchi_tellers::UsbKey::new(Duration::from_secs(20))
         .map(|k| Box::new(k) as Box<dyn OpenedKey>)
         .map_err(|e| auth(&e))
 }
 
-#[cfg(not(feature = "usb-keys"))]
+#[cfg(all(not(feature = "usb-keys"), not(windows)))]
 fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
     Err(UiError {
         code: "auth.no_device",
