@@ -475,7 +475,7 @@ const en: Record<Key, string> = {
   "teller.devices": "Devices",
   "teller.loading": "Starting…",
   "teller.error": "Cannot read the kiosk status",
-  "teller.staff": "Teller",
+  "teller.staff": "Staff",
   "teller.staff.verified": "verified",
   "teller.staff.not_verified": "not verified",
   "teller.staff.not_verified.label": "The teller has not been verified",
