@@ -9,8 +9,8 @@
 //! key: a supervisor's, verified the same way ([`Desk::approve`]). A supervisor registers a new
 //! key for a teller at the counter ([`Desk::register`]); the registration goes to the ledger
 //! and from there to the backend. A session ends on sign-out, after the configured idle time
-//! with no procedure running, and when the simulated key is unplugged (a USB key is found
-//! afresh for every operation; its removal is not watched yet).
+//! with no procedure running, and when the key is unplugged (a simulated key in the simulator;
+//! a USB key: no FIDO key attached any more, polled every few seconds).
 //!
 //! The kiosk is locked (fullscreen, no close) unless a technician is signed in
 //! ([`DeskView::unlocked`]); `kiosk.rs` applies it to the windows.
@@ -143,6 +143,11 @@ pub struct Desk {
     sign_out_on_key_removal: bool,
     inner: Mutex<Inner>,
     on_lock: Mutex<Option<LockHook>>,
+    /// A key operation is running (the presence poll keeps off the HID devices meanwhile).
+    key_busy: std::sync::atomic::AtomicBool,
+    /// Counts the attached USB keys (made on first use).
+    #[cfg(all(feature = "usb-keys", not(windows)))]
+    usb_probe: std::sync::OnceLock<Option<madoguchi_tellers::UsbKey>>,
 }
 
 /// Told whether the kiosk is locked, whenever that may have changed.
@@ -301,6 +306,9 @@ impl Desk {
                 unplugged: Vec::new(),
             }),
             on_lock: Mutex::new(None),
+            key_busy: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(all(feature = "usb-keys", not(windows)))]
+            usb_probe: std::sync::OnceLock::new(),
         })
     }
 
@@ -527,6 +535,7 @@ impl Desk {
         pin: Zeroizing<String>,
         tellers: &[TellerKeys],
     ) -> Result<SignIn, UiError> {
+        let _busy = Busy::mark(&self.key_busy);
         let mut key = self.open_key(choice)?;
         let request = self
             .inner()
@@ -765,6 +774,7 @@ impl Desk {
         label: &str,
         pin: Zeroizing<String>,
     ) -> Result<(), UiError> {
+        let _busy = Busy::mark(&self.key_busy);
         let request = self
             .inner()
             .verifier
@@ -829,6 +839,53 @@ impl Desk {
         Ok(())
     }
 
+    /// Ends a session signed in with a USB key when no key is attached any more (the idle
+    /// watcher calls this every few seconds; configured by `sign_out_on_key_removal`).
+    /// Returns whether it signed out.
+    pub fn check_key_removed(&self) -> bool {
+        let usb_session = self
+            .inner()
+            .session
+            .as_ref()
+            .is_some_and(|s| s.key == KeyChoice::Usb);
+        if !usb_session
+            || !self.sign_out_on_key_removal
+            || self.key_busy.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return false;
+        }
+        match self.usb_keys_attached() {
+            Some(0) => self.sign_out("key_removed"),
+            _ => false,
+        }
+    }
+
+    /// How many USB keys are attached; `None` when it cannot be told (then nobody is
+    /// signed out for it).
+    #[cfg(all(feature = "usb-keys", not(windows)))]
+    fn usb_keys_attached(&self) -> Option<usize> {
+        let probe = self.usb_probe.get_or_init(|| {
+            madoguchi_tellers::UsbKey::new(Duration::from_secs(1))
+                .inspect_err(|e| {
+                    tracing::warn!(code = e.code(), "USB key presence cannot be watched")
+                })
+                .ok()
+        });
+        match probe.as_ref()?.keys_attached() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(code = e.code(), "USB key presence check failed");
+                None
+            }
+        }
+    }
+
+    /// Windows' WebAuthn API does not say whether a key is attached: never signed out for it.
+    #[cfg(not(all(feature = "usb-keys", not(windows))))]
+    fn usb_keys_attached(&self) -> Option<usize> {
+        None
+    }
+
     /// Signs out a session idle for longer than the idle time, unless `busy` (a procedure
     /// is running: its own deadlines apply). Returns whether it signed out.
     pub fn check_idle(&self, busy: bool) -> bool {
@@ -844,6 +901,22 @@ impl Desk {
             }
         };
         expired && self.sign_out("idle")
+    }
+}
+
+/// Marks a key operation as running until dropped.
+struct Busy<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Busy<'a> {
+    fn mark(flag: &'a std::sync::atomic::AtomicBool) -> Self {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Busy(flag)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -1104,7 +1177,9 @@ mod tests {
             .approve(KeyChoice::Sim(SIM_STRANGER.into()), pin())
             .expect_err("nobody's key");
         assert_eq!(stranger.code, "auth.unknown_key");
-        // Unplugging the key signs out.
+        // The USB presence poll leaves a simulated key's session alone; unplugging the
+        // simulated key signs out.
+        assert!(!desk.check_key_removed());
         desk.sim_plug("sato", false).expect("unplug");
         assert_eq!(
             desk.teller().expect_err("signed out").code,

@@ -264,13 +264,17 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
         .run(tauri::generate_context!())
 }
 
-/// Signs out an idle teller (checked every second; a running procedure is not idle).
+/// Signs out an idle teller (checked every second; a running procedure is not idle), and one
+/// whose USB key was pulled out (every 3 s).
 fn spawn_idle_watch(desk: Arc<crate::desk::Desk>, hub: Hub) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("desk-idle".into())
         .spawn(move || {
-            loop {
+            for tick in 0u64.. {
                 std::thread::sleep(std::time::Duration::from_secs(1));
+                if tick % 3 == 0 {
+                    desk.check_key_removed();
+                }
                 let step = hub.latest(Side::Teller).and_then(|m| {
                     m.get("view")
                         .and_then(|v| v.get("step"))

@@ -50,6 +50,21 @@ impl UsbKey {
         })
     }
 
+    /// How many FIDO keys are attached now (each opened, nothing sent to it): the kiosk polls
+    /// this to end a session when the teller's key is pulled out.
+    pub fn keys_attached(&self) -> Result<usize, AuthError> {
+        self.runtime.block_on(async {
+            let transport = USBTransport::new()
+                .await
+                .map_err(|e| AuthError::from_device(&e))?;
+            transport
+                .tokens()
+                .await
+                .map(|t| t.len())
+                .map_err(|e| AuthError::from_device(&e))
+        })
+    }
+
     /// Finds one key and runs `op` on it.
     fn with_key<R>(
         &self,
@@ -114,6 +129,17 @@ impl KeyAuthenticator for UsbKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No security key is attached to the build machine: none is counted (or the HID
+    /// enumeration itself is unavailable, a named error).
+    #[test]
+    fn with_no_key_attached_none_is_counted_no_hardware_key_here() {
+        let key = UsbKey::new(Duration::from_millis(300)).expect("runtime");
+        match key.keys_attached() {
+            Ok(n) => assert_eq!(n, 0, "no FIDO key on this machine"),
+            Err(e) => assert_eq!(e.code(), "auth.device", "{e}"),
+        }
+    }
     use crate::{Now, RpConfig, SignInVerifier, StaticPinUi, TellerAccount, TellerId};
 
     /// No security key is attached to the build machine: a registration waits for one and
