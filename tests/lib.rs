@@ -600,3 +600,87 @@ impl Session<'_> {
         self.driver.request("DELETE", &self.path(""), None);
     }
 }
+
+// ---- what a kiosk run kept ---------------------------------------------------------------
+
+/// The kiosk's ledger in `data` after the run (the app is closed).
+pub fn ledger(data: &Path) -> madoguchi_ledger::Ledger {
+    let key = madoguchi_ledger::DataKey::load(&data.join("ledger.key")).expect("ledger key");
+    madoguchi_ledger::Ledger::open(&data.join("ledger.sqlite"), key).expect("open the ledger")
+}
+
+/// The embedded backend's events in `data`: (kind, payload), oldest first.
+pub fn backend_events(data: &Path) -> Vec<(String, Value)> {
+    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
+    let mut st = c
+        .prepare("SELECT kind, payload FROM events ORDER BY created_at_ms, event_id")
+        .expect("query");
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("rows")
+        .map(|r| {
+            let (k, p) = r.expect("row");
+            (k, serde_json::from_str(&p).unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+/// The embedded backend's confirmation records in `data`.
+pub fn backend_confirmations(data: &Path) -> Vec<Value> {
+    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
+    let mut st = c
+        .prepare("SELECT payload FROM confirmation_records ORDER BY verified_at_ms")
+        .expect("query");
+    st.query_map([], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .map(|r| serde_json::from_str(&r.expect("row")).expect("json"))
+        .collect()
+}
+
+/// Waits for the kiosk's two windows (or webviews), tells which is the teller's and which the
+/// customer's, and waits until each screen is ready and `also` holds (a JavaScript condition
+/// on the screen element `s`, e.g. `s.dataset.step === 'idle'`; `true` for none). Returns the
+/// (teller, customer) handles.
+pub fn counter_windows(session: &Session<'_>, timeout: Duration, also: &str) -> (String, String) {
+    let mut handles = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while handles.len() < 2 && Instant::now() < deadline {
+        handles = session.window_handles();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        handles.len(),
+        2,
+        "the teller and customer windows: {handles:?}"
+    );
+    let (mut teller, mut customer) = (None, None);
+    for h in handles {
+        session.switch_to(&h);
+        session.wait_for(
+            "return !!document.querySelector('[data-screen]');",
+            timeout,
+            "a screen to mount",
+        );
+        let screen = session
+            .script("return document.querySelector('[data-screen]').dataset.screen;")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        session.wait_for(
+            &format!(
+                "const s = document.querySelector('[data-screen={screen}]'); \
+                 return !!s && s.dataset.state === 'ready' && ({also});"
+            ),
+            timeout,
+            &format!("the {screen} screen to be ready"),
+        );
+        match screen.as_str() {
+            "teller" => teller = Some(h),
+            "customer" => customer = Some(h),
+            other => panic!("unexpected screen {other:?}"),
+        }
+    }
+    (
+        teller.expect("teller window"),
+        customer.expect("customer window"),
+    )
+}

@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use madoguchi_e2e::{Display, Driver, Session, app_binary, keys, target_dir, workspace};
+use madoguchi_e2e::{
+    Display, Driver, Session, app_binary, backend_confirmations, backend_events, counter_windows,
+    keys, ledger, target_dir, workspace,
+};
 use madoguchi_virtual_card::harness::Pcscd;
 use serde_json::{Value, json};
 
@@ -98,49 +101,12 @@ impl<'d> Kiosk<'d> {
     /// Launches the kiosk in simulation and waits until both screens are ready.
     fn start(name: &str, driver: &'d Driver) -> Kiosk<'d> {
         let s = driver.session(&app_binary(), &["--simulate"]);
-        let mut handles = Vec::new();
-        let deadline = Instant::now() + READY;
-        while handles.len() < 2 && Instant::now() < deadline {
-            handles = s.window_handles();
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        assert_eq!(
-            handles.len(),
-            2,
-            "the teller and customer windows: {handles:?}"
-        );
-        let (mut teller, mut customer) = (None, None);
-        for h in handles {
-            s.switch_to(&h);
-            s.wait_for(
-                "return !!document.querySelector('[data-screen]');",
-                READY,
-                "a screen to mount",
-            );
-            let screen = s
-                .script("return document.querySelector('[data-screen]').dataset.screen;")
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            s.wait_for(
-                &format!(
-                    "const s = document.querySelector('[data-screen={screen}]'); \
-                     return !!s && s.dataset.state === 'ready';"
-                ),
-                READY,
-                &format!("the {screen} screen to be ready"),
-            );
-            match screen.as_str() {
-                "teller" => teller = Some(h),
-                "customer" => customer = Some(h),
-                other => panic!("unexpected screen {other:?}"),
-            }
-        }
+        let (teller, customer) = counter_windows(&s, READY, "true");
         Kiosk {
             name: name.to_owned(),
             s,
-            teller: teller.expect("teller window"),
-            customer: customer.expect("customer window"),
+            teller,
+            customer,
         }
     }
 
@@ -359,11 +325,6 @@ fn wait_exited(data: &Path) {
 
 // ---- what the kiosk kept -----------------------------------------------------------------
 
-fn ledger(data: &Path) -> madoguchi_ledger::Ledger {
-    let key = madoguchi_ledger::DataKey::load(&data.join("ledger.key")).expect("ledger key");
-    madoguchi_ledger::Ledger::open(&data.join("ledger.sqlite"), key).expect("open the ledger")
-}
-
 /// The ledger's audit chain (every recorded event has its entry: action = event kind).
 fn audit(l: &madoguchi_ledger::Ledger) -> Vec<madoguchi_ledger::AuditEntry> {
     let entries = l.audit_entries(0, 1_000_000).expect("audit entries");
@@ -376,32 +337,6 @@ fn audit(l: &madoguchi_ledger::Ledger) -> Vec<madoguchi_ledger::AuditEntry> {
 
 fn detail(e: &madoguchi_ledger::AuditEntry) -> Value {
     serde_json::from_str(&e.detail).unwrap_or(Value::Null)
-}
-
-/// The embedded backend's events: (kind, payload).
-fn backend_events(data: &Path) -> Vec<(String, Value)> {
-    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
-    let mut st = c
-        .prepare("SELECT kind, payload FROM events ORDER BY created_at_ms, event_id")
-        .expect("query");
-    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .expect("rows")
-        .map(|r| {
-            let (k, p) = r.expect("row");
-            (k, serde_json::from_str(&p).unwrap_or(Value::Null))
-        })
-        .collect()
-}
-
-fn backend_confirmations(data: &Path) -> Vec<Value> {
-    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
-    let mut st = c
-        .prepare("SELECT payload FROM confirmation_records ORDER BY verified_at_ms")
-        .expect("query");
-    st.query_map([], |r| r.get::<_, String>(0))
-        .expect("rows")
-        .map(|r| serde_json::from_str(&r.expect("row")).expect("json"))
-        .collect()
 }
 
 /// The kiosk's JSON log lines.

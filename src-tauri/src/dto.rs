@@ -320,33 +320,7 @@ mod tests {
         "sign.skipped",
         "sign.no_match",
         "sign.no_capture",
-        // Teller sign-in (madoguchi_tellers::AuthError::code and the desk's own).
-        "auth.unknown_key",
-        "auth.revoked",
-        "auth.no_keys",
-        "auth.uv_missing",
-        "auth.up_missing",
-        "auth.counter_regressed",
-        "auth.disabled",
-        "auth.expired",
-        "auth.challenge_unknown",
-        "auth.challenge_mismatch",
-        "auth.wrong_origin",
-        "auth.wrong_rp",
-        "auth.not_permitted",
-        "auth.already_registered",
-        "auth.not_device_bound",
-        "auth.soft_key_refused",
-        "auth.pin_wrong",
-        "auth.pin_blocked",
-        "auth.pin_not_set",
-        "auth.cancelled",
-        "auth.timeout",
-        "auth.no_device",
-        "auth.device",
-        "auth.invalid",
-        "auth.config",
-        "auth.soft_key_file",
+        // The desk's own refusals (the keys' are madoguchi_tellers::AuthError::ALL_CODES).
         "auth.signed_out",
         "auth.already_signed_in",
         "auth.no_supervisor",
@@ -372,6 +346,7 @@ mod tests {
         let mut all: std::collections::BTreeSet<String> = madoguchi_flow::messages::ALL
             .iter()
             .chain(UI_CODES)
+            .chain(madoguchi_tellers::AuthError::ALL_CODES)
             .map(|c| (*c).to_owned())
             .collect();
         all.extend(
