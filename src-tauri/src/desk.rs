@@ -860,6 +860,34 @@ impl Desk {
         }
     }
 
+    /// Ends the session of a teller the backend has disabled since they signed in, or whose
+    /// key has been revoked (the idle watcher calls this after the pulls have updated the
+    /// ledger). Returns whether it signed out.
+    pub fn check_still_allowed(&self) -> bool {
+        let (teller, credential) = match self.inner().session.as_ref() {
+            Some(s) => (
+                s.sign_in.teller().as_str().to_owned(),
+                s.sign_in.credential_id().as_str().to_owned(),
+            ),
+            None => return false,
+        };
+        let disabled = self
+            .ledger
+            .tellers()
+            .map(|all| all.iter().any(|t| t.id == teller && !t.enabled))
+            .unwrap_or(false);
+        let revoked = self
+            .ledger
+            .teller_credential(&credential)
+            .map(|c| c.is_some_and(|c| c.revoked_at_ms.is_some()))
+            .unwrap_or(false);
+        match (disabled, revoked) {
+            (true, _) => self.sign_out("disabled"),
+            (_, true) => self.sign_out("key_revoked"),
+            _ => false,
+        }
+    }
+
     /// How many USB keys are attached; `None` when it cannot be told (then nobody is
     /// signed out for it).
     #[cfg(all(feature = "usb-keys", not(windows)))]
@@ -1185,6 +1213,22 @@ mod tests {
             desk.teller().expect_err("signed out").code,
             "auth.signed_out"
         );
+        // Disabled at the backend while signed in: signed out at the next check.
+        desk.sim_plug("sato", true).expect("plug back");
+        desk.sign_in(KeyChoice::Sim("sato".into()), pin())
+            .expect("sato again");
+        assert!(!desk.check_still_allowed(), "still allowed");
+        ledger
+            .upsert_teller_from_backend("t-sato", TellerRole::Teller, Some("佐藤 美咲"), false)
+            .expect("disable");
+        assert!(desk.check_still_allowed(), "signed out");
+        assert_eq!(
+            desk.teller().expect_err("signed out").code,
+            "auth.signed_out"
+        );
+        ledger
+            .upsert_teller_from_backend("t-sato", TellerRole::Teller, Some("佐藤 美咲"), true)
+            .expect("enable again");
         // A technician unlocks the kiosk.
         desk.view();
         desk.sign_in(KeyChoice::Sim("tanaka".into()), pin())

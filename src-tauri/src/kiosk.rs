@@ -265,7 +265,7 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
 }
 
 /// Signs out an idle teller (checked every second; a running procedure is not idle), and one
-/// whose USB key was pulled out (every 3 s).
+/// whose USB key was pulled out, who was disabled or whose key was revoked (every 3 s).
 fn spawn_idle_watch(desk: Arc<crate::desk::Desk>, hub: Hub) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("desk-idle".into())
@@ -274,6 +274,7 @@ fn spawn_idle_watch(desk: Arc<crate::desk::Desk>, hub: Hub) -> std::io::Result<(
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 if tick % 3 == 0 {
                     desk.check_key_removed();
+                    desk.check_still_allowed();
                 }
                 let step = hub.latest(Side::Teller).and_then(|m| {
                     m.get("view")
