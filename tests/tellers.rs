@@ -649,6 +649,10 @@ fn tellers_disabled_at_the_backend_cannot_sign_in_soft_key_no_hardware_key_here(
     // Others still sign in.
     k.sign_in_ui("sim:suzuki", PIN);
     k.wait_signed_in("s-suzuki");
+    // Disabled while signed in: the console goes back to the sign-in screen once the next
+    // pull has brought the change (pull every 2 s, checked every 3 s).
+    disable_at_backend(&data, "s-suzuki");
+    k.wait_signed_in("");
     k.close(&data);
     let l = ledger(&data);
     let sato = l
