@@ -250,6 +250,34 @@ pub fn probe_all(config: &Config, link: &Link) -> Snapshot {
     Snapshot { devices, probed_at }
 }
 
+/// What the log said of a device last: its kind, mode, state and message code (not its
+/// parameters, which change with every probe: latency, backlog).
+type LoggedState = (DeviceKind, DeviceMode, DeviceState, &'static str);
+
+/// The devices whose state changed since `logged`, which is updated: the log tells a change
+/// once, not every probe.
+fn changed_states<'a>(
+    logged: &mut Vec<LoggedState>,
+    devices: &'a [DeviceStatus],
+) -> Vec<&'a DeviceStatus> {
+    let mut changed = Vec::new();
+    for d in devices {
+        let now = (d.kind, d.mode, d.state, d.detail);
+        match logged.iter_mut().find(|l| l.0 == d.kind) {
+            Some(l) if *l == now => {}
+            Some(l) => {
+                *l = now;
+                changed.push(d);
+            }
+            None => {
+                logged.push(now);
+                changed.push(d);
+            }
+        }
+    }
+    changed
+}
+
 /// Starts the polling thread: probes now and every [`POLL_EVERY`], stores the snapshot and
 /// calls `publish` when anything changed (and on the first probe).
 pub fn spawn_poller(
@@ -262,12 +290,13 @@ pub fn spawn_poller(
         .name("device-status".into())
         .spawn(move || {
             let mut last: Option<Vec<DeviceStatus>> = None;
+            let mut logged: Vec<LoggedState> = Vec::new();
             loop {
                 let snap = probe_all(&config, &link);
+                for d in changed_states(&mut logged, &snap.devices) {
+                    tracing::info!(device = ?d.kind, mode = ?d.mode, state = ?d.state, detail = d.detail, "device status");
+                }
                 if last.as_ref() != Some(&snap.devices) {
-                    for d in &snap.devices {
-                        tracing::info!(device = ?d.kind, mode = ?d.mode, state = ?d.state, detail = d.detail, "device status");
-                    }
                     last = Some(snap.devices.clone());
                     publish(&snap);
                 }
@@ -282,6 +311,52 @@ pub fn spawn_poller(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(kind: DeviceKind, state: DeviceState, detail: &'static str, ms: u64) -> DeviceStatus {
+        let mut params = Map::new();
+        params.insert("latencyMs".into(), json!(ms));
+        DeviceStatus {
+            kind,
+            mode: DeviceMode::Simulated,
+            state,
+            detail,
+            params,
+        }
+    }
+
+    #[test]
+    fn a_device_is_logged_when_its_state_changes_not_every_probe() {
+        let mut logged = Vec::new();
+        let probe = |ms, backend: (DeviceState, &'static str)| {
+            vec![
+                status(DeviceKind::Reader, DeviceState::Ok, "reader.ready", 0),
+                status(DeviceKind::Backend, backend.0, backend.1, ms),
+            ]
+        };
+        let ok = (DeviceState::Ok, "backend.reachable");
+        let first = probe(3, ok);
+        assert_eq!(
+            changed_states(&mut logged, &first).len(),
+            2,
+            "first probe: all"
+        );
+        // Only the latency changed: nothing to log.
+        assert!(changed_states(&mut logged, &probe(7, ok)).is_empty());
+        assert!(changed_states(&mut logged, &probe(2, ok)).is_empty());
+        // The backend went away: that device only, once.
+        let down = (DeviceState::Error, "backend.unreachable");
+        let changed: Vec<DeviceKind> = changed_states(&mut logged, &probe(0, down))
+            .iter()
+            .map(|d| d.kind)
+            .collect();
+        assert_eq!(changed, [DeviceKind::Backend]);
+        assert!(changed_states(&mut logged, &probe(0, down)).is_empty());
+        assert_eq!(
+            changed_states(&mut logged, &probe(4, ok)).len(),
+            1,
+            "and back"
+        );
+    }
 
     fn sim() -> Config {
         let mut c = Config::default();
