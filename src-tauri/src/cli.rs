@@ -95,8 +95,37 @@ pub fn main() -> ExitCode {
         Some(Command::Card { action }) => madoguchi_card::cli::run(action),
         Some(Command::Face { action }) => madoguchi_face::cli::run(action),
         Some(Command::Qr { action }) => madoguchi_faceqr::cli::run(action),
-        Some(Command::Ledger { action }) => madoguchi_ledger::cli::run(action),
-        Some(Command::Sync { action }) => madoguchi_sync::cli::run(action),
+        Some(Command::Ledger { action }) => {
+            // The technician's commands work on the kiosk as configured.
+            let action = match load_config(cli.config.as_deref()) {
+                Ok((config, _)) => {
+                    let dir = config.data_dir();
+                    action.or_default_paths(
+                        &dir.join(crate::backend::LEDGER_FILE),
+                        &dir.join(crate::backend::KEY_FILE),
+                    )
+                }
+                Err(_) => action,
+            };
+            madoguchi_ledger::cli::run(action)
+        }
+        Some(Command::Sync { action }) => {
+            let action = match load_config(cli.config.as_deref()) {
+                Ok((config, _)) => {
+                    let dir = config.data_dir();
+                    action.or_defaults(&madoguchi_sync::cli::SyncDefaults {
+                        db: dir.join(crate::backend::LEDGER_FILE),
+                        key_file: dir.join(crate::backend::KEY_FILE),
+                        backend_url: Some(config.backend.url.as_str().to_owned())
+                            .filter(|u| !u.is_empty()),
+                        token_file: config.backend.token_file.clone(),
+                        ca_file: config.backend.ca_file.clone(),
+                    })
+                }
+                Err(_) => action,
+            };
+            madoguchi_sync::cli::run(action)
+        }
         Some(Command::Procedure { action }) => {
             crate::procedure_cli::run(action, cli.config.as_deref())
         }

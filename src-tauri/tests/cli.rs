@@ -90,3 +90,63 @@ fn the_kiosk_refuses_to_start_on_a_bad_config() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kiosk.branch_code"));
 }
+
+/// The technician's commands work on the kiosk as configured: `ledger status` and
+/// `sync status` find the database and key in the configured data directory.
+#[test]
+fn ledger_and_sync_status_default_to_the_configured_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let provision = madoguchi()
+        .args(["ledger", "provision-key", "--key-file"])
+        .arg(data.join("ledger.key"))
+        .output()
+        .unwrap();
+    assert!(provision.status.success(), "{provision:?}");
+    let cfg = write(
+        &dir,
+        "kiosk.toml",
+        &format!("[storage]\ndata_dir = {:?}\n", data.to_str().unwrap()),
+    );
+    // No database yet: a named error, exit 2, not a clap usage error.
+    let out = madoguchi()
+        .args(["--config"])
+        .arg(&cfg)
+        .args(["ledger", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ledger.sqlite"),
+        "{out:?}"
+    );
+    // Make the database through the library, as the kiosk's first start does.
+    drop(
+        madoguchi_ledger::Ledger::open(
+            &data.join("ledger.sqlite"),
+            madoguchi_ledger::DataKey::load(&data.join("ledger.key")).unwrap(),
+        )
+        .unwrap(),
+    );
+    for args in [&["ledger", "status"][..], &["sync", "status"][..]] {
+        let out = madoguchi()
+            .args(["--config"])
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(v.is_object(), "{args:?}: {v}");
+    }
+    // Without a configuration nor options the command names what is missing.
+    let out = madoguchi()
+        .env("MADOGUCHI_CONFIG", "/dev/null")
+        .env("HOME", dir.path())
+        .env_remove("XDG_DATA_HOME")
+        .args(["sync", "status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

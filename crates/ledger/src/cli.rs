@@ -23,15 +23,76 @@ use serde_json::json;
 
 use crate::{DataKey, Ledger, LedgerError};
 
-/// Paths every ledger command needs.
+/// Paths every ledger command needs. Either may be left out when the caller supplies the
+/// kiosk's configured ones ([`LedgerPaths::or_defaults`]: `madoguchi` uses the configured
+/// data directory).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LedgerPaths {
-    /// The ledger database file.
+    /// The ledger database file (default: the configured data directory's).
     #[arg(long, env = "MADOGUCHI_LEDGER_DB")]
-    pub db: PathBuf,
-    /// The data key file (64 hex digits, mode 0600).
+    pub db: Option<PathBuf>,
+    /// The data key file, 64 hex digits, mode 0600 (default: the configured data
+    /// directory's).
     #[arg(long, env = "MADOGUCHI_LEDGER_KEY_FILE")]
-    pub key_file: PathBuf,
+    pub key_file: Option<PathBuf>,
+}
+
+impl LedgerPaths {
+    /// Fills what was not given with `db` and `key_file`.
+    pub fn or_defaults(self, db: &Path, key_file: &Path) -> Self {
+        LedgerPaths {
+            db: self.db.or_else(|| Some(db.to_path_buf())),
+            key_file: self.key_file.or_else(|| Some(key_file.to_path_buf())),
+        }
+    }
+
+    /// The database file, or an error naming the missing option.
+    pub fn db(&self) -> Result<&Path, LedgerError> {
+        self.db.as_deref().ok_or_else(|| {
+            LedgerError::InvalidInput(
+                "no ledger database: give --db (or MADOGUCHI_LEDGER_DB)".into(),
+            )
+        })
+    }
+
+    /// The key file, or an error naming the missing option.
+    pub fn key_file(&self) -> Result<&Path, LedgerError> {
+        self.key_file.as_deref().ok_or_else(|| {
+            LedgerError::InvalidInput(
+                "no ledger key file: give --key-file (or MADOGUCHI_LEDGER_KEY_FILE)".into(),
+            )
+        })
+    }
+}
+
+impl LedgerCommand {
+    /// The command with the database and key file it was not given taken from the kiosk's
+    /// configuration.
+    pub fn or_default_paths(self, db: &Path, key_file: &Path) -> Self {
+        match self {
+            LedgerCommand::Status { paths } => LedgerCommand::Status {
+                paths: paths.or_defaults(db, key_file),
+            },
+            LedgerCommand::Integrity { paths } => LedgerCommand::Integrity {
+                paths: paths.or_defaults(db, key_file),
+            },
+            LedgerCommand::VerifyAudit { paths } => LedgerCommand::VerifyAudit {
+                paths: paths.or_defaults(db, key_file),
+            },
+            LedgerCommand::Purge { paths, days } => LedgerCommand::Purge {
+                paths: paths.or_defaults(db, key_file),
+                days,
+            },
+            LedgerCommand::RotateKey {
+                paths,
+                new_key_file,
+            } => LedgerCommand::RotateKey {
+                paths: paths.or_defaults(db, key_file),
+                new_key_file,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Ledger subcommands.
@@ -91,13 +152,14 @@ pub enum LedgerCommand {
 }
 
 fn open(p: &LedgerPaths) -> Result<Ledger, LedgerError> {
-    if !p.db.exists() {
+    let db = p.db()?;
+    if !db.exists() {
         return Err(LedgerError::Io {
-            path: p.db.clone(),
+            path: db.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no ledger database here"),
         });
     }
-    Ledger::open(&p.db, DataKey::load(&p.key_file)?)
+    Ledger::open(db, DataKey::load(p.key_file()?)?)
 }
 
 fn file_size(p: &Path) -> u64 {
@@ -113,14 +175,14 @@ pub fn execute(cmd: LedgerCommand) -> Result<(serde_json::Value, bool), LedgerEr
             let audit = l.verify_audit()?;
             let consistency = l.check_consistency()?;
             let ok = integrity.ok && audit.is_intact() && consistency.is_consistent();
-            let mut wal = paths.db.clone().into_os_string();
+            let mut wal = paths.db()?.to_path_buf().into_os_string();
             wal.push("-wal");
             Ok((
                 json!({
                     "schema_version": l.schema_version()?,
                     "schema_latest": crate::migrate::LATEST,
                     "key_id": l.key_id(),
-                    "db_bytes": file_size(&paths.db),
+                    "db_bytes": file_size(paths.db()?),
                     "wal_bytes": file_size(Path::new(&wal)),
                     "outbox_backlog": l.outbox_backlog()?,
                     "outbox_total": l.outbox_total()?,
@@ -164,9 +226,11 @@ pub fn execute(cmd: LedgerCommand) -> Result<(serde_json::Value, bool), LedgerEr
             let new_key = DataKey::provision(&new_key_file)?;
             let report = l.rotate_key(new_key)?;
             drop(l);
-            std::fs::rename(&new_key_file, &paths.key_file).map_err(|source| LedgerError::Io {
-                path: new_key_file.clone(),
-                source,
+            std::fs::rename(&new_key_file, paths.key_file()?).map_err(|source| {
+                LedgerError::Io {
+                    path: new_key_file.clone(),
+                    source,
+                }
             })?;
             Ok((serde_json::to_value(report)?, true))
         }

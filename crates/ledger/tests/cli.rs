@@ -14,8 +14,8 @@ fn provision_status_verify_purge_rotate() {
     let db = dir.path().join("ledger.sqlite");
     let key_file = dir.path().join("data.key");
     let paths = LedgerPaths {
-        db: db.clone(),
-        key_file: key_file.clone(),
+        db: Some(db.clone()),
+        key_file: Some(key_file.clone()),
     };
     let (out, ok) = execute(LedgerCommand::ProvisionKey {
         key_file: key_file.clone(),
@@ -145,7 +145,10 @@ fn a_broken_chain_exits_1() {
     c.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET subject = 'x' WHERE seq = 2;")
         .expect("tamper");
     drop(c);
-    let paths = LedgerPaths { db, key_file };
+    let paths = LedgerPaths {
+        db: Some(db),
+        key_file: Some(key_file),
+    };
     let (out, ok) = execute(LedgerCommand::VerifyAudit {
         paths: paths.clone(),
     })
@@ -154,4 +157,44 @@ fn a_broken_chain_exits_1() {
     assert_eq!(out["first_broken"]["seq"], 2);
     assert_eq!(out["first_broken"]["reason"], "hash_mismatch");
     assert_eq!(run(LedgerCommand::VerifyAudit { paths }), ExitCode::from(1));
+}
+
+#[test]
+fn paths_not_given_come_from_the_defaults_and_their_absence_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, key_file) = (
+        dir.path().join("ledger.sqlite"),
+        dir.path().join("ledger.key"),
+    );
+    execute(LedgerCommand::ProvisionKey {
+        key_file: key_file.clone(),
+    })
+    .expect("provision");
+    drop(
+        Ledger::open(
+            &db,
+            madoguchi_ledger::DataKey::load(&key_file).expect("key"),
+        )
+        .expect("db"),
+    );
+    let none = LedgerPaths {
+        db: None,
+        key_file: None,
+    };
+    let err = execute(LedgerCommand::Status {
+        paths: none.clone(),
+    })
+    .expect_err("no paths, no defaults");
+    assert!(err.to_string().contains("--db"), "{err}");
+    let (out, ok) = execute(LedgerCommand::Status { paths: none }.or_default_paths(&db, &key_file))
+        .expect("status with the configured paths");
+    assert!(ok, "{out}");
+    // A path given on the command line wins over the default.
+    let given = LedgerPaths {
+        db: Some(dir.path().join("elsewhere.sqlite")),
+        key_file: None,
+    }
+    .or_defaults(&db, &key_file);
+    assert_eq!(given.db, Some(dir.path().join("elsewhere.sqlite")));
+    assert_eq!(given.key_file, Some(key_file));
 }

@@ -84,6 +84,58 @@ pub enum SyncCommand {
     },
 }
 
+impl SyncArgs {
+    /// These arguments with what was not given taken from the kiosk's configuration: the
+    /// ledger's database and key file, the backend URL and its token and CA files.
+    pub fn or_defaults(self, defaults: &SyncDefaults) -> Self {
+        SyncArgs {
+            ledger: self.ledger.or_defaults(&defaults.db, &defaults.key_file),
+            backend_url: self.backend_url.or_else(|| defaults.backend_url.clone()),
+            token_file: self.token_file.or_else(|| defaults.token_file.clone()),
+            ca_file: self.ca_file.or_else(|| defaults.ca_file.clone()),
+            ..self
+        }
+    }
+}
+
+/// What the kiosk's configuration says, for [`SyncCommand::or_defaults`].
+#[derive(Debug, Clone)]
+pub struct SyncDefaults {
+    /// The ledger database.
+    pub db: PathBuf,
+    /// The ledger's key file.
+    pub key_file: PathBuf,
+    /// The backend URL, if one is configured.
+    pub backend_url: Option<String>,
+    /// The kiosk token file, if configured.
+    pub token_file: Option<PathBuf>,
+    /// The bank's CA file, if configured.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl SyncCommand {
+    /// The command with what it was not given taken from the kiosk's configuration.
+    pub fn or_defaults(self, defaults: &SyncDefaults) -> Self {
+        match self {
+            SyncCommand::Status { args, probe } => SyncCommand::Status {
+                args: args.or_defaults(defaults),
+                probe,
+            },
+            SyncCommand::Run {
+                args,
+                once,
+                pull_interval_secs,
+                max_runtime_secs,
+            } => SyncCommand::Run {
+                args: args.or_defaults(defaults),
+                once,
+                pull_interval_secs,
+                max_runtime_secs,
+            },
+        }
+    }
+}
+
 fn fail(exit: u8, code: &str, message: &str) -> ExitCode {
     eprintln!("{}", json!({"error": {"code": code, "message": message}}));
     ExitCode::from(exit)
@@ -117,8 +169,8 @@ pub fn client_from(args: &SyncArgs) -> Result<Client, SyncError> {
 }
 
 fn open_ledger(args: &SyncArgs) -> Result<Ledger, SyncError> {
-    let key = DataKey::load(&args.ledger.key_file)?;
-    Ok(Ledger::open(&args.ledger.db, key)?)
+    let key = DataKey::load(args.ledger.key_file()?)?;
+    Ok(Ledger::open(args.ledger.db()?, key)?)
 }
 
 /// Runs a sync subcommand.
