@@ -31,6 +31,9 @@
 //! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats|
 //!   confirmations|purge-confirmations|teller-add|teller-disable|teller-enable|
 //!   teller-revoke-key|tellers`.
+//! - [`faceindex`]: the in-memory 1:N index for the duplicate-face check at enrollment: exact
+//!   int8 cosine search over every enrolled template, another identity's only (not wired to
+//!   enrollment, ingest or storage yet).
 //! - [`pgtest`]: a throwaway PostgreSQL cluster for the tests (Debian `postgresql`).
 //!
 //! What it does NOT do:
@@ -45,6 +48,7 @@
 pub mod cli;
 pub mod confirmation;
 pub mod evidence;
+pub mod faceindex;
 pub mod pgtest;
 pub mod server;
 pub mod store;
