@@ -280,10 +280,13 @@ pub(crate) fn guarded_verify<L: CardLink>(
     let retries = query_retries(card, which, ef)?;
     match retries {
         Retries::Remaining(n) if n >= 2 => {}
-        Retries::Unlimited => {}
         Retries::Remaining(1) => return Err(CardError::OneTryLeft { which }),
         Retries::Remaining(_) | Retries::Blocked => return Err(CardError::Locked { which }),
-        Retries::NotReported => return Err(CardError::RetriesUnknown { which }),
+        // 6300 ("no retry limit") is not an answer a My Number card's PINs give: every one
+        // has a counter. An unknown count is refused, as the module's rule says.
+        Retries::Unlimited | Retries::NotReported => {
+            return Err(CardError::RetriesUnknown { which });
+        }
     }
     card.verify_sfi(sfi(ef, "PIN reference")?, pin)
         .map_err(|e| from_myna(e, "verifying a PIN", Some(which)))?;

@@ -172,6 +172,25 @@ fn a_locked_pin_is_reported_without_sending_it() {
     assert_eq!(verifies_with_data(&card), 0);
 }
 
+/// 6300 to the tries query means "no retry limit", which no My Number card PIN has: the
+/// count is unknown, so the PIN is not sent.
+#[test]
+fn a_card_claiming_no_retry_limit_is_not_sent_the_pin() {
+    let card = FakeCard::new(&Profile::default());
+    card.state().no_retry_limit = true;
+    let e = read(&card, "1234", ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CardError::RetriesUnknown {
+                which: PinKind::TextPin
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(verifies_with_data(&card), 0, "no VERIFY with the PIN");
+}
+
 #[test]
 fn a_good_pin_after_a_wrong_one_resets_the_counter() {
     let card = FakeCard::new(&Profile::default());

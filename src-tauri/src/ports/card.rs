@@ -80,9 +80,10 @@ pub fn fault(e: &CardError) -> CardFault {
 fn tries(r: Retries) -> Result<Tries, CardFault> {
     match r {
         Retries::Remaining(n) => Ok(Tries::Left(n)),
-        Retries::Unlimited => Ok(Tries::Unlimited),
         Retries::Blocked => Ok(Tries::Left(0)),
-        Retries::NotReported => Err(CardFault::TriesUnknown),
+        // No My Number card PIN is without a counter: 6300 is an unknown count, refused
+        // before the customer types anything (the card crate refuses to send it anyway).
+        Retries::Unlimited | Retries::NotReported => Err(CardFault::TriesUnknown),
     }
 }
 

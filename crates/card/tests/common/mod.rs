@@ -427,6 +427,8 @@ pub struct State {
     pub clone_chip: bool,
     pub exclusive: bool,
     pub log: Vec<Vec<u8>>,
+    /// Answer the free tries query with 6300 ("no retry limit"), as no My Number card should.
+    pub no_retry_limit: bool,
     challenge: u8,
 }
 
@@ -457,6 +459,7 @@ impl FakeCard {
             clone_chip: p.clone_chip,
             exclusive: true,
             log: Vec::new(),
+            no_retry_limit: false,
             challenge: 0,
         })))
     }
@@ -572,6 +575,9 @@ impl State {
                     return sw(0x6981);
                 };
                 if data.is_empty() {
+                    if self.no_retry_limit {
+                        return sw(0x6300);
+                    }
                     return if entry.1 == 0 {
                         sw(0x6984)
                     } else {
