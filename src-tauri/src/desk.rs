@@ -120,10 +120,15 @@ impl KeyChoice {
 /// The signed-in teller as both the console and the records see them.
 struct Session {
     sign_in: SignIn,
-    name: String,
-    since_ms: i64,
     last_activity: Instant,
     key: KeyChoice,
+}
+
+impl Session {
+    /// A technician is signed in: kiosk mode is off.
+    fn unlocks(&self) -> bool {
+        self.sign_in.role().can_leave_kiosk()
+    }
 }
 
 struct Inner {
@@ -326,10 +331,7 @@ impl Desk {
 
     /// Kiosk mode is off: a technician is signed in.
     pub fn unlocked(&self) -> bool {
-        self.inner()
-            .session
-            .as_ref()
-            .is_some_and(|s| s.sign_in.role().can_leave_kiosk())
+        self.inner().session.as_ref().is_some_and(Session::unlocks)
     }
 
     /// The signed-in teller for a procedure, or `auth.signed_out`; counts as activity.
@@ -391,15 +393,12 @@ impl Desk {
         DeskView {
             signed_in: inner.session.as_ref().map(|s| SignedInView {
                 id: s.sign_in.teller().as_str().to_owned(),
-                name: s.name.clone(),
+                name: s.sign_in.account().display_name.clone(),
                 role: s.sign_in.role().as_str(),
                 soft_key: s.sign_in.updated_credential().is_soft(),
-                since_ms: s.since_ms,
+                since_ms: s.sign_in.at().unix_ms,
             }),
-            unlocked: inner
-                .session
-                .as_ref()
-                .is_some_and(|s| s.sign_in.role().can_leave_kiosk()),
+            unlocked: inner.session.as_ref().is_some_and(Session::unlocks),
             keys,
             idle_seconds: self.idle.as_secs(),
         }
@@ -438,9 +437,8 @@ impl Desk {
         }
     }
 
-    /// Every teller with their keys, enabled or not, for the verifier (which refuses disabled
-    /// accounts itself).
-    fn candidates(&self, only: Option<Role>) -> Result<Vec<TellerKeys>, UiError> {
+    /// The enabled tellers with their unrevoked keys, for the verifier.
+    fn candidates(&self) -> Result<Vec<TellerKeys>, UiError> {
         let rows = self
             .ledger
             .sign_in_candidates()
@@ -448,17 +446,9 @@ impl Desk {
         Ok(rows
             .into_iter()
             .filter_map(|(t, creds)| {
-                let account = account_of(&t)?;
-                if only.is_some_and(|r| r != account.role) {
-                    return None;
-                }
-                let credentials = creds
-                    .iter()
-                    .filter_map(|c| serde_json::from_slice::<StoredCredential>(&c.body).ok())
-                    .collect();
                 Some(TellerKeys {
-                    account,
-                    credentials,
+                    account: account_of(&t)?,
+                    credentials: creds.iter().filter_map(stored).collect(),
                 })
             })
             .collect())
@@ -470,10 +460,7 @@ impl Desk {
                 if self.inner().unplugged.contains(name) {
                     return Err(auth(&AuthError::NoDevice));
                 }
-                let path = dir.join(format!(
-                    "{name}.{}",
-                    madoguchi_tellers::soft::FILE_EXTENSION
-                ));
+                let path = sim_key_path(dir, name);
                 if !path.exists() {
                     return Err(auth(&AuthError::NoDevice));
                 }
@@ -481,10 +468,7 @@ impl Desk {
             }
             (KeyChoice::NewSim, Some(dir)) => {
                 let stem = format!("key-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-                let path = dir.join(format!(
-                    "{stem}.{}",
-                    madoguchi_tellers::soft::FILE_EXTENSION
-                ));
+                let path = sim_key_path(dir, &stem);
                 let key = SoftKey::create(&path, &format!("key {stem}"), SIM_KEY_PIN)
                     .map_err(|e| auth(&e))?;
                 Ok(Box::new(key))
@@ -504,28 +488,25 @@ impl Desk {
         let (KeyChoice::Sim(name), Some(dir)) = (choice, &self.sim_keys) else {
             return None;
         };
-        let key = SoftKey::open(dir.join(format!(
-            "{name}.{}",
-            madoguchi_tellers::soft::FILE_EXTENSION
-        )))
-        .ok()?;
+        let key = SoftKey::open(sim_key_path(dir, name)).ok()?;
         for id in key.credential_ids() {
             if let Ok(Some(c)) = self.ledger.teller_credential(id.as_str()) {
                 if c.revoked_at_ms.is_some() {
                     return Some(auth(&AuthError::Revoked));
                 }
-                let disabled = self
-                    .ledger
-                    .tellers()
-                    .ok()?
-                    .into_iter()
-                    .any(|t| t.id == c.teller_id && !t.enabled);
-                if disabled {
+                if self.teller_disabled(&c.teller_id) {
                     return Some(auth(&AuthError::Disabled));
                 }
             }
         }
         None
+    }
+
+    /// The ledger has `teller` disabled (unknown or unreadable: not disabled).
+    fn teller_disabled(&self, teller: &str) -> bool {
+        self.ledger
+            .tellers()
+            .is_ok_and(|all| all.iter().any(|t| t.id == teller && !t.enabled))
     }
 
     /// One assertion ceremony with `choice` among `tellers`.
@@ -565,20 +546,8 @@ impl Desk {
         Ok(signed)
     }
 
-    /// Records a verified key use in the ledger (the counter moves on there).
-    fn record(&self, signed: &SignIn) -> Result<(), UiError> {
-        let body = serde_json::to_vec(signed.updated_credential()).map_err(|e| UiError {
-            code: "auth.invalid",
-            message: format!("credential encoding: {e}"),
-        })?;
-        self.ledger
-            .record_sign_in(signed.credential_id().as_str(), signed.counter(), &body)
-            .map_err(|e| ledger_err(&e))?;
-        Ok(())
-    }
-
-    /// Signs a teller in with `choice` (the key verifies them with `pin`). Someone already
-    /// signed in is signed out first.
+    /// Signs a teller in with `choice` (the key verifies them with `pin`). Refused while
+    /// someone is signed in (`auth.already_signed_in`).
     pub fn sign_in(&self, choice: KeyChoice, pin: Zeroizing<String>) -> Result<DeskView, UiError> {
         if self.inner().session.is_some() {
             return Err(UiError {
@@ -586,10 +555,9 @@ impl Desk {
                 message: "sign out first".into(),
             });
         }
-        let tellers = self.candidates(None)?;
+        let tellers = self.candidates()?;
         let signed = self.assert_with(&choice, pin, &tellers)?;
-        self.record(&signed)?;
-        let name = signed.account().display_name.clone();
+        record_use(&self.ledger, &signed)?;
         tracing::info!(
             teller = %signed.teller(),
             role = signed.role().as_str(),
@@ -597,9 +565,7 @@ impl Desk {
             "teller signed in at the counter"
         );
         self.inner().session = Some(Session {
-            since_ms: signed.at().unix_ms,
             sign_in: signed,
-            name,
             last_activity: Instant::now(),
             key: choice,
         });
@@ -621,7 +587,7 @@ impl Desk {
     /// person than the signed-in teller, a supervisor, verified now.
     pub fn approve(&self, choice: KeyChoice, pin: Zeroizing<String>) -> Result<TellerRef, UiError> {
         let me = self.teller()?;
-        let everyone = self.candidates(None)?;
+        let everyone = self.candidates()?;
         if !everyone
             .iter()
             .any(|t| t.account.role == Role::Supervisor && t.account.id.as_str() != me.id)
@@ -646,7 +612,7 @@ impl Desk {
                 role: signed.role().as_str(),
             }));
         }
-        self.record(&signed)?;
+        record_use(&self.ledger, &signed)?;
         tracing::info!(
             teller = %me.id,
             approver = %signed.teller(),
@@ -736,7 +702,7 @@ impl Desk {
             .teller_credentials(teller_id)
             .map_err(|e| ledger_err(&e))?
             .iter()
-            .filter_map(|c| serde_json::from_slice(&c.body).ok())
+            .filter_map(stored)
             .collect();
         let mut key = self.open_key(&choice)?;
         // A new simulated key that ends up holding no registered credential is thrown away,
@@ -871,11 +837,7 @@ impl Desk {
             ),
             None => return false,
         };
-        let disabled = self
-            .ledger
-            .tellers()
-            .map(|all| all.iter().any(|t| t.id == teller && !t.enabled))
-            .unwrap_or(false);
+        let disabled = self.teller_disabled(&teller);
         let revoked = self
             .ledger
             .teller_credential(&credential)
@@ -968,11 +930,38 @@ impl OpenedKey for madoguchi_tellers::UsbKey {}
 #[cfg(windows)]
 impl OpenedKey for madoguchi_tellers::WindowsKey {}
 
-fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> {
-    let body = serde_json::to_vec(c).map_err(|e| UiError {
+/// A simulated key's file in `dir`.
+fn sim_key_path(dir: &Path, stem: &str) -> PathBuf {
+    dir.join(format!(
+        "{stem}.{}",
+        madoguchi_tellers::soft::FILE_EXTENSION
+    ))
+}
+
+/// A cached credential's body as the verifier's credential (`None`: unreadable, skipped).
+fn stored(c: &madoguchi_ledger::CachedCredential) -> Option<StoredCredential> {
+    serde_json::from_slice(&c.body).ok()
+}
+
+/// A credential as the ledger keeps it (JSON).
+fn credential_json(c: &StoredCredential) -> Result<Vec<u8>, UiError> {
+    serde_json::to_vec(c).map_err(|e| UiError {
         code: "auth.invalid",
         message: format!("credential encoding: {e}"),
-    })?;
+    })
+}
+
+/// Records a verified key use in the ledger: the counter moves on there.
+fn record_use(ledger: &Ledger, signed: &SignIn) -> Result<(), UiError> {
+    let body = credential_json(signed.updated_credential())?;
+    ledger
+        .record_sign_in(signed.credential_id().as_str(), signed.counter(), &body)
+        .map(drop)
+        .map_err(|e| ledger_err(&e))
+}
+
+fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> {
+    let body = credential_json(c)?;
     ledger
         .put_teller_credential(
             c.teller().as_str(),
@@ -1010,8 +999,7 @@ fn usb_key() -> Result<Box<dyn OpenedKey>, UiError> {
 /// First start in simulation: the fake tellers (as if pulled from the backend) and a
 /// simulated key for each that has one, registered the way a supervisor registers keys at the
 /// counter — the supervisor's own as the installation's first key — plus one key nobody
-/// registered. Does nothing when `dir` already holds keys. Returns the tellers made, for the
-/// embedded backend.
+/// registered. Does nothing when `dir` already holds keys. Returns whether it made them.
 pub fn seed_simulation(ledger: &Ledger, dir: &Path) -> Result<bool, UiError> {
     let io = |e: std::io::Error| UiError {
         code: "io",
@@ -1039,23 +1027,23 @@ pub fn seed_simulation(ledger: &Ledger, dir: &Path) -> Result<bool, UiError> {
     let ui = || OnePin {
         pin: Mutex::new(Some(Zeroizing::new(SIM_KEY_PIN.to_owned()))),
     };
-    let path = |stem: &str| {
-        dir.join(format!(
-            "{stem}.{}",
-            madoguchi_tellers::soft::FILE_EXTENSION
-        ))
-    };
-    let account = |t: &SimTeller| TellerAccount {
-        id: TellerId::new(t.id).unwrap_or_else(|_| unreachable_id()),
-        display_name: t.name.to_owned(),
-        role: role_of(t.role),
-        enabled: true,
+    let path = |stem: &str| sim_key_path(dir, stem);
+    let account = |t: &SimTeller| -> Result<TellerAccount, UiError> {
+        Ok(TellerAccount {
+            id: TellerId::new(t.id).map_err(|e| UiError {
+                code: "auth.config",
+                message: format!("simulation teller {}: {e}", t.id),
+            })?,
+            display_name: t.name.to_owned(),
+            role: role_of(t.role),
+            enabled: true,
+        })
     };
     let stem_of = |t: &SimTeller| t.id.split('-').nth(1).unwrap_or(t.id).to_owned();
     // The supervisor's key first (an installation's first key), then their sign-in approves
     // the others.
     let sup = &SIM_TELLERS[0];
-    let sup_account = account(sup);
+    let sup_account = account(sup)?;
     let mut sup_key =
         SoftKey::create(path(&stem_of(sup)), sup.name, SIM_KEY_PIN).map_err(|e| auth(&e))?;
     let request = verifier
@@ -1066,40 +1054,25 @@ pub fn seed_simulation(ledger: &Ledger, dir: &Path) -> Result<bool, UiError> {
         .finish_registration(&response, |_| false, Now::system())
         .map_err(|e| auth(&e))?;
     put_credential(ledger, &sup_cred)?;
+    let sup_keys = [TellerKeys {
+        account: sup_account,
+        credentials: vec![sup_cred],
+    }];
     let request = verifier
-        .start_sign_in(
-            &[TellerKeys {
-                account: sup_account.clone(),
-                credentials: vec![sup_cred.clone()],
-            }],
-            Now::system(),
-        )
+        .start_sign_in(&sup_keys, Now::system())
         .map_err(|e| auth(&e))?;
     let response = sup_key
         .authenticate(&request, &ui())
         .map_err(|e| auth(&e))?;
     let approval = verifier
-        .finish_sign_in(
-            &response,
-            &[TellerKeys {
-                account: sup_account,
-                credentials: vec![sup_cred],
-            }],
-            Now::system(),
-        )
+        .finish_sign_in(&response, &sup_keys, Now::system())
         .map_err(|e| auth(&e))?;
-    let body = serde_json::to_vec(approval.updated_credential()).map_err(|e| UiError {
-        code: "auth.invalid",
-        message: e.to_string(),
-    })?;
-    ledger
-        .record_sign_in(approval.credential_id().as_str(), approval.counter(), &body)
-        .map_err(|e| ledger_err(&e))?;
+    record_use(ledger, &approval)?;
     for t in SIM_TELLERS.iter().skip(1).filter(|t| t.with_key) {
         let mut key =
             SoftKey::create(path(&stem_of(t)), t.name, SIM_KEY_PIN).map_err(|e| auth(&e))?;
         let request = verifier
-            .start_registration(&approval, &account(t), &[], "simulated key", Now::system())
+            .start_registration(&approval, &account(t)?, &[], "simulated key", Now::system())
             .map_err(|e| auth(&e))?;
         let response = key.register(&request, &ui()).map_err(|e| auth(&e))?;
         let cred = verifier
@@ -1118,11 +1091,6 @@ pub fn seed_simulation(ledger: &Ledger, dir: &Path) -> Result<bool, UiError> {
         "simulation: fake tellers and their simulated keys made"
     );
     Ok(true)
-}
-
-/// The simulation's teller ids are constants that are valid ids (a test checks).
-fn unreachable_id() -> TellerId {
-    TellerId::new("invalid").unwrap_or_else(|_| unreachable!("a constant valid id"))
 }
 
 /// The simulation's fake tellers, for seeding the embedded backend: (id, name, role).
