@@ -7,6 +7,7 @@ import {
   historyLine,
   historyLines,
   historyOutcome,
+  keyLabel,
   percent,
   phrases,
   remainingAt,
@@ -205,5 +206,13 @@ describe("phrases", () => {
       "can reset it. ",
       "Thank you.",
     ]);
+  });
+});
+
+describe("security key labels", () => {
+  it("names the USB key in the screen's language and a simulated key by its label", () => {
+    expect(keyLabel("ja", { id: "usb", label: "USB security key" })).toBe("USB セキュリティキー");
+    expect(keyLabel("en", { id: "usb", label: "whatever" })).toBe("USB security key");
+    expect(keyLabel("en", { id: "sim:sato", label: "佐藤 美咲" })).toBe("佐藤 美咲");
   });
 });

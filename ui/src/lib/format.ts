@@ -1,7 +1,7 @@
 // Formatting helpers of the screens: pure functions of the view data and the language, tested
 // without a browser. Nothing here holds state or talks to Rust.
 
-import type { CodeB, HistoryRow, Outcome, Route, Step } from "./api";
+import type { CodeB, HistoryRow, KeyView, Outcome, Route, Step } from "./api";
 import { codeText, reasonText, t, type Key, type Lang } from "./i18n";
 
 /** Remaining time as `m:ss` (rounded up to the second, never negative). */
@@ -301,4 +301,10 @@ function kindOf(ch: string): CharKind {
   if (/[A-Za-z\uff21-\uff3a\uff41-\uff5a]/.test(ch)) return "latin";
   if (/[0-9\uff10-\uff19]/.test(ch)) return "digit";
   return "other";
+}
+
+/** A security key's name on screen: the USB key in the screen's language, a simulated key by
+ * its own label. */
+export function keyLabel(lang: Lang, key: Pick<KeyView, "id" | "label">): string {
+  return key.id === "usb" ? t(lang, "key.usb") : key.label;
 }
