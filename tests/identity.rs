@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use madoguchi_e2e::{
     Display, Driver, Session, app_binary, backend_confirmations, backend_events, counter_windows,
-    ledger, target_dir, workspace,
+    ledger,
 };
 use madoguchi_virtual_card::harness::Pcscd;
 use serde_json::{Value, json};
@@ -30,43 +30,14 @@ struct Run {
 }
 
 fn data_dir(name: &str) -> PathBuf {
-    let dir = target_dir()
-        .join("e2e-data")
-        .join(format!("identity-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create e2e data dir");
-    dir
-}
-
-fn faces_dir() -> PathBuf {
-    let d = workspace().join("../shared/faces");
-    assert!(
-        d.join("grace_hopper_512x512.jpg").exists(),
-        "{} holds the face fixtures (../shared beside the repository)",
-        d.display()
-    );
-    d
+    madoguchi_e2e::fresh_data_dir(&format!("identity-{name}"))
 }
 
 fn driver(display: &Display, data: &Path, lang: &str, env: &[(&str, &str)]) -> Driver {
-    let faces = faces_dir();
-    let mut all: Vec<(&str, &str)> = vec![
-        ("MADOGUCHI_CONFIG", "/dev/null"),
-        ("MADOGUCHI__KIOSK__ID", KIOSK_ID),
-        ("MADOGUCHI__KIOSK__LANGUAGE", lang),
-        (
-            "MADOGUCHI__STORAGE__DATA_DIR",
-            data.to_str().expect("utf-8 path"),
-        ),
-        (
-            "MADOGUCHI__DEVICES__SIM_FACES_DIR",
-            faces.to_str().expect("utf-8 path"),
-        ),
-        // The result stays until the test has looked at it.
-        ("MADOGUCHI__PROCEDURE__RESULT_SECONDS", "600"),
-    ];
-    all.extend_from_slice(env);
-    Driver::start(display, &all)
+    Driver::start_env(
+        display,
+        &madoguchi_e2e::kiosk_env(KIOSK_ID, data, lang, env),
+    )
 }
 
 /// Waits for both windows, tells which is which, and waits until both are ready and idle.

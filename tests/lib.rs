@@ -684,3 +684,64 @@ pub fn counter_windows(session: &Session<'_>, timeout: Duration, also: &str) -> 
         customer.expect("customer window"),
     )
 }
+
+/// A fresh, empty data directory under `target/e2e-data/` for one app run (`name` makes it
+/// unique within the test binary; the process id across runs).
+pub fn fresh_data_dir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("e2e-data")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create e2e data dir");
+    dir
+}
+
+/// The face fixtures (`../shared/faces` beside the repository); fails naming them when absent.
+pub fn faces_dir() -> PathBuf {
+    let d = workspace().join("../shared/faces");
+    assert!(
+        d.join("grace_hopper_512x512.jpg").exists(),
+        "{} holds the face fixtures (../shared beside the repository)",
+        d.display()
+    );
+    d
+}
+
+/// A simulated kiosk's environment, everything from variables (no configuration file): its
+/// id, language and data directory, the face fixtures for the simulator, a result that stays
+/// until the test has looked at it; then `extra`.
+pub fn kiosk_env(
+    kiosk_id: &str,
+    data: &Path,
+    lang: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = vec![
+        ("MADOGUCHI_CONFIG".into(), "/dev/null".into()),
+        ("MADOGUCHI__KIOSK__ID".into(), kiosk_id.into()),
+        ("MADOGUCHI__KIOSK__LANGUAGE".into(), lang.into()),
+        (
+            "MADOGUCHI__STORAGE__DATA_DIR".into(),
+            data.to_str().expect("utf-8 path").into(),
+        ),
+        (
+            "MADOGUCHI__DEVICES__SIM_FACES_DIR".into(),
+            faces_dir().to_str().expect("utf-8 path").into(),
+        ),
+        ("MADOGUCHI__PROCEDURE__RESULT_SECONDS".into(), "600".into()),
+    ];
+    all.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    all
+}
+
+impl Driver {
+    /// [`Driver::start`] with an owned environment (as [`kiosk_env`] makes it).
+    pub fn start_env(display: &Display, env: &[(String, String)]) -> Driver {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Driver::start(display, &pairs)
+    }
+}

@@ -6,17 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use madoguchi_e2e::{app_binary, target_dir, workspace};
+use madoguchi_e2e::{app_binary, workspace};
 use madoguchi_virtual_card::harness::Pcscd;
 use serde_json::Value;
 
 fn data_dir(name: &str) -> PathBuf {
-    let dir = target_dir()
-        .join("e2e-data")
-        .join(format!("procedure-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("data dir");
-    dir
+    madoguchi_e2e::fresh_data_dir(&format!("procedure-{name}"))
 }
 
 fn face(stem: &str) -> PathBuf {

@@ -86,7 +86,7 @@ fn check_screen(
 fn two_windows_reach_ready_and_switch_language() {
     let _pcscd = Pcscd::start().expect("start a private pcscd with vpcd");
     let display = Display::start(1600, 900);
-    let data = tempfile_dir("two");
+    let data = madoguchi_e2e::fresh_data_dir("two");
     let driver = driver(&display, &data);
     let session = driver.session(&app_binary(), &["--simulate"]);
 
@@ -143,7 +143,7 @@ fn two_windows_reach_ready_and_switch_language() {
 fn single_screen_shows_both_side_by_side_as_two_webviews() {
     let _pcscd = Pcscd::start().expect("start a private pcscd with vpcd");
     let display = Display::start(1600, 900);
-    let data = tempfile_dir("single");
+    let data = madoguchi_e2e::fresh_data_dir("single");
     let driver = driver(&display, &data);
     let session = driver.session(&app_binary(), &["--simulate", "--single-screen"]);
     // One window with two webviews: each half is its own page (its own label, capability and
@@ -251,14 +251,4 @@ fn single_screen_shows_both_side_by_side_as_two_webviews() {
         "the customer half's refused sign-in signed nobody in: {state}"
     );
     session.close();
-}
-
-/// A fresh data directory under target/ for one app run.
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let dir = madoguchi_e2e::target_dir()
-        .join("e2e-data")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create e2e data dir");
-    dir
 }

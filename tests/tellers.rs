@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use madoguchi_e2e::{
     Display, Driver, Session, app_binary, backend_confirmations, backend_events, counter_windows,
-    keys, ledger, target_dir, workspace,
+    keys, ledger,
 };
 use madoguchi_virtual_card::harness::Pcscd;
 use serde_json::{Value, json};
@@ -35,52 +35,17 @@ const PIN: &str = "2580";
 const TELLER_TITLE: &str = "madoguchi — 窓口端末 / teller console";
 const CUSTOMER_TITLE: &str = "madoguchi — お客さま表示 / customer display";
 
-fn data_dir(name: &str) -> PathBuf {
-    let dir = target_dir()
-        .join("e2e-data")
-        .join(format!("tellers-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create e2e data dir");
-    dir
-}
-
-fn faces_dir() -> PathBuf {
-    let d = workspace().join("../shared/faces");
-    assert!(
-        d.join("grace_hopper_512x512.jpg").exists(),
-        "{} holds the face fixtures (../shared beside the repository)",
-        d.display()
-    );
-    d
-}
-
-/// The kiosk's environment: its configuration (no file, everything from variables).
+/// The kiosk's environment (see [`madoguchi_e2e::kiosk_env`]).
 fn kiosk_env(data: &Path, lang: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = vec![
-        ("MADOGUCHI_CONFIG".into(), "/dev/null".into()),
-        ("MADOGUCHI__KIOSK__ID".into(), KIOSK_ID.into()),
-        ("MADOGUCHI__KIOSK__LANGUAGE".into(), lang.into()),
-        (
-            "MADOGUCHI__STORAGE__DATA_DIR".into(),
-            data.to_str().expect("utf-8 path").into(),
-        ),
-        (
-            "MADOGUCHI__DEVICES__SIM_FACES_DIR".into(),
-            faces_dir().to_str().expect("utf-8 path").into(),
-        ),
-        ("MADOGUCHI__PROCEDURE__RESULT_SECONDS".into(), "600".into()),
-    ];
-    all.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    all
+    madoguchi_e2e::kiosk_env(KIOSK_ID, data, lang, extra)
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    madoguchi_e2e::fresh_data_dir(&format!("tellers-{name}"))
 }
 
 fn driver(display: &Display, env: &[(String, String)]) -> Driver {
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Driver::start(display, &pairs)
+    Driver::start_env(display, env)
 }
 
 fn now_ms() -> i64 {
