@@ -441,10 +441,7 @@ pub fn history_today<R: Runtime>(
         .map_or(0, |d| d.as_millis() as i64);
     const JST_MS: i64 = 9 * 3_600_000;
     let midnight = (now + JST_MS).div_euclid(86_400_000) * 86_400_000 - JST_MS;
-    let ledger_err = |e: madoguchi_ledger::LedgerError| UiError {
-        code: e.code(),
-        message: e.to_string(),
-    };
+    let ledger_err = |e: madoguchi_ledger::LedgerError| UiError::from(&e);
     let rows = state
         .ledger
         .sessions_since(midnight, 200)

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use madoguchi_flow::ports::TellerRef;
-use madoguchi_ledger::{CachedTeller, Ledger, LedgerError, TellerRole};
+use madoguchi_ledger::{CachedTeller, Ledger, TellerRole};
 use madoguchi_tellers::{
     AuthError, KeyAuthenticator, KeyUi, Now, Role, RpConfig, SignIn, SignInVerifier, SoftKey,
     StoredCredential, TellerAccount, TellerId, TellerKeys,
@@ -225,19 +225,6 @@ fn auth(e: &AuthError) -> UiError {
     UiError {
         code: e.code(),
         message: e.to_string(),
-    }
-}
-
-fn ledger_err(e: &LedgerError) -> UiError {
-    match e {
-        LedgerError::SignCountRegressed { .. } => UiError {
-            code: "auth.counter_regressed",
-            message: e.to_string(),
-        },
-        _ => UiError {
-            code: e.code(),
-            message: e.to_string(),
-        },
     }
 }
 
@@ -442,7 +429,7 @@ impl Desk {
         let rows = self
             .ledger
             .sign_in_candidates()
-            .map_err(|e| ledger_err(&e))?;
+            .map_err(|e| UiError::from(&e))?;
         Ok(rows
             .into_iter()
             .filter_map(|(t, creds)| {
@@ -627,7 +614,7 @@ impl Desk {
     /// The tellers this kiosk knows, for the registration screen (supervisors only).
     pub fn tellers(&self) -> Result<Vec<TellerEntry>, UiError> {
         self.supervisor()?;
-        let all = self.ledger.tellers().map_err(|e| ledger_err(&e))?;
+        let all = self.ledger.tellers().map_err(|e| UiError::from(&e))?;
         let mut out = Vec::new();
         for t in all {
             if t.id == crate::ports::records::UNVERIFIED_TELLER {
@@ -636,7 +623,7 @@ impl Desk {
             let keys = self
                 .ledger
                 .teller_credentials(&t.id)
-                .map_err(|e| ledger_err(&e))?
+                .map_err(|e| UiError::from(&e))?
                 .iter()
                 .filter(|c| c.revoked_at_ms.is_none())
                 .count();
@@ -683,7 +670,7 @@ impl Desk {
         let teller = self
             .ledger
             .tellers()
-            .map_err(|e| ledger_err(&e))?
+            .map_err(|e| UiError::from(&e))?
             .into_iter()
             .find(|t| t.id == teller_id)
             .ok_or_else(|| UiError {
@@ -700,7 +687,7 @@ impl Desk {
         let existing: Vec<StoredCredential> = self
             .ledger
             .teller_credentials(teller_id)
-            .map_err(|e| ledger_err(&e))?
+            .map_err(|e| UiError::from(&e))?
             .iter()
             .filter_map(stored)
             .collect();
@@ -957,7 +944,7 @@ fn record_use(ledger: &Ledger, signed: &SignIn) -> Result<(), UiError> {
     ledger
         .record_sign_in(signed.credential_id().as_str(), signed.counter(), &body)
         .map(drop)
-        .map_err(|e| ledger_err(&e))
+        .map_err(|e| UiError::from(&e))
 }
 
 fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> {
@@ -971,7 +958,7 @@ fn put_credential(ledger: &Ledger, c: &StoredCredential) -> Result<(), UiError> 
             c.registered_by().map(TellerId::as_str),
         )
         .map(drop)
-        .map_err(|e| ledger_err(&e))
+        .map_err(|e| UiError::from(&e))
 }
 
 /// On Windows the WebAuthn API is the way to a security key (Windows hides FIDO keys from
@@ -1017,7 +1004,7 @@ pub fn seed_simulation(ledger: &Ledger, dir: &Path) -> Result<bool, UiError> {
     for t in SIM_TELLERS {
         ledger
             .upsert_teller_from_backend(t.id, t.role, Some(t.name), true)
-            .map_err(|e| ledger_err(&e))?;
+            .map_err(|e| UiError::from(&e))?;
     }
     let mut verifier = SignInVerifier::new(RpConfig {
         allow_soft_keys: true,

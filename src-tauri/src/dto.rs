@@ -15,6 +15,21 @@ pub struct UiError {
     pub message: String,
 }
 
+impl From<&madoguchi_ledger::LedgerError> for UiError {
+    /// A ledger refusal by its code; a signature counter that went back is the sign-in's
+    /// `auth.counter_regressed` (a possibly cloned key), which the screens explain.
+    fn from(e: &madoguchi_ledger::LedgerError) -> Self {
+        let code = match e {
+            madoguchi_ledger::LedgerError::SignCountRegressed { .. } => "auth.counter_regressed",
+            other => other.code(),
+        };
+        UiError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
 /// The kiosk's identity and state, for both screens.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
