@@ -1,11 +1,14 @@
 //! Local caches of what the backend distributes: trust list, revocations, thresholds,
 //! configuration. They let the kiosk verify face credentials and apply policy offline.
 //!
-//! Every update is audited (kind, version, SHA-256 of the body); caches are not kiosk records
-//! and so have no outbox event. Bodies are stored as received (they hold no personal data:
-//! issuer keys, credential ids, numbers).
+//! Every change of version is audited (kind, version, SHA-256 of the body); a pull that finds
+//! the same version only marks it refreshed ([`Ledger::cache_store`]). Caches are not kiosk
+//! records and so have no outbox event. Bodies are stored as received (they hold no personal
+//! data: issuer keys, credential ids, numbers, and template keys wrapped for this kiosk's own
+//! key, which the ledger seals — see [`Ledger::kiosk_secret`]).
 //!
-//! What it does not do: fetch (the `sync` crate does), or verify signatures on the bodies.
+//! What it does not do: fetch (the `sync` crate does), or verify signatures on the bodies (the
+//! caller verifies before storing and again before use).
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -26,6 +29,11 @@ pub enum CacheKind {
     Thresholds,
     /// Centrally managed configuration.
     Config,
+    /// Template keys, as the backend wrapped them for this kiosk (opened only with the
+    /// kiosk's own wrap key, itself sealed in the ledger).
+    TemplateKeys,
+    /// The backend's list signing key this kiosk pinned.
+    ListKey,
 }
 
 impl CacheKind {
@@ -36,6 +44,8 @@ impl CacheKind {
             CacheKind::Revocations => "revocations",
             CacheKind::Thresholds => "thresholds",
             CacheKind::Config => "config",
+            CacheKind::TemplateKeys => "template_keys",
+            CacheKind::ListKey => "list_key",
         }
     }
 }
@@ -49,8 +59,18 @@ pub struct CacheEntry {
     pub body: Vec<u8>,
     /// SHA-256 of the body (hex).
     pub sha256: String,
-    /// When it was stored (Unix ms).
+    /// When this version was stored (Unix ms).
     pub fetched_at_ms: i64,
+    /// When the backend last served it again (same version), if it did since.
+    pub refreshed_at_ms: Option<i64>,
+}
+
+impl CacheEntry {
+    /// The last time the backend confirmed this body: stored or served again (Unix ms).
+    pub fn confirmed_at_ms(&self) -> i64 {
+        self.refreshed_at_ms
+            .map_or(self.fetched_at_ms, |r| r.max(self.fetched_at_ms))
+    }
 }
 
 /// Largest cache body accepted.
@@ -80,7 +100,8 @@ fn put_entry(
         "INSERT INTO cache_entries (kind, version, body, sha256, fetched_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(kind) DO UPDATE SET version = excluded.version, body = excluded.body,
-           sha256 = excluded.sha256, fetched_at_ms = excluded.fetched_at_ms",
+           sha256 = excluded.sha256, fetched_at_ms = excluded.fetched_at_ms,
+           refreshed_at_ms = NULL",
         params![kind.as_str(), version, body, sha, at],
     )?;
     audit::append(
@@ -117,11 +138,59 @@ impl Ledger {
         })
     }
 
+    /// Stores a body the backend served: a new version replaces the entry (audited, as
+    /// [`Ledger::cache_put`]); the same version again replaces the body (re-signed, same
+    /// content) and marks it refreshed, without an audit entry — the audit trail records
+    /// changes, not every pull. Returns whether the version changed. The caller has checked
+    /// that the version does not go backwards.
+    pub fn cache_store(
+        &self,
+        kind: CacheKind,
+        version: &str,
+        body: &[u8],
+    ) -> Result<bool, LedgerError> {
+        check_version(version)?;
+        if body.len() > MAX_BODY {
+            return Err(LedgerError::InvalidInput("cache body too large".into()));
+        }
+        self.write(|tx, _| {
+            let held: Option<String> = tx
+                .query_row(
+                    "SELECT version FROM cache_entries WHERE kind = ?1",
+                    params![kind.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if held.as_deref() == Some(version) {
+                tx.execute(
+                    "UPDATE cache_entries SET body = ?2, sha256 = ?3, refreshed_at_ms = ?4
+                     WHERE kind = ?1",
+                    params![
+                        kind.as_str(),
+                        body,
+                        hex::encode(Sha256::digest(body)),
+                        now_ms()
+                    ],
+                )?;
+                return Ok(false);
+            }
+            put_entry(
+                tx,
+                kind,
+                version,
+                body,
+                |sha| json!({ "version": version, "sha256": sha, "size": body.len() }),
+            )?;
+            Ok(true)
+        })
+    }
+
     /// The cached body, if any.
     pub fn cache_get(&self, kind: CacheKind) -> Result<Option<CacheEntry>, LedgerError> {
         self.read(|c, _| {
             Ok(c.query_row(
-                "SELECT version, body, sha256, fetched_at_ms FROM cache_entries WHERE kind = ?1",
+                "SELECT version, body, sha256, fetched_at_ms, refreshed_at_ms FROM cache_entries
+                 WHERE kind = ?1",
                 params![kind.as_str()],
                 |r| {
                     Ok(CacheEntry {
@@ -129,6 +198,7 @@ impl Ledger {
                         body: r.get(1)?,
                         sha256: r.get(2)?,
                         fetched_at_ms: r.get(3)?,
+                        refreshed_at_ms: r.get(4)?,
                     })
                 },
             )

@@ -4,14 +4,15 @@
 //! counter, last use and revocation, see [`Ledger::sign_in_candidates`]), sessions,
 //! outcomes, encrypted evidence, confirmation records (確認記録, sealed until the backend
 //! acknowledges them, then purged), a hash-chained audit trail, the transactional outbox,
-//! caches of trust data, retention and key rotation.
+//! caches of trust data, the kiosk's own secrets (sealed seeds of its key pairs, see
+//! [`Ledger::kiosk_secret`]), retention and key rotation.
 //!
 //! Every write runs in one `BEGIN IMMEDIATE` transaction that holds the record, its audit
 //! entry and its outbox event together: a power cut leaves all three or none. The database
 //! is in WAL mode with `synchronous=FULL` (a committed write survives power loss),
 //! `foreign_keys=ON` and `secure_delete=ON` (purged content is overwritten in the file).
 //! Photos, templates, signatures, any My Number, free-text reasons, confirmation records,
-//! cached teller credentials and every outbox payload are sealed with AES-256-GCM under the
+//! cached teller credentials, the kiosk's own secrets and every outbox payload are sealed with AES-256-GCM under the
 //! [`DataKey`], with the record's identity as associated data.
 //!
 //! What it must not do: store a PIN ever (no API takes one), or a photo, template or My
@@ -45,6 +46,7 @@ pub mod migrate;
 mod outbox;
 mod records;
 mod retention;
+mod secrets;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

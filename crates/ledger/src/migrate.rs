@@ -223,6 +223,24 @@ ALTER TABLE tellers ADD COLUMN display_name TEXT;
 ALTER TABLE overrides ADD COLUMN approved_by TEXT REFERENCES tellers(id);
 "#,
     },
+    Migration {
+        version: 9,
+        name: "kiosk secrets and list refresh times",
+        sql: r#"
+-- The kiosk's own key pairs (its template-key wrap key, its face-credential issuer key):
+-- 32 random bytes each, sealed with the data key (associated data: the name). The private
+-- halves never leave the kiosk; the backend learns the public halves.
+CREATE TABLE kiosk_secrets (
+    name          TEXT PRIMARY KEY NOT NULL,
+    sealed        BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+-- When a cached body was last confirmed by the backend (a pull that found the same version
+-- re-signed); the list age the teller sees is measured from it.
+ALTER TABLE cache_entries ADD COLUMN refreshed_at_ms INTEGER;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -239,6 +257,7 @@ pub const PINNED: &[&str] = &[
     "2407610fb7cc76ef80bbe3d9c857807a9cd81107eb6f5b76ab3473a15e148fd9",
     "51b0a29ba6fe2ffd2fa9b27bffc184586049a4307aa0dd30785d5aaf7540a29d",
     "4e36c7f42335ac3839a25d678b63e5c4bc30748b876c0710476ad8ea7417c6b5",
+    "cd4af8d978dfc55dbf1774c5ed4825a903b3a94d999926f5bc11fd2eae60b18b",
 ];
 
 /// The schema version of an open database.

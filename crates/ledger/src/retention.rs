@@ -59,6 +59,8 @@ pub struct RotationReport {
     pub confirmations: u64,
     /// Cached teller credentials re-sealed.
     pub teller_credentials: u64,
+    /// The kiosk's own secrets re-sealed.
+    pub kiosk_secrets: u64,
     /// Outbox payloads re-sealed.
     pub outbox: u64,
 }
@@ -193,6 +195,14 @@ impl Ledger {
                 "credential_id",
                 "body",
             )?;
+            let kiosk_secrets = reseal(
+                &tx,
+                &old_key,
+                &new_key,
+                crate::secrets::TABLE,
+                "name",
+                "sealed",
+            )?;
             let outbox = reseal(&tx, &old_key, &new_key, "outbox", "event_id", "payload")?;
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'data_key_id'",
@@ -205,6 +215,7 @@ impl Ledger {
                 overrides,
                 confirmations,
                 teller_credentials,
+                kiosk_secrets,
                 outbox,
             };
             let detail = serde_json::to_value(&report)?;

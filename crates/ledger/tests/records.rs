@@ -231,6 +231,75 @@ fn caches_and_revocations_are_replaced_atomically_and_audited() {
 }
 
 #[test]
+fn a_cache_served_again_is_refreshed_without_an_audit_entry() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    assert!(
+        l.cache_store(CacheKind::TrustList, "3", b"a")
+            .expect("store")
+    );
+    let first = l
+        .cache_get(CacheKind::TrustList)
+        .expect("get")
+        .expect("some");
+    assert_eq!(first.refreshed_at_ms, None);
+    assert_eq!(first.confirmed_at_ms(), first.fetched_at_ms);
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    // Same version re-signed: body replaced, refreshed, not audited.
+    assert!(
+        !l.cache_store(CacheKind::TrustList, "3", b"b")
+            .expect("store")
+    );
+    let again = l
+        .cache_get(CacheKind::TrustList)
+        .expect("get")
+        .expect("some");
+    assert_eq!(again.body, b"b");
+    assert!(again.confirmed_at_ms() > first.fetched_at_ms);
+    assert_eq!(l.audit_entries(1, 100).expect("audit").len(), 1);
+    // A new version: audited, refresh time cleared.
+    assert!(
+        l.cache_store(CacheKind::TrustList, "4", b"c")
+            .expect("store")
+    );
+    let newer = l
+        .cache_get(CacheKind::TrustList)
+        .expect("get")
+        .expect("some");
+    assert_eq!((newer.version.as_str(), newer.refreshed_at_ms), ("4", None));
+    assert_eq!(l.audit_entries(1, 100).expect("audit").len(), 2);
+}
+
+#[test]
+fn kiosk_secrets_are_made_once_kept_sealed_and_named_strictly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("l.sqlite");
+    let (a, b) = {
+        let l = Ledger::open(&p, key()).expect("open");
+        let a = l.kiosk_secret("wrap_key").expect("a");
+        let b = l.kiosk_secret("issuer_key").expect("b");
+        assert_ne!(*a, *b);
+        assert_eq!(*l.kiosk_secret("wrap_key").expect("again"), *a);
+        assert!(l.kiosk_secret("Wrap-Key").is_err());
+        assert!(l.kiosk_secret("").is_err());
+        l.checkpoint().expect("checkpoint");
+        (a, b)
+    };
+    let l = Ledger::open(&p, key()).expect("reopen");
+    assert_eq!(*l.kiosk_secret("issuer_key").expect("b"), *b);
+    let on_disk = common::files(&p);
+    assert!(!common::contains(&on_disk, a.as_slice()));
+    assert!(!common::contains(&on_disk, b.as_slice()));
+    let audit = l.audit_entries(1, 100).expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "kiosk_secret.created")
+            .count(),
+        2
+    );
+}
+
+#[test]
 fn a_disabled_teller_cannot_start_a_session() {
     let l = Ledger::open_in_memory(key()).expect("open");
     one_procedure(&l, "t-001");

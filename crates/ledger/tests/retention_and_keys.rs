@@ -85,8 +85,9 @@ fn rotation_reencrypts_everything_and_the_old_key_no_longer_opens() {
     let p = dir.path().join("l.sqlite");
     let old = key();
     let new = DataKey::from_bytes([0x99; 32]);
-    let (ev, ov) = {
+    let (ev, ov, secret) = {
         let l = Ledger::open(&p, old.clone()).expect("open");
+        let secret = l.kiosk_secret("wrap_key").expect("secret");
         let (s, o) = one_procedure(&l, "t-001");
         let ev = l
             .store_evidence(&s, EvidenceKind::FaceImage, b"face")
@@ -94,13 +95,14 @@ fn rotation_reencrypts_everything_and_the_old_key_no_longer_opens() {
         let ov = l
             .record_override(&o, "t-001", madoguchi_ledger::Decision::Referred, "理由")
             .expect("override");
-        (ev.id, ov.id)
+        (ev.id, ov.id, secret)
     };
     let mut l = Ledger::open(&p, old.clone()).expect("open");
     let backlog = l.outbox_backlog().expect("backlog");
     let r = l.rotate_key(new.clone()).expect("rotate");
     assert_eq!(r.evidence, 1);
     assert_eq!(r.overrides, 1);
+    assert_eq!(r.kiosk_secrets, 1);
     assert_eq!(r.outbox as u64, backlog);
     assert_eq!(r.new_key_id, new.id());
     assert_eq!(l.key_id(), new.id());
@@ -124,6 +126,7 @@ fn rotation_reencrypts_everything_and_the_old_key_no_longer_opens() {
         b"face"
     );
     assert_eq!(l.override_reason(&ov).expect("reason").as_str(), "理由");
+    assert_eq!(*l.kiosk_secret("wrap_key").expect("secret"), *secret);
     let events = l.outbox_peek(1000).expect("peek under new key");
     assert_eq!(events.len() as u64, backlog + 1);
     assert_eq!(events.last().expect("last").kind, "key.rotated");
