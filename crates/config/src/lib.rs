@@ -35,6 +35,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Face matching settings.
     pub face: FaceConfig,
+    /// The face credential (QR).
+    pub face_credential: FaceCredentialConfig,
     /// The counter procedures: step time limits.
     pub procedure: ProcedureConfig,
     /// Teller sessions.
@@ -217,6 +219,52 @@ pub struct BackendConfig {
     /// How often trust lists, thresholds and teller accounts are pulled: 1–86400 seconds.
     /// Default 300.
     pub pull_interval_seconds: PullSeconds,
+    /// The backend's list signing key (unpadded base64url, 43 characters), as printed by
+    /// `madoguchi-central list-key`. Empty: the key the backend serves at the first contact
+    /// is pinned in the ledger.
+    pub list_public_key: ListKeyText,
+}
+
+/// `[face_credential]`: the face credential the customer carries as a QR code.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaceCredentialConfig {
+    /// The kiosk refuses to verify or issue credentials with trust lists older than this:
+    /// 1–720 hours. Default 24.
+    pub max_list_age_hours: ListAgeHours,
+}
+
+impl Default for FaceCredentialConfig {
+    fn default() -> Self {
+        Self {
+            max_list_age_hours: ListAgeHours(24),
+        }
+    }
+}
+
+/// The oldest trust lists the kiosk uses: 1–720 hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ListAgeHours(u16);
+
+impl ListAgeHours {
+    /// In milliseconds.
+    pub fn millis(self) -> i64 {
+        i64::from(self.0) * 3_600_000
+    }
+}
+
+impl<'de> Deserialize<'de> for ListAgeHours {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if (1..=720).contains(&n) {
+            Ok(ListAgeHours(n as u16))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "the list age must be between 1 and 720 hours, got {n}"
+            )))
+        }
+    }
 }
 
 /// `[storage]`
@@ -352,6 +400,28 @@ macro_rules! validated_string {
             }
         }
     };
+}
+
+validated_string!(
+    /// An Ed25519 public key as unpadded base64url (43 characters), or empty.
+    ListKeyText,
+    |s| {
+        if s.is_empty()
+            || (s.len() == 43
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            Ok(())
+        } else {
+            Err("the list key must be 43 characters of unpadded base64url".into())
+        }
+    }
+);
+
+impl Default for ListKeyText {
+    fn default() -> Self {
+        ListKeyText(String::new())
+    }
 }
 
 validated_string!(

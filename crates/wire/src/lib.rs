@@ -11,7 +11,8 @@
 //!   never in clear on the wire; the [`TemplateKeyList`] travels in the same signed envelope.
 //! - [`events`]: the outbox event bodies the backend interprets ([`CredentialIssued`]).
 //! - [`registration`]: what a kiosk registers at the backend ([`KioskKeys`]: its wrap public
-//!   key and its face-credential issuer public key).
+//!   key and its face-credential issuer public key) and the [`KioskIdentity`] those keys come
+//!   from.
 //!
 //! Identifiers on the wire: key ids and credential ids are lowercase hex of their bytes (the
 //! bytes a credential carries in its header); public keys and ciphertexts are unpadded
@@ -31,7 +32,7 @@ pub use lists::{
     Issuer, IssuerStatus, ListBody, ListKind, ListPublicKey, ListSigningKey, RevocationList,
     RevokedCredential, SignedList, TrustList, check_newer,
 };
-pub use registration::KioskKeys;
+pub use registration::{ISSUER_SECRET, KioskIdentity, KioskKeys, WRAP_SECRET};
 pub use wrap::{KioskWrapKey, TemplateKeyList, TemplateKeyStatus, WrappedTemplateKey, wrap};
 
 /// Why a wire document was refused. Messages name fields and kinds, never key material.

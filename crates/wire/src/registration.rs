@@ -6,9 +6,76 @@
 //! key. What it does not do: prove possession of the private keys (the kiosk token
 //! authenticates the sender).
 
+use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
 
-use crate::{Issuer, IssuerStatus, Result, malformed, parse_id, unb64_32};
+use crate::{Issuer, IssuerStatus, KioskWrapKey, Result, b64, malformed, parse_id, unb64_32};
+
+/// Name of the kiosk secret its wrap key is made from (see [`KioskIdentity`]).
+pub const WRAP_SECRET: &str = "wrap_key";
+/// Name of the kiosk secret its issuer key is made from.
+pub const ISSUER_SECRET: &str = "issuer_key";
+
+/// The kiosk's own key pairs, made from two 32-byte secrets the kiosk keeps sealed (its
+/// ledger's `kiosk_secret`): the X25519 wrap key and the Ed25519 face-credential issuer key,
+/// whose key id is the first 8 bytes of SHA-256 over a label and the public key. `Debug`
+/// shows only public values; the secrets are zeroed on drop.
+pub struct KioskIdentity {
+    wrap: KioskWrapKey,
+    issuer_seed: Zeroizing<[u8; 32]>,
+    issuer_public: [u8; 32],
+}
+
+impl std::fmt::Debug for KioskIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "KioskIdentity {{ issuer_kid: {}, wrap: {:?} }}",
+            hex::encode(self.issuer_kid()),
+            self.wrap
+        )
+    }
+}
+
+impl KioskIdentity {
+    /// From the two secrets.
+    pub fn from_secrets(wrap: &[u8; 32], issuer: &[u8; 32]) -> Result<Self> {
+        Ok(Self {
+            wrap: KioskWrapKey::from_secret(wrap)?,
+            issuer_seed: Zeroizing::new(*issuer),
+            issuer_public: SigningKey::from_bytes(issuer).verifying_key().to_bytes(),
+        })
+    }
+
+    /// The wrap key.
+    pub fn wrap_key(&self) -> &KioskWrapKey {
+        &self.wrap
+    }
+
+    /// The issuer key's Ed25519 secret (what signs credentials).
+    pub fn issuer_seed(&self) -> &[u8; 32] {
+        &self.issuer_seed
+    }
+
+    /// The issuer key id's bytes (8).
+    pub fn issuer_kid(&self) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(b"madoguchi issuer kid/1\0");
+        h.update(self.issuer_public);
+        h.finalize()[..8].to_vec()
+    }
+
+    /// What the kiosk registers at the backend.
+    pub fn registration(&self) -> KioskKeys {
+        KioskKeys {
+            wrap_public_key: self.wrap.public_base64(),
+            issuer_kid: hex::encode(self.issuer_kid()),
+            issuer_public_key: b64(&self.issuer_public),
+        }
+    }
+}
 
 /// The body of `PUT /v1/kiosk-keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +119,18 @@ impl KioskKeys {
 mod tests {
     use super::*;
     use crate::{KioskWrapKey, ListSigningKey};
+
+    #[test]
+    fn an_identity_is_stable_for_its_secrets_and_registers_valid_keys() {
+        let a = KioskIdentity::from_secrets(&[1; 32], &[2; 32]).expect("id");
+        let b = KioskIdentity::from_secrets(&[1; 32], &[2; 32]).expect("id");
+        assert_eq!(a.registration(), b.registration());
+        a.registration().validate().expect("valid");
+        assert_eq!(a.issuer_kid().len(), 8);
+        let c = KioskIdentity::from_secrets(&[1; 32], &[3; 32]).expect("id");
+        assert_ne!(c.issuer_kid(), a.issuer_kid());
+        assert!(!format!("{a:?}").contains(&hex::encode([2u8; 32])));
+    }
 
     #[test]
     fn registrations_are_checked() {
