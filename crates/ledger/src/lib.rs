@@ -41,6 +41,7 @@ mod confirmation;
 mod credentials;
 mod crypto;
 mod error;
+mod face_credentials;
 mod key;
 pub mod migrate;
 mod outbox;
@@ -149,6 +150,7 @@ const RECORD_TABLES: &[(&str, &str)] = &[
     ("evidence", "id"),
     ("confirmations", "id"),
     ("teller_credentials", "credential_id"),
+    ("face_credentials", "credential_id"),
 ];
 
 impl Ledger {

@@ -225,7 +225,7 @@ ALTER TABLE overrides ADD COLUMN approved_by TEXT REFERENCES tellers(id);
     },
     Migration {
         version: 9,
-        name: "kiosk secrets and list refresh times",
+        name: "kiosk secrets, list refresh times, issued face credentials",
         sql: r#"
 -- The kiosk's own key pairs (its template-key wrap key, its face-credential issuer key):
 -- 32 random bytes each, sealed with the data key (associated data: the name). The private
@@ -239,6 +239,20 @@ CREATE TABLE kiosk_secrets (
 -- When a cached body was last confirmed by the backend (a pull that found the same version
 -- re-signed); the list age the teller sees is measured from it.
 ALTER TABLE cache_entries ADD COLUMN refreshed_at_ms INTEGER;
+
+-- Face credentials this kiosk issued: ids, keys and times only (the QR itself and its
+-- template are never stored). identity_session_id is the identity verification the
+-- credential is bound to; the backend learns the same through the outbox event.
+CREATE TABLE face_credentials (
+    credential_id       TEXT PRIMARY KEY NOT NULL,
+    session_id          TEXT NOT NULL REFERENCES sessions(id),
+    identity_session_id TEXT NOT NULL REFERENCES sessions(id),
+    record_id           TEXT NOT NULL,
+    issuer_kid          TEXT NOT NULL,
+    template_kid        TEXT NOT NULL,
+    issued_at_ms        INTEGER NOT NULL,
+    expires_at_ms       INTEGER NOT NULL CHECK (expires_at_ms > issued_at_ms)
+) STRICT;
 "#,
     },
 ];
@@ -257,7 +271,7 @@ pub const PINNED: &[&str] = &[
     "2407610fb7cc76ef80bbe3d9c857807a9cd81107eb6f5b76ab3473a15e148fd9",
     "51b0a29ba6fe2ffd2fa9b27bffc184586049a4307aa0dd30785d5aaf7540a29d",
     "4e36c7f42335ac3839a25d678b63e5c4bc30748b876c0710476ad8ea7417c6b5",
-    "cd4af8d978dfc55dbf1774c5ed4825a903b3a94d999926f5bc11fd2eae60b18b",
+    "641304f1354caebf15b97d064a8fee0074962b069a0b5d3b589ad20cefa70c14",
 ];
 
 /// The schema version of an open database.

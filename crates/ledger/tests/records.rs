@@ -430,3 +430,36 @@ fn tellers_lists_every_teller_enabled_or_not() {
     );
     assert!(all[1].disabled_at_ms.is_some());
 }
+
+#[test]
+fn an_issued_face_credential_is_recorded_once_with_its_event() {
+    let l = Ledger::open_in_memory(key()).expect("open");
+    let (identity, _) = one_procedure(&l, "t-cred");
+    let enroll = l
+        .start_session(Procedure::Enrollment, "t-cred")
+        .expect("session");
+    let issued = madoguchi_wire::CredentialIssued {
+        credential_id: "0011223344556677".into(),
+        issuer_kid: "8899aabbccddeeff".into(),
+        template_kid: "01020304".into(),
+        issued_at_ms: 1_000,
+        expires_at_ms: 2_000,
+        identity_session_id: identity.clone(),
+        confirmation_record_id: "r-1".into(),
+    };
+    let r = l
+        .record_credential_issued(&enroll.id, &issued)
+        .expect("recorded");
+    assert_eq!(r.event.kind, "face_credential.issued");
+    let body: madoguchi_wire::CredentialIssued =
+        serde_json::from_slice(&r.event.payload).expect("the shared format");
+    assert_eq!(body, issued);
+    assert!(
+        l.record_credential_issued(&enroll.id, &issued).is_err(),
+        "twice"
+    );
+    let mut bad = issued.clone();
+    bad.credential_id = "not hex".into();
+    assert!(l.record_credential_issued(&enroll.id, &bad).is_err());
+    assert!(l.check_consistency().expect("consistency").is_consistent());
+}

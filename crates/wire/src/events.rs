@@ -11,9 +11,9 @@ use crate::{Result, malformed, parse_id};
 /// The event kind of [`CredentialIssued`].
 pub const CREDENTIAL_ISSUED: &str = "face_credential.issued";
 
-/// A face credential was issued at a kiosk (`face_credential.issued`).
+/// A face credential was issued at a kiosk (`face_credential.issued`). Other members of the
+/// event's payload (the ledger adds its audit anchor) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CredentialIssued {
     /// The credential id (hex).
     pub credential_id: String,
