@@ -20,6 +20,7 @@ use crate::identity::{IdentityStart, IdentityVerification};
 use crate::keypad::Key;
 use crate::messages as m;
 use crate::ports::{CodeBInput, FaceEvent, Millis, Ports, SessionEnd, TellerRef};
+use crate::qr_auth::{QrAuthStart, QrAuthentication};
 use crate::view::{
     Actions, CustomerPanel, Msg, Outcome, Picture, ResultSummary, StepId, TellerPanel, View,
 };
@@ -43,6 +44,10 @@ pub struct Timeouts {
     pub sign_entry: Millis,
     /// For the teller's review (then the customer's data is wiped).
     pub review: Millis,
+    /// For the customer to show the phone's QR.
+    pub scan_qr: Millis,
+    /// For the customer to save the new credential's QR.
+    pub show_qr: Millis,
     /// The result screen, then the idle screen.
     pub result: Millis,
 }
@@ -58,6 +63,8 @@ impl Default for Timeouts {
             camera_back: 60_000,
             sign_entry: 120_000,
             review: 180_000,
+            scan_qr: 60_000,
+            show_qr: 180_000,
             result: 30_000,
         }
     }
@@ -89,8 +96,12 @@ pub enum Input {
     CardRemoved,
     /// The live face check reports.
     Face(FaceEvent),
-    /// The teller confirms the kiosk's decision.
+    /// The teller confirms the kiosk's decision (at review), or finishes a step that waits
+    /// for them (the customer has saved the new credential).
     Confirm,
+    /// At review of a verified identity: confirm, then issue a face credential to the
+    /// customer in the same visit.
+    ConfirmEnroll,
     /// The teller overrides it (`accept`: verified despite the kiosk, else not verified),
     /// with a written reason, approved by a supervisor (four eyes: another person, whose key
     /// the caller has verified just now).
@@ -117,6 +128,8 @@ pub enum Input {
 pub enum Start {
     /// Identity verification with the My Number card and the face.
     Identity(IdentityStart),
+    /// Authentication with the customer's face credential QR and the live face.
+    QrAuth(QrAuthStart),
 }
 
 /// An input the counter did not take, with a code for the screen.
@@ -136,6 +149,10 @@ pub enum Flow {
     /// The procedure is over: its records are written; the counter closes the session and
     /// shows the summary.
     End(Ending),
+    /// The procedure is over (as for [`Flow::End`]) and the next one starts at once for the
+    /// same teller and customer, in a session of its own; what it needs of this one it was
+    /// given (moved), nothing else survives.
+    Then(Ending, Box<dyn Procedure>),
 }
 
 /// How a procedure ended.
@@ -177,7 +194,7 @@ pub struct ProcView<'a> {
 }
 
 /// One counter procedure's steps.
-pub trait Procedure: Send {
+pub trait Procedure: Send + std::fmt::Debug {
     /// Its kind, for the records.
     fn kind(&self) -> crate::ports::ProcedureKind;
     /// Runs the first step (the session is open).
@@ -384,12 +401,27 @@ impl Counter {
     }
 
     fn start(&mut self, start: Start, p: &mut Ports<'_>, now: Millis) -> Result<(), Refusal> {
-        let (mut procedure, teller): (Box<dyn Procedure>, TellerRef) = match start {
+        let (procedure, teller): (Box<dyn Procedure>, TellerRef) = match start {
             Start::Identity(s) => {
                 let teller = s.teller.clone();
                 (Box::new(IdentityVerification::new(s)?), teller)
             }
+            Start::QrAuth(s) => {
+                let teller = s.teller.clone();
+                (Box::new(QrAuthentication::new(s)), teller)
+            }
         };
+        self.run(procedure, teller, p, now)
+    }
+
+    /// Opens the session of `procedure` and runs its first step.
+    fn run(
+        &mut self,
+        mut procedure: Box<dyn Procedure>,
+        teller: TellerRef,
+        p: &mut Ports<'_>,
+        now: Millis,
+    ) -> Result<(), Refusal> {
         let session_id = match p.records.open_session(procedure.kind(), &teller) {
             Ok(id) => id,
             Err(e) => {
@@ -439,8 +471,19 @@ impl Counter {
     }
 
     fn follow(&mut self, flow: Flow, p: &mut Ports<'_>, now: Millis) {
-        if let Flow::End(ending) = flow {
-            self.finish(ending, p, now);
+        match flow {
+            Flow::Continue => {}
+            Flow::End(ending) => self.finish(ending, p, now),
+            Flow::Then(ending, next) => {
+                let State::Running(r) = &self.state else {
+                    return;
+                };
+                let teller = r.teller.clone();
+                self.finish(ending, p, now);
+                // A next procedure that cannot open its session leaves the first one's result
+                // on screen with the notice; the procedure and what it was given are dropped.
+                let _ = self.run(next, teller, p, now);
+            }
         }
     }
 
@@ -528,6 +571,7 @@ impl Counter {
                     proposed: None,
                     signature: None,
                     result: None,
+                    issued: None,
                     my_number_read: false,
                 },
                 customer: CustomerPanel {
@@ -536,12 +580,15 @@ impl Counter {
                     picture: Picture::Welcome,
                     keypad: None,
                     camera: false,
+                    qr_guide: false,
+                    qr_png: None,
                     outcome: None,
                 },
             },
             State::Result { summary, until } => {
                 let (message, picture) = match summary.outcome {
                     Outcome::Verified => (m::C_DONE_OK, Picture::Done),
+                    Outcome::Issued => (m::C_DONE_ISSUED, Picture::Done),
                     Outcome::Refused => (m::C_DONE_MUNICIPALITY, Picture::Teller),
                     Outcome::Cancelled => (m::C_CANCELLED, Picture::Welcome),
                     Outcome::NotVerified | Outcome::AttackSuspected => {
@@ -566,6 +613,7 @@ impl Counter {
                         proposed: None,
                         signature: None,
                         result: Some(summary),
+                        issued: None,
                         my_number_read: false,
                     },
                     customer: CustomerPanel {
@@ -574,6 +622,8 @@ impl Counter {
                         picture,
                         keypad: None,
                         camera: false,
+                        qr_guide: false,
+                        qr_png: None,
                         outcome: Some(summary.outcome),
                     },
                 }

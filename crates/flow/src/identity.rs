@@ -24,31 +24,21 @@
 //! faces (the face port does; this module only turns its decision into an outcome).
 
 use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
+use crate::enroll::{EnrollStart, Enrollment};
+pub use crate::face_step::ChallengeChoice;
+use crate::face_step::{outcome_record, proposal};
 use crate::keypad::{Keypad, KeypadKind, Secret, SecretEntry, Typed};
 use crate::messages as m;
 use crate::ports::{
     CardFault, ChipData, CodeBInput, EvidenceBinding, EvidenceKind, FaceDecision, FaceEvent,
-    FaceFault, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind, RecordDecision,
-    Route, SessionEnd, SignedEvidence, TellerRef, Tries, Turn,
+    FaceFault, FaceReference, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind,
+    RecordDecision, Route, SessionEnd, SignedEvidence, TellerRef, Tries,
 };
 use crate::record::{ConfirmationRecord, Context, Override};
 use crate::view::{
     Actions, CustomerPanel, KeypadView, Msg, Outcome, Picture, ResultSummary, SignatureState,
     StepId, TellerPanel,
 };
-
-/// Which head turn to ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChallengeChoice {
-    /// No challenge (passive liveness only).
-    None,
-    /// Always left.
-    Left,
-    /// Always right.
-    Right,
-    /// Left or right at random (what a kiosk asks: a replay cannot know it).
-    Random,
-}
 
 /// How the teller starts an identity verification.
 #[derive(Debug)]
@@ -158,6 +148,8 @@ pub struct IdentityVerification {
     notice: Option<Msg>,
     written: Written,
     pending: Option<Pending>,
+    /// The teller asked for a face credential after the confirmation.
+    enroll_after: bool,
 }
 
 impl std::fmt::Debug for IdentityVerification {
@@ -200,6 +192,7 @@ impl IdentityVerification {
             notice: None,
             written: Written::default(),
             pending: None,
+            enroll_after: false,
         })
     }
 
@@ -477,21 +470,13 @@ impl IdentityVerification {
         let Some(chip) = &self.chip else {
             return self.card_step(cx);
         };
-        let turn = match self.challenge {
-            ChallengeChoice::None => None,
-            ChallengeChoice::Left => Some(Turn::Left),
-            ChallengeChoice::Right => Some(Turn::Right),
-            ChallengeChoice::Random => Some(if cx.ports.coin.flip() {
-                Turn::Left
-            } else {
-                Turn::Right
-            }),
-        };
+        let turn = self.challenge.pick(cx);
         self.attempt += 1;
         let request = FaceRequest {
-            reference: &chip.photo,
+            reference: FaceReference::Chip(&chip.photo),
             challenge: turn,
             attempt: self.attempt,
+            want_template: false,
         };
         match cx.ports.face.start(request) {
             Ok(()) => {
@@ -666,18 +651,7 @@ impl IdentityVerification {
 
     /// The kiosk's own decision at review: (outcome, reason).
     fn proposed(&self) -> (Outcome, &'static str) {
-        match &self.face {
-            None => (Outcome::NotVerified, "face.none"),
-            Some(f) => match f.decision {
-                FaceDecision::Match => (Outcome::Verified, m::R_MATCH),
-                FaceDecision::NoMatch => (Outcome::NotVerified, "face.different_person"),
-                FaceDecision::NoFace => (Outcome::NotVerified, "face.none"),
-                FaceDecision::AttackSuspected => (
-                    Outcome::AttackSuspected,
-                    f.reasons.first().copied().unwrap_or("challenge.failed"),
-                ),
-            },
-        }
+        proposal(self.face.as_ref(), m::R_MATCH)
     }
 
     /// Writes everything and ends. A failed write leaves the procedure at review with the data
@@ -708,7 +682,7 @@ impl IdentityVerification {
         match self.write(outcome, reason, override_.as_ref(), cx) {
             Ok(confirmation_id) => {
                 let face = self.face.as_ref();
-                Flow::End(Ending {
+                let ending = Ending {
                     summary: ResultSummary {
                         outcome,
                         reason,
@@ -716,13 +690,31 @@ impl IdentityVerification {
                         threshold: face.and_then(|f| f.threshold),
                         overridden: override_.is_some(),
                         session_id: None,
-                        confirmation_id: Some(confirmation_id),
+                        confirmation_id: Some(confirmation_id.clone()),
                         tries_left: None,
                     },
                     end: SessionEnd::Completed,
-                })
+                };
+                match self.chip.take() {
+                    Some(chip)
+                        if self.enroll_after
+                            && override_.is_none()
+                            && outcome == Outcome::Verified =>
+                    {
+                        // The chip photo moves to the enrollment; nothing else of the card does.
+                        let next = Enrollment::new(EnrollStart {
+                            reference: chip.photo,
+                            identity_session_id: cx.session_id.to_owned(),
+                            confirmation_record_id: confirmation_id,
+                            challenge: self.challenge,
+                        });
+                        Flow::Then(ending, Box::new(next))
+                    }
+                    _ => Flow::End(ending),
+                }
             }
             Err(code) => {
+                self.enroll_after = false;
                 tracing::error!(code, "recording the identity verification failed");
                 self.notice = Some(Msg::new(m::N_RECORD_FAILED));
                 self.review(cx)
@@ -773,48 +765,20 @@ impl IdentityVerification {
             self.written.evidence = Some(ids);
         }
         if self.written.outcome_id.is_none() {
-            let face = self.face.as_ref();
-            let mut scores = Vec::new();
-            if let Some(f) = face {
-                if let Some(s) = f.score {
-                    scores.push(("face_similarity", f64::from(s)));
-                }
-                if let Some(t) = f.threshold {
-                    scores.push(("face_threshold", f64::from(t)));
-                }
-                if let Some(q) = f.quality {
-                    scores.push(("quality", f64::from(q)));
-                }
-                if let Some((d, _, _)) = f.passive {
-                    scores.push(("passive_depth", f64::from(d)));
-                }
-            }
-            let mut reasons = vec![reason.to_owned()];
-            if let Some(f) = face {
-                reasons.extend(
-                    f.reasons
-                        .iter()
-                        .filter(|r| **r != reason)
-                        .map(|r| (*r).to_owned()),
-                );
-            }
-            let decision = match outcome {
+            let decision = |o: Outcome| match o {
                 Outcome::Verified => RecordDecision::Accepted,
                 _ => RecordDecision::Rejected,
             };
-            let record = OutcomeRecord {
-                decision: match override_ {
-                    // The outcome record keeps the kiosk's own decision; the override says
-                    // what the teller decided.
-                    Some(_) => match self.proposed().0 {
-                        Outcome::Verified => RecordDecision::Accepted,
-                        _ => RecordDecision::Rejected,
-                    },
-                    None => decision,
+            // With an override the outcome record keeps the kiosk's own decision; the
+            // override says what the teller decided.
+            let record = outcome_record(
+                match override_ {
+                    Some(_) => decision(self.proposed().0),
+                    None => decision(outcome),
                 },
-                scores,
-                reasons,
-            };
+                reason,
+                self.face.as_ref(),
+            );
             self.written.outcome_id = Some(
                 records
                     .record_outcome(session, cx.teller, &record)
@@ -982,6 +946,13 @@ impl Procedure for IdentityVerification {
             },
             Input::Confirm => match step {
                 StepId::Review => Ok(self.conclude(None, cx)),
+                _ => Err(Refusal::NOT_NOW),
+            },
+            Input::ConfirmEnroll => match step {
+                StepId::Review if self.proposed().0 == Outcome::Verified => {
+                    self.enroll_after = true;
+                    Ok(self.conclude(None, cx))
+                }
                 _ => Err(Refusal::NOT_NOW),
             },
             Input::Override {
@@ -1167,6 +1138,7 @@ impl Procedure for IdentityVerification {
                 Actions {
                     confirm: true,
                     override_: true,
+                    enroll: self.proposed().0 == Outcome::Verified,
                     ..cancel_only
                 },
                 m::C_REVIEW,
@@ -1200,6 +1172,7 @@ impl Procedure for IdentityVerification {
                     .then(|| self.proposed()),
                 signature: self.signature,
                 result: None,
+                issued: None,
                 my_number_read: self.chip.as_ref().is_some_and(|c| c.my_number.is_some()),
             },
             customer: CustomerPanel {
@@ -1217,6 +1190,8 @@ impl Procedure for IdentityVerification {
                 picture,
                 keypad: self.keypad_view(),
                 camera,
+                qr_guide: false,
+                qr_png: None,
                 outcome: None,
             },
         }

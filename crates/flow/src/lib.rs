@@ -5,6 +5,11 @@
 //! - [`identity`]: identity verification with the My Number card (PIN or 照合番号B route), the
 //!   live face check with the head-turn challenge, the optional JPKI evidence signature, the
 //!   teller's review and the confirmation record.
+//! - [`enroll`]: the face credential issued right after a verified identity, in the same
+//!   visit (chained from the identity procedure's review, [`Flow::Then`]).
+//! - [`qr_auth`]: authentication with the customer's face credential QR and the live face.
+//! - [`face_step`]: the challenge choice, the proposal and the outcome record the face
+//!   procedures share.
 //! - [`ports`]: the card reader, face check, records, screens, clock and coin as traits, and
 //!   the data that crosses them.
 //! - [`keypad`]: the customer keypad's zeroizing buffer and [`Secret`].
@@ -20,19 +25,25 @@
 //! procedure that needs it.
 
 pub mod engine;
+pub mod enroll;
+pub mod face_step;
 pub mod identity;
 pub mod keypad;
 pub mod messages;
 pub mod ports;
+pub mod qr_auth;
 pub mod record;
 pub mod view;
 
 pub use engine::{Counter, Cx, Ending, Flow, Input, Procedure, Refusal, Settings, Start, Timeouts};
-pub use identity::{ChallengeChoice, IdentityStart, IdentityVerification};
+pub use enroll::{EnrollStart, Enrollment};
+pub use face_step::ChallengeChoice;
+pub use identity::{IdentityStart, IdentityVerification};
 pub use keypad::{Key, Keypad, KeypadKind, Secret};
 pub use ports::{
-    CardFault, CardPort, ChipData, Clock, CodeBInput, Coin, FaceEvent, FacePort, FaceResult, Ports,
-    RecordSink, Route, Screens,
+    CardFault, CardPort, ChipData, Clock, CodeBInput, Coin, CredentialPort, FaceEvent, FacePort,
+    FaceResult, Ports, RecordSink, Route, Screens,
 };
+pub use qr_auth::{QrAuthStart, QrAuthentication};
 pub use record::ConfirmationRecord;
 pub use view::{Outcome, StepId, View};

@@ -40,6 +40,18 @@ codes! {
     T_RECORDING = "teller.recording";
     /// The outcome is recorded.
     T_RESULT = "teller.result";
+    /// The customer holds the phone's QR up to the camera.
+    T_SCAN_QR = "teller.scan_qr";
+    /// The credential is checked.
+    T_CHECKING_QR = "teller.checking_qr";
+    /// Live capture against the credential's face.
+    T_QR_FACE = "teller.qr_face";
+    /// Live capture for the new credential.
+    T_ENROLL_FACE = "teller.enroll_face";
+    /// The credential is issued.
+    T_ISSUING = "teller.issuing";
+    /// The QR is on the customer display: the customer saves it, then the teller finishes.
+    T_SHOW_QR = "teller.show_qr";
 
     // The customer display.
     /// Welcome; the teller will guide.
@@ -72,6 +84,14 @@ codes! {
     C_CANCELLED = "customer.cancelled";
     /// The My Number will be read and kept, because the procedure needs it.
     C_MY_NUMBER_NOTICE = "customer.my_number_notice";
+    /// Hold the phone's face QR up to the camera, inside the frame.
+    C_SHOW_PHONE_QR = "customer.show_phone_qr";
+    /// Checking the QR; please wait.
+    C_CHECKING_QR = "customer.checking_qr";
+    /// Save this QR with your phone.
+    C_SAVE_QR = "customer.save_qr";
+    /// Done: the face credential is issued.
+    C_DONE_ISSUED = "customer.done_issued";
 
     // Notices (either screen).
     /// The PIN was wrong ({tries} left).
@@ -114,6 +134,8 @@ codes! {
     O_REFUSED = "outcome.refused";
     /// Cancelled.
     O_CANCELLED = "outcome.cancelled";
+    /// A face credential was issued.
+    O_ISSUED = "outcome.issued";
 
     /// Cancelled by the teller.
     R_CANCELLED_TELLER = "cancelled.teller";
@@ -139,6 +161,40 @@ codes! {
     R_MATCH = "face.match";
     /// The teller overrode the kiosk's decision.
     R_OVERRIDDEN = "teller.override";
+    /// No QR was shown in time.
+    R_TIMEOUT_QR = "timeout.qr";
+    /// The credential was issued and shown.
+    R_ISSUED = "credential.issued";
+    /// The credential was valid and the live face matched it.
+    R_QR_MATCH = "faceqr.match";
+    /// Credential rejections (the credential port's codes).
+    R_QR_UNREADABLE = "faceqr.unreadable";
+    /// The issuer key is not on the trust list.
+    R_QR_UNKNOWN_ISSUER = "faceqr.unknown_issuer";
+    /// The credential was altered or forged.
+    R_QR_BAD_SIGNATURE = "faceqr.bad_signature";
+    /// The credential has expired.
+    R_QR_EXPIRED = "faceqr.expired";
+    /// The credential is not valid yet.
+    R_QR_NOT_YET_VALID = "faceqr.not_yet_valid";
+    /// The credential or its issuer key is revoked.
+    R_QR_REVOKED = "faceqr.revoked";
+    /// Made by another face model.
+    R_QR_MODEL = "faceqr.model_mismatch";
+    /// Its template key is not held here.
+    R_QR_TEMPLATE_KEY = "faceqr.template_key_unknown";
+    /// The kiosk has no trust lists yet.
+    R_TRUST_MISSING = "trust.missing";
+    /// The kiosk's trust lists are too old.
+    R_TRUST_STALE = "trust.stale";
+    /// The kiosk's cached trust lists do not verify.
+    R_TRUST_INVALID = "trust.invalid";
+    /// This kiosk's issuer key is not (or no longer) active on the trust list.
+    R_ISSUER_INACTIVE = "credential.issuer_inactive";
+    /// No template key to issue with.
+    R_NO_TEMPLATE_KEY = "credential.no_template_key";
+    /// The enrolled face did not give a usable template.
+    R_NO_TEMPLATE = "credential.no_template";
 }
 
 #[cfg(test)]

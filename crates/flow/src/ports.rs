@@ -378,15 +378,31 @@ impl Turn {
     }
 }
 
+/// A face template in the face engine's own encoding (a face credential's int8 template):
+/// opaque to the flow, zeroed on drop, `Debug` shows the size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTemplate(pub PrivateBytes);
+
+/// What the live face is matched against.
+#[derive(Debug, Clone, Copy)]
+pub enum FaceReference<'a> {
+    /// The chip photo (chip condition: greyscale).
+    Chip(&'a ChipPhoto),
+    /// The template of the customer's face credential.
+    Credential(&'a LiveTemplate),
+}
+
 /// A live face check to start.
 #[derive(Debug)]
 pub struct FaceRequest<'a> {
-    /// The chip photo to match against (chip condition: greyscale).
-    pub reference: &'a ChipPhoto,
+    /// What to match against.
+    pub reference: FaceReference<'a>,
     /// The head-turn challenge, if any.
     pub challenge: Option<Turn>,
     /// Counting from 1; a restart after the camera came back is the next attempt.
     pub attempt: u32,
+    /// Hand back the live face's template (enrollment) in [`FaceResult::template`].
+    pub want_template: bool,
 }
 
 /// Why a face check could not start.
@@ -398,10 +414,13 @@ pub enum FaceFault {
     Unavailable(&'static str),
 }
 
-/// The live face check.
+/// The live face check, and the QR reader on the same camera.
 pub trait FacePort {
     /// Starts a check; progress and the result arrive as [`crate::Input::Face`].
     fn start(&mut self, request: FaceRequest<'_>) -> Result<(), FaceFault>;
+    /// Starts reading QR codes from the camera (the preview shows a QR guide); each symbol
+    /// read arrives as [`FaceEvent::QrRead`] until [`FacePort::stop`].
+    fn scan_qr(&mut self) -> Result<(), FaceFault>;
     /// Stops the running check, if any (its late events are ignored by the procedure).
     fn stop(&mut self);
 }
@@ -485,6 +504,9 @@ pub struct FaceResult {
     pub capture: Option<CapturedFace>,
     /// Kiosk time from the end of the customer's movement to the decision, ms.
     pub decision_ms: Option<u64>,
+    /// The captured face's template, when the request asked for it and the face passed the
+    /// quality gate.
+    pub template: Option<LiveTemplate>,
 }
 
 /// Live progress of a face check (frequent: not a step change).
@@ -517,6 +539,8 @@ pub enum FaceEvent {
     CameraBack,
     /// The check failed for another reason (code).
     Failed(&'static str),
+    /// A QR symbol was read while scanning (its text: a customer's credential).
+    QrRead(Private),
 }
 
 /// The teller at the counter, as the records carry them.
@@ -533,6 +557,10 @@ pub struct TellerRef {
 pub enum ProcedureKind {
     /// Identity verification with the My Number card and the face.
     IdentityVerification,
+    /// A face credential issued right after an identity verification.
+    Enrollment,
+    /// Authentication with the face credential QR and the live face.
+    FaceQrAuthentication,
 }
 
 impl ProcedureKind {
@@ -540,6 +568,8 @@ impl ProcedureKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProcedureKind::IdentityVerification => "identity_verification",
+            ProcedureKind::Enrollment => "enrollment",
+            ProcedureKind::FaceQrAuthentication => "face_qr_authentication",
         }
     }
 }
@@ -632,6 +662,12 @@ pub trait RecordSink {
         session_id: &str,
         record: &ConfirmationRecord,
     ) -> Result<String, RecordFault>;
+    /// Records a face credential issued in this (enrollment) session; returns its id.
+    fn record_credential_issued(
+        &mut self,
+        session_id: &str,
+        issued: &madoguchi_wire::CredentialIssued,
+    ) -> Result<String, RecordFault>;
     /// Ends the session with a reason code (`completed`, `cancelled.teller`, `timeout.pin`…).
     fn close_session(
         &mut self,
@@ -639,6 +675,60 @@ pub trait RecordSink {
         end: SessionEnd,
         reason: &str,
     ) -> Result<(), RecordFault>;
+}
+
+/// What a credential is issued for.
+#[derive(Debug)]
+pub struct CredentialRequest<'a> {
+    /// The enrolled face.
+    pub template: &'a LiveTemplate,
+}
+
+/// A credential the kiosk issued (offline).
+#[derive(Debug, Clone)]
+pub struct IssuedCredential {
+    /// Credential id (hex).
+    pub credential_id: String,
+    /// Issuer key id (hex).
+    pub issuer_kid: String,
+    /// Template key id (hex).
+    pub template_kid: String,
+    /// Issued (Unix ms).
+    pub issued_at_ms: i64,
+    /// Expires (Unix ms).
+    pub expires_at_ms: i64,
+    /// The QR as a PNG, for the customer display (the customer's phone saves it).
+    pub qr_png: PrivateBytes,
+}
+
+/// A credential read from a QR that passed every offline check.
+#[derive(Debug)]
+pub struct CheckedCredential {
+    /// Credential id (hex).
+    pub credential_id: String,
+    /// Issuer key id (hex).
+    pub issuer_kid: String,
+    /// Expires (Unix ms).
+    pub expires_at_ms: i64,
+    /// The decrypted template the live face is matched against.
+    pub template: LiveTemplate,
+}
+
+/// Why a credential could not be issued or was rejected: a stable code (`faceqr.revoked`,
+/// `trust.stale`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialFault(pub &'static str);
+
+/// The face credential: issuing, and the offline checks of one read from a QR, with the
+/// trust lists the kiosk holds.
+pub trait CredentialPort {
+    /// Issues a credential for the enrolled face.
+    fn issue(
+        &mut self,
+        request: &CredentialRequest<'_>,
+    ) -> Result<IssuedCredential, CredentialFault>;
+    /// Checks a QR's text: format, signature, expiry, revocation, model, template key.
+    fn check(&mut self, text: &Private) -> Result<CheckedCredential, CredentialFault>;
 }
 
 /// The windows (teller console, customer display).
@@ -657,6 +747,8 @@ pub struct Ports<'a> {
     pub card: &'a mut dyn CardPort,
     /// The live face check.
     pub face: &'a mut dyn FacePort,
+    /// The face credential.
+    pub credentials: &'a mut dyn CredentialPort,
     /// The records.
     pub records: &'a mut dyn RecordSink,
     /// The windows.

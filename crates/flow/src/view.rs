@@ -7,7 +7,7 @@
 //! Turning this into JSON for the web side is the app's job (its DTOs), not this crate's.
 
 use crate::keypad::KeypadKind;
-use crate::ports::{ChipData, FaceResult, ProcedureKind, Route};
+use crate::ports::{ChipData, FaceResult, IssuedCredential, PrivateBytes, ProcedureKind, Route};
 
 /// A message code with its numeric parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,14 @@ pub enum StepId {
     Review,
     /// Writing the records.
     Recording,
+    /// The customer holds the phone's QR up to the camera.
+    ScanQr,
+    /// The credential read from the QR is checked.
+    CheckingQr,
+    /// The credential is issued.
+    Issuing,
+    /// The new credential's QR is on the customer display for the phone to save.
+    ShowQr,
     /// The outcome is recorded; nothing personal is held any more.
     Result,
 }
@@ -80,6 +88,10 @@ impl StepId {
             StepId::Signing => "signing",
             StepId::Review => "review",
             StepId::Recording => "recording",
+            StepId::ScanQr => "scan_qr",
+            StepId::CheckingQr => "checking_qr",
+            StepId::Issuing => "issuing",
+            StepId::ShowQr => "show_qr",
             StepId::Result => "result",
         }
     }
@@ -102,6 +114,8 @@ pub struct Actions {
     pub code_b: bool,
     /// Go on without the signature.
     pub skip_sign: bool,
+    /// Confirm and issue a face credential to the customer (at review, verified only).
+    pub enroll: bool,
 }
 
 /// How a procedure ended.
@@ -117,6 +131,8 @@ pub enum Outcome {
     Refused,
     /// Cancelled (teller, customer, timeout).
     Cancelled,
+    /// A face credential was issued.
+    Issued,
 }
 
 impl Outcome {
@@ -128,6 +144,7 @@ impl Outcome {
             Outcome::AttackSuspected => "attack_suspected",
             Outcome::Refused => "refused",
             Outcome::Cancelled => "cancelled",
+            Outcome::Issued => "issued",
         }
     }
 }
@@ -201,6 +218,8 @@ pub struct TellerPanel<'a> {
     pub signature: Option<SignatureState>,
     /// The finished procedure.
     pub result: Option<&'a ResultSummary>,
+    /// The credential just issued (ids and dates; the QR itself is the customer's).
+    pub issued: Option<&'a IssuedCredential>,
     /// The My Number was read for this procedure (never its value).
     pub my_number_read: bool,
 }
@@ -222,6 +241,8 @@ pub enum Picture {
     Done,
     /// Done, the teller explains.
     Teller,
+    /// A phone showing its QR to the camera.
+    Phone,
 }
 
 impl Picture {
@@ -235,6 +256,7 @@ impl Picture {
             Picture::Camera => "camera",
             Picture::Done => "done",
             Picture::Teller => "teller",
+            Picture::Phone => "phone",
         }
     }
 }
@@ -263,6 +285,10 @@ pub struct CustomerPanel {
     pub keypad: Option<KeypadView>,
     /// Show the live camera preview with the face guide.
     pub camera: bool,
+    /// Show the live camera preview with the QR guide.
+    pub qr_guide: bool,
+    /// The face credential's QR (PNG) for the customer's phone to save.
+    pub qr_png: Option<PrivateBytes>,
     /// The outcome in plain words, at the end.
     pub outcome: Option<Outcome>,
 }

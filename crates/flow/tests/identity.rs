@@ -6,8 +6,7 @@
 mod support;
 
 use madoguchi_flow::ports::{
-    ChallengeResult, EvidenceKind, FaceDecision, FaceEvent, FaceProgress, FaceResult, PrivateBytes,
-    RecordDecision, Route, SessionEnd, TellerRef, Turn,
+    EvidenceKind, FaceDecision, FaceEvent, RecordDecision, Route, SessionEnd, TellerRef, Turn,
 };
 use madoguchi_flow::view::{Outcome, StepId};
 use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, Start, messages as m};
@@ -22,54 +21,6 @@ fn start(route: Route, sign: bool) -> Input {
         challenge: ChallengeChoice::Random,
         with_my_number: false,
     }))
-}
-
-fn result(decision: FaceDecision) -> FaceResult {
-    FaceResult {
-        decision,
-        reasons: match decision {
-            FaceDecision::Match => vec![],
-            FaceDecision::NoMatch => vec!["face.different_person"],
-            FaceDecision::AttackSuspected => vec!["challenge.failed"],
-            FaceDecision::NoFace => vec!["face.none"],
-        },
-        score: Some(if decision == FaceDecision::Match {
-            0.71
-        } else {
-            0.12
-        }),
-        threshold: Some(0.48),
-        model: "sface",
-        quality: Some(82.0),
-        passive: Some((0.3, 0.18, true)),
-        challenge: Some((
-            Turn::Left,
-            if decision == FaceDecision::AttackSuspected {
-                ChallengeResult::Failed
-            } else {
-                ChallengeResult::Passed
-            },
-        )),
-        capture: Some(madoguchi_flow::ports::CapturedFace {
-            jpeg: PrivateBytes::new(vec![0xFF, 0xD8, 1, 2]),
-            sha256: [9; 32],
-        }),
-        decision_ms: Some(120),
-    }
-}
-
-fn face_done(w: &mut World, d: FaceDecision) {
-    w.send(Input::Face(FaceEvent::Progress(FaceProgress {
-        challenge: false,
-        guidance: "face.hold_still",
-        progress: 0.5,
-        faces: 1,
-        quality: Some(80.0),
-        face_box: None,
-    })))
-    .unwrap();
-    w.send(Input::Face(FaceEvent::Done(Box::new(result(d)))))
-        .unwrap();
 }
 
 fn assert_clean_end(w: &World) {

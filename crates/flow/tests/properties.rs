@@ -8,11 +8,13 @@
 mod support;
 
 use madoguchi_flow::ports::{
-    CapturedFace, ChallengeResult, FaceDecision, FaceEvent, FaceProgress, FaceResult, PrivateBytes,
-    Route, Turn,
+    CapturedFace, ChallengeResult, FaceDecision, FaceEvent, FaceProgress, FaceResult, LiveTemplate,
+    Private, PrivateBytes, Route, Turn,
 };
 use madoguchi_flow::view::StepId;
-use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, Key, Start, messages as m};
+use madoguchi_flow::{
+    ChallengeChoice, IdentityStart, Input, Key, QrAuthStart, Start, messages as m,
+};
 use proptest::prelude::*;
 use support::*;
 
@@ -55,6 +57,10 @@ enum Act {
     },
     Tick(u64),
     FailWrite,
+    StartQr,
+    ConfirmEnroll,
+    QrRead(u8),
+    IssueFault,
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -88,6 +94,10 @@ fn act() -> impl Strategy<Value = Act> {
         1 => any::<bool>().prop_map(|good| Act::CodeB { good }),
         3 => prop_oneof![0u64..2_000, 0u64..200_000].prop_map(Act::Tick),
         1 => Just(Act::FailWrite),
+        1 => Just(Act::StartQr),
+        2 => Just(Act::ConfirmEnroll),
+        2 => (0u8..3).prop_map(Act::QrRead),
+        1 => Just(Act::IssueFault),
     ]
 }
 
@@ -112,6 +122,8 @@ fn face_result(kind: u8) -> FaceResult {
             sha256: [1; 32],
         }),
         decision_ms: None,
+        template: (decision == FaceDecision::Match)
+            .then(|| LiveTemplate(PrivateBytes::new(b"live-template".to_vec()))),
     }
 }
 
@@ -209,6 +221,18 @@ fn apply(w: &mut World, a: &Act) {
             w.records.fail_writes = 1;
             Ok(())
         }
+        Act::StartQr => w.send(Input::Start(Start::QrAuth(QrAuthStart {
+            teller: teller(),
+            challenge: ChallengeChoice::Random,
+        }))),
+        Act::ConfirmEnroll => w.send(Input::ConfirmEnroll),
+        Act::QrRead(k) => w.send(Input::Face(FaceEvent::QrRead(Private::new(
+            [QR_GOOD, QR_REVOKED, "junk"][usize::from(k % 3)],
+        )))),
+        Act::IssueFault => {
+            w.credentials.issue_fault = Some("trust.stale");
+            Ok(())
+        }
     };
 }
 
@@ -234,11 +258,12 @@ fn check(w: &World, trail: &[Act]) {
         assert!(!w.card.open, "the card left open after {trail:?}");
         assert!(!w.face.running, "the camera left running after {trail:?}");
     }
-    if c.step() == StepId::Face {
+    if matches!(c.step(), StepId::Face | StepId::ScanQr) {
         assert!(
             w.face.running,
             "face step without a running check after {trail:?}"
         );
+        assert_eq!(w.face.scanning, c.step() == StepId::ScanQr, "{trail:?}");
     } else {
         assert!(
             !w.face.running,
@@ -251,6 +276,15 @@ fn check(w: &World, trail: &[Act]) {
             !w.screens.last.chip_shown,
             "chip data on the {:?} screen",
             c.step()
+        );
+    }
+    // The new credential's QR is shown only in its own step, and only once recorded.
+    if w.screens.last.qr_shown {
+        assert_eq!(c.step(), StepId::ShowQr, "{trail:?}");
+        assert_eq!(
+            w.records.credentials.len(),
+            w.credentials.issued.len(),
+            "a credential shown without its record after {trail:?}"
         );
     }
 }

@@ -7,8 +7,10 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use madoguchi_flow::ports::{
-    AuthCertificateSummary, CardFault, CardPort, Checks, ChipData, ChipPhoto, Clock, CodeBInput,
-    Coin, EvidenceBinding, EvidenceKind, FaceFault, FacePort, FaceProgress, FaceRequest, Holder,
+    AuthCertificateSummary, CapturedFace, CardFault, CardPort, ChallengeResult, CheckedCredential,
+    Checks, ChipData, ChipPhoto, Clock, CodeBInput, Coin, CredentialFault, CredentialPort,
+    CredentialRequest, EvidenceBinding, EvidenceKind, FaceDecision, FaceEvent, FaceFault, FacePort,
+    FaceProgress, FaceReference, FaceRequest, FaceResult, Holder, IssuedCredential, LiveTemplate,
     Millis, OutcomeRecord, Ports, Private, PrivateBytes, ProcedureKind, ReadProgress,
     RecordDecision, RecordFault, RecordSink, Route, Screens, SessionEnd, Sex, SignedEvidence,
     TellerRef, Tries, Turn,
@@ -257,11 +259,20 @@ impl CardPort for FakeCard {
     }
 }
 
+/// The template every fake credential carries.
+pub const CREDENTIAL_TEMPLATE: &[u8] = b"int8-template-of-the-holder";
+
 #[derive(Debug, Default)]
 pub struct FakeFace {
+    /// The camera is on (a face check or a QR scan).
     pub running: bool,
+    pub scanning: bool,
     pub starts: u32,
+    pub scans: u32,
     pub last_turn: Option<Turn>,
+    pub last_want_template: bool,
+    /// The credential template the last check was against (None: the chip photo).
+    pub last_template: Option<Vec<u8>>,
     pub camera_missing: bool,
 }
 
@@ -271,19 +282,89 @@ impl FacePort for FakeFace {
             return Err(FaceFault::NoCamera);
         }
         assert!(!self.running, "a second face check while one runs");
-        assert_eq!(request.reference.jp2_sha256, [7; 32]);
+        match request.reference {
+            FaceReference::Chip(p) => {
+                assert_eq!(p.jp2_sha256, [7; 32]);
+                self.last_template = None;
+            }
+            FaceReference::Credential(t) => {
+                assert_eq!(t.0.expose(), CREDENTIAL_TEMPLATE);
+                self.last_template = Some(t.0.expose().to_vec());
+            }
+        }
         self.running = true;
         self.starts += 1;
         self.last_turn = request.challenge;
+        self.last_want_template = request.want_template;
+        Ok(())
+    }
+    fn scan_qr(&mut self) -> Result<(), FaceFault> {
+        if self.camera_missing {
+            return Err(FaceFault::NoCamera);
+        }
+        assert!(!self.running, "a QR scan while the camera runs");
+        self.running = true;
+        self.scanning = true;
+        self.scans += 1;
         Ok(())
     }
     fn stop(&mut self) {
         self.running = false;
+        self.scanning = false;
     }
 }
 
+/// QR texts the fake credential port knows.
+pub const QR_GOOD: &str = "MQ1:GOOD";
+pub const QR_REVOKED: &str = "MQ1:REVOKED";
+
+/// The credential port: issues numbered credentials, knows two QR texts.
 #[derive(Debug, Default)]
+pub struct FakeCredentials {
+    /// The next issue fails with this code.
+    pub issue_fault: Option<&'static str>,
+    pub issued: Vec<IssuedCredential>,
+    pub checked: Vec<String>,
+}
+
+impl CredentialPort for FakeCredentials {
+    fn issue(
+        &mut self,
+        request: &CredentialRequest<'_>,
+    ) -> Result<IssuedCredential, CredentialFault> {
+        assert_eq!(request.template.0.expose(), b"live-template");
+        if let Some(code) = self.issue_fault.take() {
+            return Err(CredentialFault(code));
+        }
+        let c = IssuedCredential {
+            credential_id: format!("{:016x}", self.issued.len() + 1),
+            issuer_kid: "0102030405060708".into(),
+            template_kid: "0a0b0c0d".into(),
+            issued_at_ms: 1_796_000_000_000,
+            expires_at_ms: 1_827_536_000_000,
+            qr_png: PrivateBytes::new(b"\x89PNG qr".to_vec()),
+        };
+        self.issued.push(c.clone());
+        Ok(c)
+    }
+    fn check(&mut self, text: &Private) -> Result<CheckedCredential, CredentialFault> {
+        self.checked.push(text.expose().to_owned());
+        match text.expose() {
+            QR_GOOD => Ok(CheckedCredential {
+                credential_id: "00000000000000aa".into(),
+                issuer_kid: "0102030405060708".into(),
+                expires_at_ms: 1_827_536_000_000,
+                template: LiveTemplate(PrivateBytes::new(CREDENTIAL_TEMPLATE.to_vec())),
+            }),
+            QR_REVOKED => Err(CredentialFault("faceqr.revoked")),
+            _ => Err(CredentialFault("faceqr.some_code_nobody_translates")),
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct SessionRow {
+    pub procedure: ProcedureKind,
     pub teller: String,
     pub end: Option<(SessionEnd, String)>,
 }
@@ -296,6 +377,8 @@ pub struct FakeRecords {
     /// (outcome id, decision, reason, approver id).
     pub overrides: Vec<(String, RecordDecision, String, String)>,
     pub confirmations: Vec<(String, String)>,
+    /// (enrollment session, what was issued).
+    pub credentials: Vec<(String, madoguchi_wire::CredentialIssued)>,
     pub fail_writes: u32,
     next: u32,
 }
@@ -326,13 +409,13 @@ impl RecordSink for FakeRecords {
         procedure: ProcedureKind,
         teller: &TellerRef,
     ) -> Result<String, RecordFault> {
-        assert_eq!(procedure, ProcedureKind::IdentityVerification);
         self.fail()?;
         // Ids sort in creation order.
         let id = format!("s{:04}", self.sessions.len() + 1);
         self.sessions.insert(
             id.clone(),
             SessionRow {
+                procedure,
                 teller: teller.id.clone(),
                 end: None,
             },
@@ -406,6 +489,24 @@ impl RecordSink for FakeRecords {
         self.confirmations.push((session_id.into(), json));
         Ok(record.record_id.clone())
     }
+    fn record_credential_issued(
+        &mut self,
+        session_id: &str,
+        issued: &madoguchi_wire::CredentialIssued,
+    ) -> Result<String, RecordFault> {
+        self.fail()?;
+        assert!(
+            self.sessions[session_id].end.is_none(),
+            "credential after the end"
+        );
+        assert_eq!(
+            self.sessions[session_id].procedure,
+            ProcedureKind::Enrollment
+        );
+        issued.validate().unwrap();
+        self.credentials.push((session_id.into(), issued.clone()));
+        Ok(issued.credential_id.clone())
+    }
     fn close_session(
         &mut self,
         session_id: &str,
@@ -432,6 +533,8 @@ pub struct Shown {
     pub keypad_typed: Option<usize>,
     pub tries: Option<u8>,
     pub camera: bool,
+    pub qr_guide: bool,
+    pub qr_shown: bool,
     pub chip_shown: bool,
     pub outcome: Option<Outcome>,
     pub reason: Option<String>,
@@ -465,6 +568,8 @@ impl Screens for FakeScreens {
             keypad_typed: v.customer.keypad.map(|k| k.typed),
             tries: v.customer.keypad.and_then(|k| k.tries_left),
             camera: v.customer.camera,
+            qr_guide: v.customer.qr_guide,
+            qr_shown: v.customer.qr_png.is_some(),
             chip_shown: v.teller.chip.is_some(),
             outcome: v.teller.result.map(|r| r.outcome),
             reason: v.teller.result.map(|r| r.reason.to_owned()),
@@ -512,6 +617,7 @@ pub struct World {
     pub counter: Counter,
     pub card: FakeCard,
     pub face: FakeFace,
+    pub credentials: FakeCredentials,
     pub records: FakeRecords,
     pub screens: FakeScreens,
     pub clock: FakeClock,
@@ -543,6 +649,7 @@ impl World {
             }),
             card: FakeCard::default(),
             face: FakeFace::default(),
+            credentials: FakeCredentials::default(),
             records: FakeRecords::default(),
             screens: FakeScreens::default(),
             clock: FakeClock::default(),
@@ -554,6 +661,7 @@ impl World {
         let mut ports = Ports {
             card: &mut self.card,
             face: &mut self.face,
+            credentials: &mut self.credentials,
             records: &mut self.records,
             screens: &mut self.screens,
             clock: &self.clock,
@@ -588,6 +696,58 @@ impl World {
     pub fn step(&self) -> StepId {
         self.counter.step()
     }
+}
+
+/// A face check's result of this decision (a match carries the live template).
+pub fn result(decision: FaceDecision) -> FaceResult {
+    FaceResult {
+        decision,
+        reasons: match decision {
+            FaceDecision::Match => vec![],
+            FaceDecision::NoMatch => vec!["face.different_person"],
+            FaceDecision::AttackSuspected => vec!["challenge.failed"],
+            FaceDecision::NoFace => vec!["face.none"],
+        },
+        score: Some(if decision == FaceDecision::Match {
+            0.71
+        } else {
+            0.12
+        }),
+        threshold: Some(0.48),
+        model: "sface",
+        quality: Some(82.0),
+        passive: Some((0.3, 0.18, true)),
+        challenge: Some((
+            Turn::Left,
+            if decision == FaceDecision::AttackSuspected {
+                ChallengeResult::Failed
+            } else {
+                ChallengeResult::Passed
+            },
+        )),
+        capture: Some(CapturedFace {
+            jpeg: PrivateBytes::new(vec![0xFF, 0xD8, 1, 2]),
+            sha256: [9; 32],
+        }),
+        decision_ms: Some(120),
+        template: (decision == FaceDecision::Match)
+            .then(|| LiveTemplate(PrivateBytes::new(b"live-template".to_vec()))),
+    }
+}
+
+/// Progress, then the result.
+pub fn face_done(w: &mut World, d: FaceDecision) {
+    w.send(Input::Face(FaceEvent::Progress(FaceProgress {
+        challenge: false,
+        guidance: "face.hold_still",
+        progress: 0.5,
+        faces: 1,
+        quality: Some(80.0),
+        face_box: None,
+    })))
+    .unwrap();
+    w.send(Input::Face(FaceEvent::Done(Box::new(result(d)))))
+        .unwrap();
 }
 
 pub fn code_b(security: &str) -> CodeBInput {

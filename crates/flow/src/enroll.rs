@@ -1,0 +1,404 @@
+//! Face credential enrollment (顔認証QRの発行), right after a verified identity in the same
+//! visit: the identity procedure hands over the chip photo (moved, nothing else of the card),
+//! the ids of its session and confirmation record.
+//!
+//! Steps: the live capture with the head-turn challenge, matched against the chip photo (the
+//! face enrolled is the face just verified, not whoever steps in after), with the template
+//! of the captured face; the credential issued offline by the credential port (which refuses
+//! with stale trust lists or an issuer key the backend does not list as active); the records
+//! (the captured face as evidence, the outcome, the `face_credential.issued` event binding the
+//! credential to the verified identity); then the QR on the customer display for the phone to
+//! save, until the teller finishes. A credential whose records could not be written is never
+//! shown.
+//!
+//! What it does not do: read the card, keep the template after issuing, or put a name, a My
+//! Number or a photo in the credential (the credential port's format has no field for them).
+
+use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
+use crate::face_step::{ChallengeChoice, outcome_record, proposal, record_decision};
+use crate::messages as m;
+use crate::ports::{
+    ChipPhoto, CredentialRequest, EvidenceKind, FaceDecision, FaceEvent, FaceFault, FaceReference,
+    FaceRequest, FaceResult, IssuedCredential, Millis, ProcedureKind, RecordDecision, SessionEnd,
+};
+use crate::view::{
+    Actions, CustomerPanel, Msg, Outcome, Picture, ResultSummary, StepId, TellerPanel,
+};
+
+/// What the identity verification hands to the enrollment.
+#[derive(Debug)]
+pub struct EnrollStart {
+    /// The chip photo of the verified card.
+    pub reference: ChipPhoto,
+    /// The identity verification's session.
+    pub identity_session_id: String,
+    /// Its confirmation record.
+    pub confirmation_record_id: String,
+    /// The head-turn challenge.
+    pub challenge: ChallengeChoice,
+}
+
+enum Step {
+    Face { until: Millis },
+    CameraLost { until: Millis },
+    Issuing { until: Millis },
+    ShowQr { until: Millis },
+    Done { until: Millis },
+}
+
+/// The enrollment procedure.
+pub struct Enrollment {
+    start: EnrollStart,
+    step: Step,
+    attempt: u32,
+    face: Option<FaceResult>,
+    issued: Option<IssuedCredential>,
+    issue_pending: bool,
+    notice: Option<Msg>,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrollment")
+            .field("step", &self.step_id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn end(outcome: Outcome, reason: &'static str, end: SessionEnd) -> Flow {
+    Flow::End(Ending {
+        summary: ResultSummary::ended(outcome, reason),
+        end,
+    })
+}
+
+impl Enrollment {
+    /// An enrollment for the verified customer.
+    pub fn new(start: EnrollStart) -> Self {
+        Enrollment {
+            start,
+            step: Step::Face { until: 0 },
+            attempt: 0,
+            face: None,
+            issued: None,
+            issue_pending: false,
+            notice: None,
+        }
+    }
+
+    fn step_id(&self) -> StepId {
+        match self.step {
+            Step::Face { .. } => StepId::Face,
+            Step::CameraLost { .. } => StepId::CameraLost,
+            Step::Issuing { .. } | Step::Done { .. } => StepId::Issuing,
+            Step::ShowQr { .. } => StepId::ShowQr,
+        }
+    }
+
+    fn start_face(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
+        self.attempt += 1;
+        let request = FaceRequest {
+            reference: FaceReference::Chip(&self.start.reference),
+            challenge: self.start.challenge.pick(cx),
+            attempt: self.attempt,
+            want_template: true,
+        };
+        match cx.ports.face.start(request) {
+            Ok(()) => {
+                self.step = Step::Face {
+                    until: cx.now + cx.settings.timeouts.face,
+                };
+                Flow::Continue
+            }
+            Err(FaceFault::NoCamera) => {
+                self.step = Step::CameraLost {
+                    until: cx.now + cx.settings.timeouts.camera_back,
+                };
+                Flow::Continue
+            }
+            Err(FaceFault::Unavailable(code)) => {
+                self.notice = Some(Msg::new(m::N_FACE_UNAVAILABLE));
+                end(Outcome::Cancelled, code, SessionEnd::Failed)
+            }
+        }
+    }
+
+    /// Records a refusal (outcome only) and ends.
+    fn refuse(&mut self, outcome: Outcome, reason: &'static str, cx: &mut Cx<'_, '_>) -> Flow {
+        let record = outcome_record(record_decision(outcome), reason, self.face.as_ref());
+        if let Err(e) = cx
+            .ports
+            .records
+            .record_outcome(cx.session_id, cx.teller, &record)
+        {
+            tracing::error!(code = e.0, "recording the refused enrollment failed");
+            self.notice = Some(Msg::new(m::N_RECORD_FAILED));
+        }
+        let mut s = ResultSummary::ended(outcome, reason);
+        if let Some(f) = &self.face {
+            s.score = f.score;
+            s.threshold = f.threshold;
+        }
+        Flow::End(Ending {
+            summary: s,
+            end: SessionEnd::Completed,
+        })
+    }
+
+    fn face_done(&mut self, result: FaceResult, cx: &mut Cx<'_, '_>) -> Flow {
+        cx.ports.face.stop();
+        let (outcome, reason) = proposal(Some(&result), m::R_ISSUED);
+        let usable = result.decision == FaceDecision::Match && result.template.is_some();
+        self.face = Some(result);
+        match outcome {
+            Outcome::Verified if usable => {
+                self.issue_pending = true;
+                self.step = Step::Issuing {
+                    until: cx.now + cx.settings.timeouts.review,
+                };
+                Flow::Continue
+            }
+            Outcome::Verified => self.refuse(Outcome::NotVerified, m::R_NO_TEMPLATE, cx),
+            other => self.refuse(other, reason, cx),
+        }
+    }
+
+    /// Issues, records, shows. Runs once the screens show the issuing step.
+    fn issue(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
+        let Some(template) = self.face.as_mut().and_then(|f| f.template.take()) else {
+            return self.refuse(Outcome::NotVerified, m::R_NO_TEMPLATE, cx);
+        };
+        let issued = cx.ports.credentials.issue(&CredentialRequest {
+            template: &template,
+        });
+        drop(template);
+        let issued = match issued {
+            Ok(i) => i,
+            Err(f) => {
+                let reason = crate::face_step::credential_reason(f.0);
+                return self.refuse(Outcome::NotVerified, reason, cx);
+            }
+        };
+        if let Err(code) = self.write(&issued, cx) {
+            tracing::error!(code, "recording the issued credential failed; not shown");
+            self.notice = Some(Msg::new(m::N_RECORD_FAILED));
+            return end(Outcome::Cancelled, m::N_RECORD_FAILED, SessionEnd::Failed);
+        }
+        self.issued = Some(issued);
+        self.step = Step::ShowQr {
+            until: cx.now + cx.settings.timeouts.show_qr,
+        };
+        Flow::Continue
+    }
+
+    fn write(
+        &mut self,
+        issued: &IssuedCredential,
+        cx: &mut Cx<'_, '_>,
+    ) -> Result<(), &'static str> {
+        let records = &mut *cx.ports.records;
+        let session = cx.session_id;
+        if let Some(c) = self.face.as_ref().and_then(|f| f.capture.as_ref()) {
+            records
+                .store_evidence(session, EvidenceKind::FaceImage, c.jpeg.expose())
+                .map_err(|e| e.0)?;
+        }
+        let record = outcome_record(RecordDecision::Accepted, m::R_ISSUED, self.face.as_ref());
+        records
+            .record_outcome(session, cx.teller, &record)
+            .map_err(|e| e.0)?;
+        records
+            .record_credential_issued(
+                session,
+                &madoguchi_wire::CredentialIssued {
+                    credential_id: issued.credential_id.clone(),
+                    issuer_kid: issued.issuer_kid.clone(),
+                    template_kid: issued.template_kid.clone(),
+                    issued_at_ms: issued.issued_at_ms,
+                    expires_at_ms: issued.expires_at_ms,
+                    identity_session_id: self.start.identity_session_id.clone(),
+                    confirmation_record_id: self.start.confirmation_record_id.clone(),
+                },
+            )
+            .map_err(|e| e.0)?;
+        Ok(())
+    }
+
+    fn finished(&mut self) -> Flow {
+        let mut s = ResultSummary::ended(Outcome::Issued, m::R_ISSUED);
+        if let Some(f) = &self.face {
+            s.score = f.score;
+            s.threshold = f.threshold;
+        }
+        self.issued = None;
+        Flow::End(Ending {
+            summary: s,
+            end: SessionEnd::Completed,
+        })
+    }
+}
+
+impl Procedure for Enrollment {
+    fn kind(&self) -> ProcedureKind {
+        ProcedureKind::Enrollment
+    }
+
+    fn begin(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
+        self.start_face(cx)
+    }
+
+    fn input(&mut self, input: Input, cx: &mut Cx<'_, '_>) -> Result<Flow, Refusal> {
+        let step = self.step_id();
+        match input {
+            Input::Face(ev) => Ok(match (step, ev) {
+                (StepId::Face, FaceEvent::Progress(p)) => {
+                    cx.ports.screens.face_progress(&p);
+                    Flow::Continue
+                }
+                (StepId::Face, FaceEvent::Done(r)) => self.face_done(*r, cx),
+                (StepId::Face, FaceEvent::CameraLost) => {
+                    cx.ports.face.stop();
+                    self.step = Step::CameraLost {
+                        until: cx.now + cx.settings.timeouts.camera_back,
+                    };
+                    Flow::Continue
+                }
+                (StepId::Face, FaceEvent::Failed(code)) => {
+                    cx.ports.face.stop();
+                    end(Outcome::Cancelled, code, SessionEnd::Failed)
+                }
+                (StepId::CameraLost, FaceEvent::CameraBack) => self.start_face(cx),
+                _ => Flow::Continue,
+            }),
+            Input::Confirm if step == StepId::ShowQr => Ok(self.finished()),
+            Input::CardInserted | Input::CardRemoved => Ok(Flow::Continue),
+            _ => Err(Refusal::NOT_NOW),
+        }
+    }
+
+    fn deadline(&self) -> Millis {
+        match self.step {
+            Step::Face { until }
+            | Step::CameraLost { until }
+            | Step::Issuing { until }
+            | Step::ShowQr { until }
+            | Step::Done { until } => until,
+        }
+    }
+
+    fn timeout(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
+        match self.step {
+            // The credential is issued and recorded: the visit ends as issued.
+            Step::ShowQr { .. } => self.finished(),
+            Step::Face { .. } => {
+                self.abort(cx);
+                end(Outcome::Cancelled, m::R_TIMEOUT_FACE, SessionEnd::Cancelled)
+            }
+            Step::CameraLost { .. } => {
+                self.abort(cx);
+                end(
+                    Outcome::Cancelled,
+                    m::R_TIMEOUT_CAMERA,
+                    SessionEnd::Cancelled,
+                )
+            }
+            Step::Issuing { .. } | Step::Done { .. } => {
+                self.abort(cx);
+                end(Outcome::Cancelled, m::R_INACTIVITY, SessionEnd::Cancelled)
+            }
+        }
+    }
+
+    fn run_pending(&mut self, cx: &mut Cx<'_, '_>) -> Option<Flow> {
+        if !std::mem::take(&mut self.issue_pending) {
+            return None;
+        }
+        Some(self.issue(cx))
+    }
+
+    fn abort(&mut self, cx: &mut Cx<'_, '_>) {
+        cx.ports.face.stop();
+        self.issue_pending = false;
+        self.issued = None;
+        self.face = None;
+        self.step = Step::Done { until: cx.now };
+    }
+
+    fn view(&self) -> ProcView<'_> {
+        let cancel_only = Actions {
+            cancel: true,
+            ..Actions::default()
+        };
+        let (t_msg, actions, c_msg, picture, camera) = match self.step {
+            Step::Face { .. } => (
+                m::T_ENROLL_FACE,
+                cancel_only,
+                m::C_LOOK,
+                Picture::Camera,
+                true,
+            ),
+            Step::CameraLost { .. } => (
+                m::T_CAMERA_LOST,
+                cancel_only,
+                m::C_CAMERA_LOST,
+                Picture::Wait,
+                false,
+            ),
+            Step::Issuing { .. } | Step::Done { .. } => (
+                m::T_ISSUING,
+                Actions::default(),
+                m::C_WAIT,
+                Picture::Wait,
+                false,
+            ),
+            Step::ShowQr { .. } => (
+                m::T_SHOW_QR,
+                Actions {
+                    confirm: true,
+                    ..Actions::default()
+                },
+                m::C_SAVE_QR,
+                Picture::Phone,
+                false,
+            ),
+        };
+        ProcView {
+            step: self.step_id(),
+            route: None,
+            teller: TellerPanel {
+                message: Msg::new(t_msg),
+                notice: self.notice.clone(),
+                actions,
+                tries_left: None,
+                chip: None,
+                face: self.face.as_ref(),
+                proposed: None,
+                signature: None,
+                result: None,
+                issued: self.issued.as_ref(),
+                my_number_read: false,
+            },
+            customer: CustomerPanel {
+                message: Msg::new(c_msg),
+                notice: None,
+                picture,
+                keypad: None,
+                camera,
+                qr_guide: false,
+                qr_png: match self.step {
+                    Step::ShowQr { .. } => self.issued.as_ref().map(|i| i.qr_png.clone()),
+                    _ => None,
+                },
+                outcome: None,
+            },
+        }
+    }
+
+    fn holds_secret(&self) -> bool {
+        false
+    }
+
+    fn secret_step(&self) -> bool {
+        false
+    }
+}
