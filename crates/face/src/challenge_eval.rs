@@ -268,6 +268,7 @@ pub fn run(engine: &FaceEngine, photos: &[PathBuf]) -> Result<ChallengeEval, Fac
                     chip: false,
                     mirrored: false,
                     keep_capture: false,
+                    keep_template: false,
                 },
             )
             .wait()?;

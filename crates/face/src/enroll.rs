@@ -18,7 +18,7 @@ use crate::guidance;
 use crate::quality::Quality;
 
 /// Minimum `single_face` component (the capture loop's rule: no second large face).
-const SINGLE_FACE_MIN: f32 = 50.0;
+pub(crate) const SINGLE_FACE_MIN: f32 = 50.0;
 
 /// Which liveness gate applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -95,6 +95,7 @@ mod tests {
             embedded: 2,
             elapsed_ms: 2000,
             capture: None,
+            template: None,
         }
     }
 

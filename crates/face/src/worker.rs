@@ -58,6 +58,11 @@ pub struct VerifyOptions {
     /// for a procedure that keeps it as sealed evidence. Off by default: nothing leaves the
     /// worker but numbers.
     pub keep_capture: bool,
+    /// Hand back the chosen frame's template in [`Outcome::template`] (enrollment): embedded
+    /// in the colour condition whatever [`VerifyOptions::chip`] says (it is the template a
+    /// later live face is compared with), only when the frame passed the enrollment quality
+    /// gate (`quality_min`, a single face). Off by default.
+    pub keep_template: bool,
 }
 
 impl VerifyOptions {
@@ -72,6 +77,7 @@ impl VerifyOptions {
             challenge_timeout: Duration::from_secs(6),
             mirrored: false,
             keep_capture: false,
+            keep_template: false,
         }
     }
 }
@@ -219,6 +225,10 @@ pub struct Outcome {
     /// The chosen frame's face, when [`VerifyOptions::keep_capture`] asked for it.
     #[serde(skip)]
     pub capture: Option<CapturedFace>,
+    /// The chosen frame's template, when [`VerifyOptions::keep_template`] asked for it and
+    /// the frame passed the enrollment quality gate.
+    #[serde(skip)]
+    pub template: Option<FaceTemplate>,
 }
 
 /// A running verification.
@@ -517,6 +527,7 @@ fn matcher(
                     embedded,
                     elapsed_ms: 0,
                     capture: None,
+                    template: None,
                 };
                 let mut captured: Option<FaceTemplate> = None;
                 if let Some(b) = best {
@@ -556,6 +567,25 @@ fn matcher(
                     );
                     match (cmp, live) {
                         (Ok((t, c)), Ok(l)) => {
+                            if opts.keep_template
+                                && b.quality.overall >= engine.thresholds().quality_min
+                                && b.quality.single_face >= crate::enroll::SINGLE_FACE_MIN
+                            {
+                                let colour = if opts.chip {
+                                    engine.embed(&b.frame.image, &b.detection, opts.model, false)
+                                } else {
+                                    Ok(t.clone())
+                                };
+                                match colour {
+                                    Ok(e) => outcome.template = Some(e),
+                                    Err(e) => {
+                                        let _ = ev.send(Event::Failed {
+                                            message: e.to_string(),
+                                        });
+                                        return;
+                                    }
+                                }
+                            }
                             captured = Some(t);
                             if opts.keep_capture {
                                 outcome.capture = CapturedFace::of(&b.frame.image, &b.detection);

@@ -221,7 +221,7 @@ fn worker_verifies_a_synthetic_customer_with_progress_on_two_threads() {
 }
 
 #[test]
-fn progress_carries_the_face_box_and_the_capture_is_kept_only_when_asked() {
+fn progress_carries_the_face_box_and_the_capture_and_template_are_kept_only_when_asked() {
     let e = engine();
     let reference = e
         .analyse(&img("obama", "obama"), EmbedderKind::Sface, false)
@@ -238,6 +238,7 @@ fn progress_carries_the_face_box_and_the_capture_is_kept_only_when_asked() {
                 window: Duration::from_millis(300),
                 pad: false,
                 keep_capture: keep,
+                keep_template: keep,
                 ..VerifyOptions::new(EmbedderKind::Sface)
             },
         );
@@ -273,6 +274,15 @@ fn progress_carries_the_face_box_and_the_capture_is_kept_only_when_asked() {
                 assert!(!format!("{c:?}").contains("255"), "no bytes in Debug");
             }
             other => panic!("keep_capture {keep}: {:?}", other.0),
+        }
+        // The enrollment template: the same face as the reference, in the colour condition.
+        match (&o.template, keep) {
+            (None, false) => {}
+            (Some(t), true) => {
+                let same = t.score(&reference).expect("same model");
+                assert!(same > 0.6, "the kept template is the subject's: {same}");
+            }
+            (t, _) => panic!("keep_template {keep}: {}", t.is_some()),
         }
         let json = serde_json::to_string(&o).expect("json");
         assert!(
