@@ -1,16 +1,22 @@
 //! The command line of `madoguchi-central`: `serve` and the admin commands (register a kiosk,
-//! revoke a face credential, rotate keys, set thresholds, stats — with the events counted per
-//! evidence verdict and the confirmation records held, purged and malformed —, purge expired
-//! confirmation records, list confirmation records for the bank's auditors, manage teller
-//! accounts and their keys: `teller-add`, `teller-disable`, `teller-enable`,
-//! `teller-revoke-key`, `tellers`). Admin commands
-//! print one JSON object on stdout (`confirmations` prints one line per record); errors go to
-//! stderr with a non-zero exit.
+//! print the list signing key for provisioning kiosks, revoke a face credential or a kiosk's
+//! issuer key, rotate the template key, set thresholds, stats — with the events counted per
+//! evidence verdict, the confirmation records held, purged and malformed, and the face
+//! credentials recorded —, purge expired confirmation records, list confirmation records for
+//! the bank's auditors, manage teller accounts and their keys: `teller-add`,
+//! `teller-disable`, `teller-enable`, `teller-revoke-key`, `tellers`). Admin commands print one
+//! JSON object on stdout (`confirmations` prints one line per record); errors go to stderr
+//! with a non-zero exit.
+//!
+//! The master key file (`--key-file`, env `MADOGUCHI_CENTRAL_KEY_FILE`, see
+//! [`crate::master_key`]) seals the secrets in the database: `serve` creates it (0600, random)
+//! when it does not exist; every other command opening the database refuses to run without
+//! it.
 //!
 //! What it does NOT do: print tokens or key material (a kiosk token is only ever written to
-//! the 0600 file named by `--token-file`), or print a confirmation record's personal data
-//! unless asked with `confirmations --json`, or print teller credential bodies (`tellers` lists
-//! ids, counters and revocation only).
+//! the 0600 file named by `--token-file`, the master key only to its key file), or print a
+//! confirmation record's personal data unless asked with `confirmations --json`, or print
+//! teller credential bodies (`tellers` lists ids, counters and revocation only).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -25,6 +31,7 @@ use zeroize::Zeroizing;
 use crate::CentralError;
 use crate::confirmation::{MAX_RETENTION_DAYS, Retention};
 use crate::evidence::{JpkiRoots, JpkiVerifier};
+use crate::master_key::MasterKey;
 use crate::server::{AppState, Limits};
 use crate::store::Store;
 use crate::tellers::Role;
@@ -44,6 +51,16 @@ pub struct Cli {
         visible_alias = "db"
     )]
     pub database_url: String,
+    /// The master key file (64 hex digits, mode 0600) sealing the keys in the database.
+    /// `serve` creates it when it does not exist; the other commands need it.
+    #[arg(
+        long,
+        env = "MADOGUCHI_CENTRAL_KEY_FILE",
+        default_value = "madoguchi-central.key",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub key_file: PathBuf,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -84,25 +101,35 @@ pub enum Command {
         #[arg(long)]
         token_file: PathBuf,
     },
-    /// Revoke a face credential.
+    /// Revoke a face credential (`--credential-id`) or a kiosk's issuer key (`--issuer-kid`:
+    /// every credential it signed is then rejected).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["credential_id", "issuer_kid"])))]
     Revoke {
-        /// The credential id.
-        #[arg(long)]
-        credential_id: String,
-        /// Why (no personal data).
-        #[arg(long, default_value = "revoked by operator")]
-        reason: String,
+        /// The credential id (lowercase hex).
+        #[arg(long, value_name = "HEX")]
+        credential_id: Option<String>,
+        /// The issuer key id (lowercase hex), as on the trust list.
+        #[arg(long, value_name = "HEX")]
+        issuer_kid: Option<String>,
+        /// Why the credential is revoked (no personal data; kept at the backend, not
+        /// published). Default: "revoked by operator".
+        #[arg(long, conflicts_with = "issuer_kid")]
+        reason: Option<String>,
     },
-    /// Make new issuer and template keys; the previous ones are retired.
+    /// Make a new template key; the previous active one is retired (served on while
+    /// credentials under it have not expired).
     RotateKeys,
+    /// Print the list signing key's public half as JSON (`key_id`, `public_key`): what the
+    /// kiosks pin to check the lists.
+    ListKey,
     /// Replace the thresholds document with a JSON object from a file.
     SetThresholds {
         /// JSON file.
         #[arg(long)]
         file: PathBuf,
     },
-    /// Print counts (events, events per evidence verdict, confirmation records, keys,
-    /// revocations) as JSON.
+    /// Print counts (events, events per evidence verdict, confirmation records, face
+    /// credentials, keys, kiosks with keys, revocations) as JSON.
     Stats,
     /// Purge the confirmation records past their retention period now (the server also does
     /// at start and every 24 h); prints how many went.
@@ -178,8 +205,24 @@ fn print(v: serde_json::Value) {
     let _ = writeln!(out, "{v}");
 }
 
+/// The database and the master key file that opens it.
+struct Target {
+    database_url: String,
+    key_file: PathBuf,
+}
+
 async fn run_async(cli: Cli) -> Result<(), CentralError> {
-    match cli.command {
+    let Cli {
+        database_url,
+        key_file,
+        command,
+    } = cli;
+    let target = Target {
+        database_url,
+        key_file,
+    };
+    let cli = &target;
+    match command {
         Command::Serve {
             listen,
             max_body_bytes,
@@ -204,7 +247,16 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                     "TEST JPKI roots trusted: simulation only"
                 );
             }
-            let (store, listener) = crate::server::open_and_bind(&cli.database_url, listen).await?;
+            let (master, created) = MasterKey::load_or_create(&cli.key_file)?;
+            if created {
+                tracing::warn!(
+                    key_file = %cli.key_file.display(),
+                    master_key_id = %master.id(),
+                    "master key file created: back it up, the database's keys open only with it"
+                );
+            }
+            let (store, listener) =
+                crate::server::open_and_bind(&cli.database_url, master, listen).await?;
             let addr = listener.local_addr().map_err(|source| CentralError::Io {
                 context: "local address".into(),
                 source,
@@ -233,27 +285,25 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                 ));
             }
             let (token, created) = read_or_create_token(&token_file)?;
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             store.add_kiosk(&id, &crate::token_digest(&token)).await?;
             print(json!({"kiosk_id": id, "token_file": token_file, "token_created": created}));
             Ok(())
         }
         Command::Revoke {
             credential_id,
+            issuer_kid,
             reason,
-        } => {
-            if credential_id.trim().is_empty() {
-                return Err(CentralError::Invalid("credential id is empty".into()));
-            }
-            let store = Store::open(&cli.database_url).await?;
-            store.revoke(&credential_id, &reason).await?;
-            print(json!({"revoked": credential_id}));
+        } => revoke(cli, credential_id, issuer_kid, reason).await,
+        Command::RotateKeys => {
+            let store = open_store(cli).await?;
+            let kid = store.rotate_template_key().await?;
+            print(json!({"template_kid": kid}));
             Ok(())
         }
-        Command::RotateKeys => {
-            let store = Store::open(&cli.database_url).await?;
-            let r = store.rotate_keys().await?;
-            print(json!({"issuer_kid": r.issuer_kid, "template_kid": r.template_kid}));
+        Command::ListKey => {
+            let key = open_store(cli).await?.list_public_key();
+            print(json!({"key_id": key.key_id(), "public_key": key.to_base64()}));
             Ok(())
         }
         Command::SetThresholds { file } => {
@@ -263,36 +313,38 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             })?;
             let doc: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| CentralError::Invalid(format!("{}: not JSON: {e}", file.display())))?;
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             store.set_thresholds(&doc).await?;
             print(json!({"thresholds_version": store.version("thresholds").await?}));
             Ok(())
         }
         Command::Stats => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             print(json!({
                 "events": store.event_count().await?,
                 "verification": store.verification_counts().await?,
                 "confirmations": store.confirmation_counts().await?,
-                "issuer_keys": store.issuer_keys().await?.len(),
+                "face_credentials": store.credential_counts().await?,
+                "issuer_keys": store.trust_list(crate::now_ms()).await?.issuers.len(),
                 "template_keys": store.template_keys().await?.len(),
+                "kiosks_with_keys": store.kiosk_keys_count().await?,
                 "revocations": store.revocations().await?.len(),
             }));
             Ok(())
         }
         Command::PurgeConfirmations => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             let now = crate::now_ms();
             let purged = store.purge_expired_confirmations(now).await?;
             print(json!({"confirmations_purged": purged, "as_of_ms": now}));
             Ok(())
         }
         Command::Confirmations { json, after, limit } => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             list_confirmations(&store, json, after, limit).await
         }
         Command::TellerAdd { id, role, name } => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             store.add_teller(&id, role, &name).await?;
             print(json!({
                 "teller_id": id, "role": role.as_str(), "enabled": true,
@@ -300,10 +352,10 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             }));
             Ok(())
         }
-        Command::TellerDisable { id } => set_enabled(&cli.database_url, &id, false).await,
-        Command::TellerEnable { id } => set_enabled(&cli.database_url, &id, true).await,
+        Command::TellerDisable { id } => set_enabled(cli, &id, false).await,
+        Command::TellerEnable { id } => set_enabled(cli, &id, true).await,
         Command::TellerRevokeKey { credential_id } => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             let changed = store.revoke_teller_credential(&credential_id).await?;
             print(json!({
                 "credential_id": credential_id, "revoked": true, "changed": changed,
@@ -312,7 +364,7 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             Ok(())
         }
         Command::Tellers => {
-            let store = Store::open(&cli.database_url).await?;
+            let store = open_store(cli).await?;
             let list = store.tellers_list().await?;
             let tellers: Vec<serde_json::Value> = list
                 .tellers
@@ -344,9 +396,54 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
     }
 }
 
+/// Opens the database with the master key of `--key-file` (which must exist).
+async fn open_store(cli: &Target) -> Result<Store, CentralError> {
+    Store::open(&cli.database_url, MasterKey::load(&cli.key_file)?).await
+}
+
+/// `revoke --credential-id` / `revoke --issuer-kid` (clap makes it exactly one).
+async fn revoke(
+    cli: &Target,
+    credential_id: Option<String>,
+    issuer_kid: Option<String>,
+    reason: Option<String>,
+) -> Result<(), CentralError> {
+    let check = |field, id: &str| {
+        madoguchi_wire::parse_id("revoke", field, id)
+            .map(|_| ())
+            .map_err(|e| CentralError::Invalid(e.to_string()))
+    };
+    match (credential_id, issuer_kid) {
+        (Some(id), None) => {
+            check("--credential-id", &id)?;
+            let store = open_store(cli).await?;
+            let reason = reason.unwrap_or_else(|| "revoked by operator".to_owned());
+            let changed = store.revoke(&id, &reason).await?;
+            print(json!({
+                "revoked": id, "changed": changed,
+                "revocations_version": store.version(crate::trust::REVOCATIONS).await?,
+            }));
+            Ok(())
+        }
+        (None, Some(kid)) => {
+            check("--issuer-kid", &kid)?;
+            let store = open_store(cli).await?;
+            let changed = store.revoke_issuer(&kid).await?;
+            print(json!({
+                "revoked_issuer_kid": kid, "changed": changed,
+                "trust_list_version": store.version(crate::trust::TRUST_LIST).await?,
+            }));
+            Ok(())
+        }
+        _ => Err(CentralError::Invalid(
+            "give exactly one of --credential-id and --issuer-kid".into(),
+        )),
+    }
+}
+
 /// `teller-enable` / `teller-disable`.
-async fn set_enabled(database_url: &str, id: &str, enabled: bool) -> Result<(), CentralError> {
-    let store = Store::open(database_url).await?;
+async fn set_enabled(cli: &Target, id: &str, enabled: bool) -> Result<(), CentralError> {
+    let store = open_store(cli).await?;
     let changed = store.set_teller_enabled(id, enabled).await?;
     print(json!({
         "teller_id": id, "enabled": enabled, "changed": changed,

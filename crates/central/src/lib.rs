@@ -4,11 +4,22 @@
 //! What it does:
 //! - [`server`]: the axum HTTP API — health, server time (for the kiosk's clock-skew check),
 //!   idempotent batch ingest of outbox events (keyed by event id: a re-sent event is
-//!   acknowledged and stored once), and the trust data the kiosks pull (issuer keys, revoked
-//!   face credentials, thresholds, template keys, the teller accounts with their FIDO2
-//!   credentials). Every kiosk call but health, time and the
-//!   document itself needs the kiosk's bearer token. Request bodies are bounded (413), bad
-//!   input is a 4xx with a JSON `{code, message}`, never a 5xx.
+//!   acknowledged and stored once), the kiosks' key registration (`PUT /v1/kiosk-keys`), and
+//!   the trust data the kiosks pull (the list signing key, the signed trust list of issuer
+//!   keys, the signed revocation list, thresholds, the signed template keys wrapped for the
+//!   kiosk, the teller accounts with their FIDO2 credentials). Every kiosk call but health,
+//!   time and the document itself needs the kiosk's bearer token. Request bodies are bounded
+//!   (413), bad input is a 4xx with a JSON `{code, message}`, never a 5xx.
+//! - [`trust`]: the trust data in the shared formats of `madoguchi-wire` — the list signing
+//!   key (one per backend, made on the first open), kiosk keys (each kiosk's wrap key; its
+//!   issuer key on the trust list, the backend holding public halves only), template keys
+//!   (4-byte ids, rotated by `rotate-keys`, a retired one served while a credential under it
+//!   lives), revocation of credentials and of issuer keys, every list signed.
+//! - [`master_key`]: the 32-byte master key file (`--key-file`) that seals the template keys
+//!   and the list key at rest with AES-256-GCM (purpose and key id as associated data).
+//! - [`credentials`]: the `face_credential.issued` events, recorded in the event's
+//!   transaction (once; unusable ones, or ones naming another kiosk's issuer key, stored as
+//!   events and counted as malformed).
 //! - [`evidence`]: verification of the kiosks' JPKI evidence signatures (`evidence.stored`
 //!   events of kind `signature`) against the J-LIS signing roots, plus TEST roots only when
 //!   configured (`--test-jpki-roots DIR`); each event is stored with its verdict (`verified`,
@@ -27,9 +38,9 @@
 //!   `teller-disable`, `teller-enable`, `teller-revoke-key`, `tellers`).
 //! - [`store`]: persistence in an embedded SQLite database (the default: the demo needs
 //!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
-//!   branches).
-//! - [`cli`]: `madoguchi-central serve|kiosk-add|revoke|rotate-keys|set-thresholds|stats|
-//!   confirmations|purge-confirmations|teller-add|teller-disable|teller-enable|
+//!   branches), opened with the master key.
+//! - [`cli`]: `madoguchi-central serve|kiosk-add|list-key|revoke|rotate-keys|set-thresholds|
+//!   stats|confirmations|purge-confirmations|teller-add|teller-disable|teller-enable|
 //!   teller-revoke-key|tellers`.
 //! - [`faceindex`]: the in-memory 1:N index for the duplicate-face check at enrollment: exact
 //!   int8 cosine search over every enrolled template, another identity's only (not wired to
@@ -41,18 +52,23 @@
 //!   behind the bank's TLS-terminating proxy, which also enforces the kiosks' client certificates.
 //! - Check revocation of JPKI signing certificates (that needs J-LIS's service through a
 //!   platform operator), or refuse events whose evidence does not verify (stored, flagged).
-//! - Share code with the kiosk's sync client: the two only share the documented wire format,
-//!   so each checks the other.
+//! - Share code with the kiosk's sync client beyond the wire formats of `madoguchi-wire`
+//!   (signed lists, wrapped keys, kiosk keys, the credential event): each side speaks HTTP
+//!   on its own, so each checks the other.
+//! - Hold a kiosk's private key, or keep its own keys in an HSM.
 //! - Log request bodies, tokens or key material.
 
 pub mod cli;
 pub mod confirmation;
+pub mod credentials;
 pub mod evidence;
 pub mod faceindex;
+pub mod master_key;
 pub mod pgtest;
 pub mod server;
 pub mod store;
 pub mod tellers;
+pub mod trust;
 
 /// Everything that can go wrong in the central backend.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +105,49 @@ pub enum CentralError {
     /// A blocking database task panicked or was cancelled.
     #[error("database task: {0}")]
     Task(String),
+    /// The master key file does not exist (only `serve` creates it).
+    #[error(
+        "master key file {} does not exist: `madoguchi-central serve` creates it on its first \
+         start; give the backend's key file with --key-file or MADOGUCHI_CENTRAL_KEY_FILE",
+        path.display()
+    )]
+    KeyFileMissing {
+        /// The file looked for.
+        path: std::path::PathBuf,
+    },
+    /// The master key file cannot be used.
+    #[error("master key file {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it (never its content).
+        reason: &'static str,
+    },
+    /// A sealed key does not open with the master key: another backend's key file, or a
+    /// damaged row.
+    #[error(
+        "the {purpose} key {kid} does not open with master key {master_key_id}: wrong key file \
+         for this database, or a damaged row"
+    )]
+    Unseal {
+        /// The key's purpose (`template`, `list`).
+        purpose: String,
+        /// The key's id.
+        kid: String,
+        /// [`master_key::MasterKey::id`] of the key tried.
+        master_key_id: String,
+    },
+    /// The request contradicts what the store holds (an HTTP 409 with `code`).
+    #[error("{message}")]
+    Conflict {
+        /// A stable error code (`issuer_kid_taken`, …).
+        code: &'static str,
+        /// What is wrong (ids, no key material).
+        message: String,
+    },
+    /// A shared-format document could not be made or read.
+    #[error("wire format: {0}")]
+    Wire(#[from] madoguchi_wire::WireError),
 }
 
 /// Milliseconds since the Unix epoch, now.

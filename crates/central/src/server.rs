@@ -1,9 +1,10 @@
 //! The HTTP API (axum), as documented in `openapi.yaml`.
 //!
 //! Every error is a JSON `{code, message}` with a 4xx status for anything the client sent
-//! wrong (400 malformed, 401 no or unknown token, 413 too large, 415 not JSON, 422 valid JSON
-//! that breaks the schema or the limits); storage trouble is a 503 with `Retry-After`, so a
-//! kiosk backs off and re-sends. Handlers never panic on input.
+//! wrong (400 malformed, 401 no or unknown token, 409 a conflict with what the backend holds,
+//! 413 too large, 415 not JSON, 422 valid JSON that breaks the schema or the limits); storage
+//! trouble is a 503 with `Retry-After`, so a kiosk backs off and re-sends. Handlers never
+//! panic on input.
 //!
 //! Each event goes through the state's [`EvidenceVerifier`] (JPKI signature evidence is
 //! checked by [`crate::evidence::JpkiVerifier`]) and is stored with the verdict. A
@@ -12,12 +13,20 @@
 //!
 //! Teller events (`teller.key_registered`, `teller.signed_in`, `teller.key_revoked`) update
 //! the teller list in the event's transaction ([`crate::tellers`]); `GET /v1/tellers` serves
-//! the list with its version.
+//! the list with its version. `face_credential.issued` events are recorded in the event's
+//! transaction ([`crate::credentials`]).
+//!
+//! Trust data ([`crate::trust`]): `GET /v1/list-key` gives the list signing key's public half;
+//! `PUT /v1/kiosk-keys` registers the authenticated kiosk's wrap and issuer keys (422 for bad
+//! keys, 409 for an issuer key id held otherwise); `GET /v1/trust-list`, `GET /v1/revocations`
+//! and `GET /v1/template-keys` answer a [`madoguchi_wire::SignedList`] signed by the list key
+//! (the template keys wrapped for the kiosk's registered wrap key; 409 `kiosk_keys_missing`
+//! before it registered one).
 //!
 //! What it does NOT do: refuse an event whose evidence does not verify or whose confirmation
-//! record or teller payload is malformed (it is stored and flagged), serve confirmation
-//! records (they are read with the admin CLI only), rate-limit per kiosk, or log bodies,
-//! tokens or teller names.
+//! record, teller or credential payload is malformed (it is stored and flagged), serve
+//! confirmation records (they are read with the admin CLI only), rate-limit per kiosk, or log
+//! bodies, tokens, keys or teller names.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,14 +39,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub use crate::confirmation::Retention;
+use crate::master_key::MasterKey;
 use crate::store::{IngestStatus, NewEvent, Store};
 use crate::{CentralError, now_ms};
+use madoguchi_wire::{KioskKeys, ListPublicKey, SignedList};
 
 /// Default request body limit: 4 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -187,6 +198,9 @@ impl ApiError {
 
 impl From<CentralError> for ApiError {
     fn from(e: CentralError) -> ApiError {
+        if let CentralError::Conflict { code, message } = e {
+            return ApiError::new(StatusCode::CONFLICT, code, message);
+        }
         // Never the details: they could name tables or values.
         tracing::error!(error = %e, "storage error");
         ApiError::new(
@@ -257,6 +271,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/time", get(time))
         .route("/v1/openapi.yaml", get(openapi))
         .route("/v1/events/batch", post(ingest))
+        .route("/v1/list-key", get(list_key))
+        .route("/v1/kiosk-keys", put(kiosk_keys))
         .route("/v1/trust-list", get(trust_list))
         .route("/v1/revocations", get(revocations))
         .route("/v1/thresholds", get(thresholds))
@@ -319,12 +335,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn ingest(
-    State(state): State<AppState>,
-    Kiosk(kiosk): Kiosk,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+/// The body of a JSON request: 413 when too large, 400 when unreadable, 415 when not JSON.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -337,24 +349,41 @@ async fn ingest(
             )
         }
     })?;
-    if !is_json(&headers) {
+    if !is_json(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not_json",
             "content type must be application/json",
         ));
     }
+    Ok(body)
+}
+
+/// A JSON parse error: 422 `code` for JSON of the wrong shape, 400 for malformed JSON.
+fn parse_error(e: &serde_json::Error, code: &'static str, what: &str) -> ApiError {
+    match e.classify() {
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!("{what} does not match the schema: {e}"),
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON: {e}"),
+        ),
+    }
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    Kiosk(kiosk): Kiosk,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = json_body(&headers, body)?;
     let batch: BatchRequest<'_> =
-        serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                unprocessable(format!("batch does not match the schema: {e}"))
-            }
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("malformed JSON: {e}"),
-            ),
-        })?;
+        serde_json::from_slice(&body).map_err(|e| parse_error(&e, "invalid_batch", "batch"))?;
     if batch.events.is_empty() {
         return Err(unprocessable("a batch holds at least one event"));
     }
@@ -419,16 +448,48 @@ async fn ingest(
     })))
 }
 
-async fn trust_list(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
-    let keys = state.store.issuer_keys().await?;
-    let version = state.store.version("trust_list").await?;
-    Ok(Json(json!({"version": version, "keys": keys})))
+async fn list_key(State(state): State<AppState>, _k: Kiosk) -> Json<Value> {
+    let key = state.store.list_public_key();
+    Json(json!({"key_id": key.key_id(), "public_key": key.to_base64()}))
 }
 
-async fn revocations(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
-    let list = state.store.revocations().await?;
-    let version = state.store.version("revocations").await?;
-    Ok(Json(json!({"version": version, "revocations": list})))
+async fn kiosk_keys(
+    State(state): State<AppState>,
+    Kiosk(kiosk): Kiosk,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = json_body(&headers, body)?;
+    let keys: KioskKeys = serde_json::from_slice(&body)
+        .map_err(|e| parse_error(&e, "invalid_kiosk_keys", "kiosk keys"))?;
+    let invalid =
+        |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_kiosk_keys", m);
+    crate::trust::check_kiosk_keys(&keys).map_err(invalid)?;
+    let r = state
+        .store
+        .register_kiosk_keys(&kiosk, &keys)
+        .await
+        .map_err(|e| match e {
+            CentralError::Invalid(m) => invalid(m),
+            other => other.into(),
+        })?;
+    Ok(Json(json!({"trust_list_version": r.trust_list_version})))
+}
+
+async fn trust_list(
+    State(state): State<AppState>,
+    _k: Kiosk,
+) -> Result<Json<SignedList>, ApiError> {
+    let list = state.store.trust_list(now_ms()).await?;
+    Ok(Json(state.store.sign(&list)?))
+}
+
+async fn revocations(
+    State(state): State<AppState>,
+    _k: Kiosk,
+) -> Result<Json<SignedList>, ApiError> {
+    let list = state.store.revocation_list(now_ms()).await?;
+    Ok(Json(state.store.sign(&list)?))
 }
 
 async fn thresholds(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
@@ -437,17 +498,18 @@ async fn thresholds(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Val
     Ok(Json(json!({"version": version, "thresholds": doc})))
 }
 
-async fn template_keys(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
-    let keys = state.store.template_keys().await?;
-    let version = state.store.version("template_keys").await?;
-    let keys: Vec<Value> = keys
-        .iter()
-        .map(|k| {
-            json!({"kid": k.kid, "alg": k.alg, "key": k.key.as_str(), "status": k.status,
-                   "created_at_ms": k.created_at_ms})
-        })
-        .collect();
-    Ok(Json(json!({"version": version, "keys": keys})))
+async fn template_keys(
+    State(state): State<AppState>,
+    Kiosk(kiosk): Kiosk,
+) -> Result<Json<SignedList>, ApiError> {
+    match state.store.template_key_list(&kiosk, now_ms()).await? {
+        Some(list) => Ok(Json(state.store.sign(&list)?)),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "kiosk_keys_missing",
+            "this kiosk has registered no keys: PUT /v1/kiosk-keys first",
+        )),
+    }
 }
 
 async fn tellers(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>, ApiError> {
@@ -529,12 +591,14 @@ impl std::fmt::Debug for Embedded {
     }
 }
 
-/// Opens the store at `database` and binds `listen` (the serve command and [`Embedded`]).
+/// Opens the store at `database` with `master` and binds `listen` (the serve command and
+/// [`Embedded`]).
 pub(crate) async fn open_and_bind(
     database: &str,
+    master: MasterKey,
     listen: SocketAddr,
 ) -> Result<(Store, tokio::net::TcpListener), CentralError> {
-    let store = Store::open(database).await?;
+    let store = Store::open(database, master).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| CentralError::Io {
@@ -545,16 +609,19 @@ pub(crate) async fn open_and_bind(
 }
 
 impl Embedded {
-    /// Opens `database` (see [`Store::open`]) and serves it on `listen` (port 0: any free one),
-    /// verifying evidence signatures against the J-LIS production roots only.
+    /// Opens `database` with the master key `master` (see [`Store::open`]) and serves it on
+    /// `listen` (port 0: any free one), verifying evidence signatures against the J-LIS
+    /// production roots only.
     pub fn start(
         database: &str,
+        master: MasterKey,
         listen: SocketAddr,
         limits: Limits,
     ) -> Result<Embedded, CentralError> {
         let roots = crate::evidence::JpkiRoots::production()?;
         Self::start_with_verifier(
             database,
+            master,
             listen,
             limits,
             Arc::new(crate::evidence::JpkiVerifier::new(roots)),
@@ -565,17 +632,26 @@ impl Embedded {
     /// [`crate::evidence::JpkiVerifier`] that also trusts the TEST roots, in simulation).
     pub fn start_with_verifier(
         database: &str,
+        master: MasterKey,
         listen: SocketAddr,
         limits: Limits,
         verifier: Arc<dyn EvidenceVerifier>,
     ) -> Result<Embedded, CentralError> {
-        Self::start_with_options(database, listen, limits, verifier, Retention::default())
+        Self::start_with_options(
+            database,
+            master,
+            listen,
+            limits,
+            verifier,
+            Retention::default(),
+        )
     }
 
     /// As [`Embedded::start_with_verifier`], keeping confirmation records for `retention`
     /// (default 2557 days elsewhere).
     pub fn start_with_options(
         database: &str,
+        master: MasterKey,
         listen: SocketAddr,
         limits: Limits,
         verifier: Arc<dyn EvidenceVerifier>,
@@ -590,7 +666,7 @@ impl Embedded {
                 context: "starting the runtime".into(),
                 source,
             })?;
-        let (store, listener) = runtime.block_on(open_and_bind(database, listen))?;
+        let (store, listener) = runtime.block_on(open_and_bind(database, master, listen))?;
         let addr = listener.local_addr().map_err(|source| CentralError::Io {
             context: "local address".into(),
             source,
@@ -624,6 +700,11 @@ impl Embedded {
     /// `http://ADDR`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The public half of its list signing key (what a kiosk pins).
+    pub fn list_public_key(&self) -> ListPublicKey {
+        self.store.list_public_key()
     }
 
     /// Runs `f` with the store on the server's runtime (admin actions, audits in tests).

@@ -1,23 +1,32 @@
 //! Persistence of the central backend: SQLite (embedded, the default) or PostgreSQL.
 //!
 //! Both keep the same tables: `kiosks` (token digests, never tokens), `events` (one row per
-//! event id: the primary key is what makes ingest idempotent), `revocations`, `keys` (issuer
-//! signing keys and template keys; the private halves stay here and only public issuer keys
-//! and template keys are served), `thresholds` (one JSON document), `resource_versions`
-//! (a counter per pulled resource, so kiosks see when something changed), and since schema
-//! version 2 the confirmation records (確認記録, see [`crate::confirmation`]):
+//! event id: the primary key is what makes ingest idempotent), `revocations`, `keys` (the list
+//! signing key, template keys — both with their secrets sealed under the [`MasterKey`] — and the
+//! kiosks' issuer public keys, see [`crate::trust`]), `thresholds` (one JSON document),
+//! `resource_versions` (a counter per pulled resource, so kiosks see when something changed),
+//! and since schema version 2 the confirmation records (確認記録, see [`crate::confirmation`]):
 //! `confirmation_records` (one row per record id, written in the transaction of its event),
 //! `confirmation_malformed` (events of that kind that could not be read, with a reason code)
 //! and `confirmation_purged` (ids and dates of records purged after their retention period),
-//! and since schema version 3 the teller accounts and their FIDO2 credentials (`tellers`,
+//! since schema version 3 the teller accounts and their FIDO2 credentials (`tellers`,
 //! `teller_credentials`, see [`crate::tellers`]), whose list version is the `tellers` entry
-//! of `resource_versions`.
+//! of `resource_versions`, and since schema version 4 the kiosks' keys and face credentials:
+//! `keys.kiosk_id` (the kiosk an issuer key belongs to), `keys.since_ms` (when its status last
+//! changed), `keys.served` (whether a template key is on the published list), `kiosk_keys`
+//! (each kiosk's wrap public key), `face_credentials` (from `face_credential.issued` events,
+//! see [`crate::credentials`]) and `face_credentials_malformed`.
 //!
 //! Schema changes: the base schema and every later step are idempotent `CREATE … IF NOT
 //! EXISTS`; opening a database applies the steps above its stored version and records
-//! [`SCHEMA_VERSION`]; a database from a newer program is refused. SQLite runs with
-//! `secure_delete=ON` so purged personal data is overwritten in the file (PostgreSQL keeps dead
-//! row versions until VACUUM reuses their space: the bank's autovacuum).
+//! [`SCHEMA_VERSION`] in one transaction; a database from a newer program is refused. Step 4
+//! also adds the `keys` columns, seals template secrets stored in clear by older versions and
+//! wipes the issuer private keys older backends made (issuer keys now belong to kiosks: the
+//! backend holds public halves only). Every open then makes the list signing key if there is
+//! none yet and opens it, which checks that the master key is the one this database's
+//! secrets are sealed with. SQLite runs with `secure_delete=ON` so purged personal data and
+//! replaced secrets are overwritten in the file (PostgreSQL keeps dead row versions until
+//! VACUUM reuses their space: the bank's autovacuum).
 //!
 //! What it does NOT do: keep key material in an HSM (a bank deployment would), or talk TLS to
 //! PostgreSQL (the reference setup reaches it over loopback or a Unix socket).
@@ -26,17 +35,18 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use madoguchi_wire::{CredentialIssued, ListSigningKey};
 use sha2::Digest as _;
-use zeroize::Zeroizing;
 
+use crate::CentralError;
 use crate::confirmation::{self, ConfirmationCounts, ConfirmationRecord, Extracted, Retention};
+use crate::credentials;
+use crate::master_key::MasterKey;
 use crate::tellers::{self, TellerEvent};
-use crate::{CentralError, random_bytes};
+use crate::trust;
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS kiosks (
@@ -135,9 +145,45 @@ CREATE TABLE IF NOT EXISTS teller_credentials (
 CREATE INDEX IF NOT EXISTS teller_credentials_teller ON teller_credentials (teller_id);
 ";
 
+/// Schema version 4: the kiosks' wrap keys and the face credentials they issued (see
+/// [`crate::trust`] and [`crate::credentials`]). The new `keys` columns and the sealing of
+/// older secrets need code: [`crate::trust::upgrade_v4_sqlite`] / `upgrade_v4_pg`.
+const SCHEMA_V4_SQL: &str = "
+CREATE TABLE IF NOT EXISTS kiosk_keys (
+    kiosk_id TEXT PRIMARY KEY,
+    wrap_public_key TEXT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS face_credentials (
+    credential_id TEXT PRIMARY KEY,
+    kiosk_id TEXT NOT NULL,
+    issuer_kid TEXT NOT NULL,
+    template_kid TEXT NOT NULL,
+    issued_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    identity_session_id TEXT NOT NULL,
+    confirmation_record_id TEXT NOT NULL,
+    received_at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_credentials_template
+    ON face_credentials (template_kid, expires_at_ms);
+CREATE TABLE IF NOT EXISTS face_credentials_malformed (
+    event_id TEXT PRIMARY KEY,
+    kiosk_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    received_at_ms BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS keys_one_list_key ON keys (purpose) WHERE purpose = 'list';
+";
+
 /// The steps after the base schema (version 1), in order: `(version, SQL)`. Append only; each
 /// statement must be idempotent.
-const MIGRATIONS: &[(i64, &str)] = &[(2, SCHEMA_V2_SQL), (3, SCHEMA_V3_SQL)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, SCHEMA_V2_SQL), (3, SCHEMA_V3_SQL), (4, SCHEMA_V4_SQL)];
+
+/// Whether a database at `found` (None: new) still needs step 4's code.
+fn needs_v4(found: Option<i64>) -> bool {
+    found.is_none_or(|f| f < 4)
+}
 
 /// The SQL of the steps a database at `found` (None: new) still needs.
 fn pending_steps(found: Option<i64>) -> impl Iterator<Item = &'static str> {
@@ -195,69 +241,24 @@ pub struct StoredEvent {
     pub verification: String,
 }
 
-/// A public issuer key on the trust list.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct IssuerKey {
-    /// Key id.
-    pub kid: String,
-    /// Always `Ed25519`.
-    pub alg: &'static str,
-    /// Public key, base64url without padding.
-    pub public_key: String,
-    /// `active` (signs new credentials) or `retired` (still verifies).
-    pub status: String,
-    /// Creation time.
-    pub created_at_ms: i64,
-}
-
-/// A template encryption key, served to authenticated kiosks.
+/// The database (SQLite or PostgreSQL) with the keys the backend seals and signs with.
 #[derive(Clone)]
-pub struct TemplateKey {
-    /// Key id.
-    pub kid: String,
-    /// Always `A256GCM`.
-    pub alg: &'static str,
-    /// The key, base64url without padding.
-    pub key: Zeroizing<String>,
-    /// `active` or `retired`.
-    pub status: String,
-    /// Creation time.
-    pub created_at_ms: i64,
+pub struct Store {
+    pub(crate) db: Db,
+    pub(crate) keys: Arc<StoreKeys>,
 }
 
-impl std::fmt::Debug for TemplateKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateKey")
-            .field("kid", &self.kid)
-            .field("key", &"<redacted>")
-            .field("status", &self.status)
-            .finish()
-    }
+/// The master key and the list signing key, opened once per [`Store`].
+pub(crate) struct StoreKeys {
+    /// Seals and opens every secret in `keys`.
+    pub(crate) master: MasterKey,
+    /// Signs the lists the kiosks pull.
+    pub(crate) list: ListSigningKey,
 }
 
-/// A revoked face credential.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Revocation {
-    /// The credential id.
-    pub credential_id: String,
-    /// Why (operator text, no personal data).
-    pub reason: String,
-    /// When.
-    pub revoked_at_ms: i64,
-}
-
-/// Keys made by one rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotated {
-    /// The new issuer key's id.
-    pub issuer_kid: String,
-    /// The new template key's id.
-    pub template_kid: String,
-}
-
-/// The database: SQLite or PostgreSQL.
+/// The connection.
 #[derive(Clone)]
-pub enum Store {
+pub(crate) enum Db {
     /// Embedded SQLite, one connection behind a mutex (used from blocking tasks).
     Sqlite(Arc<std::sync::Mutex<rusqlite::Connection>>),
     /// A PostgreSQL server.
@@ -266,9 +267,9 @@ pub enum Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Store::Sqlite(_) => "Store::Sqlite",
-            Store::Postgres(_) => "Store::Postgres",
+        f.write_str(match &self.db {
+            Db::Sqlite(_) => "Store::Sqlite",
+            Db::Postgres(_) => "Store::Postgres",
         })
     }
 }
@@ -296,24 +297,29 @@ fn lock(
 }
 
 impl Store {
-    /// Opens (creating if needed) a SQLite database file.
-    pub async fn open_sqlite(path: &Path) -> Result<Store, CentralError> {
+    /// Opens (creating if needed) a SQLite database file whose secrets are sealed with
+    /// `master` (see [`Store::open`]).
+    pub async fn open_sqlite(path: &Path, master: MasterKey) -> Result<Store, CentralError> {
         let conn = rusqlite::Connection::open(path)?;
-        Self::init_sqlite(conn)
+        Self::init_sqlite(conn, master)
     }
 
     /// An in-memory SQLite database (tests, throwaway demo).
-    pub async fn open_sqlite_in_memory() -> Result<Store, CentralError> {
-        Self::init_sqlite(rusqlite::Connection::open_in_memory()?)
+    pub async fn open_sqlite_in_memory(master: MasterKey) -> Result<Store, CentralError> {
+        Self::init_sqlite(rusqlite::Connection::open_in_memory()?, master)
     }
 
-    fn init_sqlite(mut conn: rusqlite::Connection) -> Result<Store, CentralError> {
+    fn init_sqlite(
+        mut conn: rusqlite::Connection,
+        master: MasterKey,
+    ) -> Result<Store, CentralError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch(SCHEMA_SQL)?;
-        let found: Option<i64> = conn
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found: Option<i64> = tx
             .query_row("SELECT version FROM central_schema WHERE id = 1", [], |r| {
                 r.get(0)
             })
@@ -323,19 +329,33 @@ impl Store {
                 e => Err(e),
             })?;
         check_version(found)?;
-        if found != Some(SCHEMA_VERSION) {
-            let tx = conn.transaction()?;
+        let upgraded = found != Some(SCHEMA_VERSION);
+        if upgraded {
             for sql in pending_steps(found) {
                 tx.execute_batch(sql)?;
             }
+            if needs_v4(found) {
+                trust::upgrade_v4_sqlite(&tx, &master)?;
+            }
             tx.execute(&SET_VERSION.replace('$', "?"), [SCHEMA_VERSION])?;
-            tx.commit()?;
         }
-        Ok(Store::Sqlite(Arc::new(std::sync::Mutex::new(conn))))
+        let list = trust::list_key_sqlite(&tx, &master)?;
+        tx.commit()?;
+        if upgraded && found.is_some() {
+            // Old page images in the WAL hold the secrets replaced by step 4 until a checkpoint.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "checkpoint after the schema upgrade");
+            }
+        }
+        Ok(Store {
+            db: Db::Sqlite(Arc::new(std::sync::Mutex::new(conn))),
+            keys: Arc::new(StoreKeys { master, list }),
+        })
     }
 
-    /// Connects to PostgreSQL (`postgres://user@host:port/db`) and creates the tables.
-    pub async fn connect_postgres(url: &str) -> Result<Store, CentralError> {
+    /// Connects to PostgreSQL (`postgres://user@host:port/db`), creates or upgrades the
+    /// tables, and opens the keys with `master` (see [`Store::open`]).
+    pub async fn connect_postgres(url: &str, master: MasterKey) -> Result<Store, CentralError> {
         let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -343,35 +363,50 @@ impl Store {
             }
         });
         client.batch_execute(SCHEMA_SQL).await?;
-        let found: Option<i64> = client
+        let tx = client.transaction().await?;
+        let found: Option<i64> = tx
             .query_opt("SELECT version FROM central_schema WHERE id = 1", &[])
             .await?
             .map(|r| r.get(0));
         check_version(found)?;
         if found != Some(SCHEMA_VERSION) {
-            let tx = client.transaction().await?;
             for sql in pending_steps(found) {
                 tx.batch_execute(sql).await?;
             }
+            if needs_v4(found) {
+                trust::upgrade_v4_pg(&tx, &master).await?;
+            }
             tx.execute(SET_VERSION, &[&SCHEMA_VERSION]).await?;
-            tx.commit().await?;
         }
-        Ok(Store::Postgres(Arc::new(tokio::sync::Mutex::new(client))))
+        let list = trust::list_key_pg(&tx, &master).await?;
+        tx.commit().await?;
+        Ok(Store {
+            db: Db::Postgres(Arc::new(tokio::sync::Mutex::new(client))),
+            keys: Arc::new(StoreKeys { master, list }),
+        })
     }
 
     /// Opens what `database_url` names: `postgres://…`/`postgresql://…` is PostgreSQL,
-    /// anything else (`sqlite://PATH`, or a plain path) a SQLite file.
-    pub async fn open(database_url: &str) -> Result<Store, CentralError> {
+    /// anything else (`sqlite://PATH`, or a plain path) a SQLite file, `:memory:` a throwaway
+    /// SQLite database. Its secrets are sealed with `master`: the list signing key is made on
+    /// the first open, and opening with another master key than the database's fails with
+    /// [`CentralError::Unseal`].
+    pub async fn open(database_url: &str, master: MasterKey) -> Result<Store, CentralError> {
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            Self::connect_postgres(database_url).await
+            Self::connect_postgres(database_url, master).await
         } else if database_url == ":memory:" {
-            Self::open_sqlite_in_memory().await
+            Self::open_sqlite_in_memory(master).await
         } else {
             let path = database_url
                 .strip_prefix("sqlite://")
                 .unwrap_or(database_url);
-            Self::open_sqlite(Path::new(path)).await
+            Self::open_sqlite(Path::new(path), master).await
         }
+    }
+
+    /// Whether this is a PostgreSQL store.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
     }
 
     pub(crate) async fn sqlite<T: Send + 'static>(
@@ -391,8 +426,8 @@ impl Store {
             token_sha256.to_owned(),
             crate::now_ms(),
         );
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     c.execute(
                     "INSERT INTO kiosks (kiosk_id, token_sha256, created_at_ms) VALUES (?1, ?2, ?3)
@@ -403,7 +438,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 c.lock()
                     .await
                     .execute(
@@ -423,8 +458,8 @@ impl Store {
         token_sha256: &str,
     ) -> Result<Option<String>, CentralError> {
         let t = token_sha256.to_owned();
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let mut st =
                         c.prepare_cached("SELECT kiosk_id FROM kiosks WHERE token_sha256 = ?1")?;
@@ -436,7 +471,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => Ok(c
+            Db::Postgres(c) => Ok(c
                 .lock()
                 .await
                 .query_opt("SELECT kiosk_id FROM kiosks WHERE token_sha256 = $1", &[&t])
@@ -460,7 +495,9 @@ impl Store {
 
     /// [`Store::ingest`], keeping the confirmation record of each newly stored
     /// `confirmation.recorded` event in `confirmation_records` (or counting it as malformed)
-    /// in the same transaction, due for purging `retention` after its `verified_at_ms`.
+    /// in the same transaction, due for purging `retention` after its `verified_at_ms`;
+    /// teller events update the teller list and `face_credential.issued` events are kept in
+    /// `face_credentials` (see [`crate::credentials`]), in the same transaction.
     pub async fn ingest_with_retention(
         &self,
         kiosk_id: &str,
@@ -478,9 +515,13 @@ impl Store {
             .iter()
             .map(|e| tellers::extract(&e.kind, &e.payload))
             .collect();
+        let issued: Vec<Option<Result<CredentialIssued, &'static str>>> = events
+            .iter()
+            .map(|e| credentials::extract(&e.kind, &e.payload))
+            .collect();
         let malformed_until = retention.until(received_at_ms);
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let tx = c.transaction()?;
                     let mut out = Vec::with_capacity(events.len());
@@ -493,11 +534,12 @@ impl Store {
                         )?;
                         let mut get =
                             tx.prepare_cached("SELECT digest FROM events WHERE event_id = ?1")?;
-                        for (((e, d), conf), teller) in events
+                        for ((((e, d), conf), teller), cred) in events
                             .iter()
                             .zip(&digests)
                             .zip(&confirmations)
                             .zip(&teller_events)
+                            .zip(&issued)
                         {
                             let n = ins.execute(rusqlite::params![
                                 e.event_id,
@@ -528,6 +570,14 @@ impl Store {
                                     Some(Err(reason)) => tellers::log_unreadable(&e.kind, reason),
                                     None => {}
                                 }
+                                if let Some(cred) = cred {
+                                    let at = credentials::Arrival {
+                                        kiosk: &kiosk,
+                                        event_id: &e.event_id,
+                                        received_at_ms,
+                                    };
+                                    credentials::keep_sqlite(&tx, &at, cred)?;
+                                }
                             } else {
                                 let stored: Option<String> = get
                                     .query_row([&e.event_id], |r| r.get(0))
@@ -548,7 +598,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
                 let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
@@ -617,6 +667,21 @@ impl Store {
                 if tellers_changed {
                     tellers::bump_pg(&tx).await?;
                 }
+                // The face credentials of the events just stored (first copies only).
+                let mut recorded = HashSet::new();
+                for (e, cred) in events.iter().zip(&issued) {
+                    if let Some(cred) = cred
+                        && inserted.contains(&e.event_id)
+                        && recorded.insert(e.event_id.as_str())
+                    {
+                        let at = credentials::Arrival {
+                            kiosk: &kiosk,
+                            event_id: &e.event_id,
+                            received_at_ms,
+                        };
+                        credentials::keep_pg(&tx, &at, cred).await?;
+                    }
+                }
                 let others: Vec<&str> = ids
                     .iter()
                     .copied()
@@ -663,8 +728,8 @@ impl Store {
     /// Returns how many events lost their personal data (records purged plus malformed
     /// payloads cleared).
     pub async fn purge_expired_confirmations(&self, now_ms: i64) -> Result<u64, CentralError> {
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let tx = c.transaction()?;
                     let due: Vec<(String, String, String, String, i64, i64)> = {
@@ -742,7 +807,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
                 let due = tx
@@ -828,8 +893,8 @@ impl Store {
                  WHERE record_id > {p}1 ORDER BY record_id LIMIT {p}2"
             )
         };
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 let q = sql("?");
                 Self::sqlite(c, move |c| {
                     let mut st = c.prepare(&q)?;
@@ -849,7 +914,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => Ok(c
+            Db::Postgres(c) => Ok(c
                 .lock()
                 .await
                 .query(&sql("$"), &[&after, &lim])
@@ -905,14 +970,14 @@ impl Store {
 
     /// Number of stored events.
     pub async fn event_count(&self) -> Result<u64, CentralError> {
-        let n: i64 = match self {
-            Store::Sqlite(c) => {
+        let n: i64 = match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, |c| {
                     Ok(c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
                 })
                 .await?
             }
-            Store::Postgres(c) => c
+            Db::Postgres(c) => c
                 .lock()
                 .await
                 .query_one("SELECT COUNT(*) FROM events", &[])
@@ -952,8 +1017,8 @@ impl Store {
                  WHERE event_id > {p}1 ORDER BY event_id LIMIT {p}2"
             )
         };
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 let q = sql("?");
                 Self::sqlite(c, move |c| {
                     let mut st = c.prepare(&q)?;
@@ -971,7 +1036,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => Ok(c
+            Db::Postgres(c) => Ok(c
                 .lock()
                 .await
                 .query(&sql("$"), &[&after, &lim])
@@ -992,8 +1057,8 @@ impl Store {
     /// Runs admin statements (one transaction) on either database. `stmts` are written with
     /// `$n` placeholders and text parameters only.
     async fn admin_tx(&self, stmts: Vec<(&'static str, Vec<String>)>) -> Result<(), CentralError> {
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let tx = c.transaction()?;
                     for (sql, params) in &stmts {
@@ -1005,7 +1070,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
                 for (sql, params) in &stmts {
@@ -1029,72 +1094,6 @@ impl Store {
         )
     }
 
-    /// Revokes a face credential (idempotent: revoking again keeps the first record).
-    pub async fn revoke(&self, credential_id: &str, reason: &str) -> Result<(), CentralError> {
-        self.admin_tx(vec![
-            (
-                "INSERT INTO revocations (credential_id, reason, revoked_at_ms)
-                 VALUES ($1, $2, CAST(CAST($3 AS TEXT) AS BIGINT)) ON CONFLICT(credential_id) DO NOTHING",
-                vec![
-                    credential_id.to_owned(),
-                    reason.to_owned(),
-                    crate::now_ms().to_string(),
-                ],
-            ),
-            Self::bump("revocations"),
-        ])
-        .await
-    }
-
-    /// Makes a new issuer signing key (Ed25519) and a new template key (AES-256), retiring
-    /// the active ones (they stay listed: credentials issued under them remain readable).
-    pub async fn rotate_keys(&self) -> Result<Rotated, CentralError> {
-        let seed = Zeroizing::new(random_bytes::<32>()?);
-        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let public = B64.encode(signing.verifying_key().as_bytes());
-        let secret = Zeroizing::new(B64.encode(*seed));
-        let template = Zeroizing::new(random_bytes::<32>()?);
-        let template_b64 = Zeroizing::new(B64.encode(*template));
-        let now = crate::now_ms();
-        let issuer_kid = format!("iss-{now}-{}", hex::encode(random_bytes::<4>()?));
-        let template_kid = format!("tpl-{now}-{}", hex::encode(random_bytes::<4>()?));
-        let insert = "INSERT INTO keys (kid, purpose, public_key, secret, status, created_at_ms)
-                      VALUES ($1, $2, $3, $4, 'active', CAST(CAST($5 AS TEXT) AS BIGINT))";
-        self.admin_tx(vec![
-            (
-                "UPDATE keys SET status = 'retired' WHERE status = 'active'",
-                vec![],
-            ),
-            (
-                insert,
-                vec![
-                    issuer_kid.clone(),
-                    "issuer".into(),
-                    public,
-                    secret.to_string(),
-                    now.to_string(),
-                ],
-            ),
-            (
-                insert,
-                vec![
-                    template_kid.clone(),
-                    "template".into(),
-                    String::new(),
-                    template_b64.to_string(),
-                    now.to_string(),
-                ],
-            ),
-            Self::bump("trust_list"),
-            Self::bump("template_keys"),
-        ])
-        .await?;
-        Ok(Rotated {
-            issuer_kid,
-            template_kid,
-        })
-    }
-
     /// Replaces the thresholds document (a JSON object).
     pub async fn set_thresholds(&self, doc: &serde_json::Value) -> Result<(), CentralError> {
         if !doc.is_object() {
@@ -1116,8 +1115,8 @@ impl Store {
     /// The version counter of a pulled resource (0: never changed).
     pub async fn version(&self, resource: &str) -> Result<i64, CentralError> {
         let r = resource.to_owned();
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     Ok(c.query_row(
                         "SELECT COALESCE(MAX(version), 0) FROM resource_versions WHERE name = ?1",
@@ -1127,7 +1126,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => Ok(c
+            Db::Postgres(c) => Ok(c
                 .lock()
                 .await
                 .query_one(
@@ -1140,9 +1139,13 @@ impl Store {
     }
 
     /// Text rows of a fixed admin query (all columns TEXT or BIGINT, read as text).
-    async fn rows(&self, sql: &'static str, cols: usize) -> Result<Vec<Vec<String>>, CentralError> {
-        match self {
-            Store::Sqlite(c) => {
+    pub(crate) async fn rows(
+        &self,
+        sql: &'static str,
+        cols: usize,
+    ) -> Result<Vec<Vec<String>>, CentralError> {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let mut st = c.prepare(sql)?;
                     let rows = st.query_map([], |r| {
@@ -1161,7 +1164,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let rows = c.lock().await.query(sql, &[]).await?;
                 Ok(rows
                     .iter()
@@ -1169,64 +1172,6 @@ impl Store {
                     .collect())
             }
         }
-    }
-
-    /// The trust list: public issuer keys, newest first.
-    pub async fn issuer_keys(&self) -> Result<Vec<IssuerKey>, CentralError> {
-        Ok(self
-            .rows(
-                "SELECT kid, public_key, status, CAST(created_at_ms AS TEXT) FROM keys
-                 WHERE purpose = 'issuer' ORDER BY created_at_ms DESC, kid",
-                4,
-            )
-            .await?
-            .into_iter()
-            .map(|r| IssuerKey {
-                kid: r[0].clone(),
-                alg: "Ed25519",
-                public_key: r[1].clone(),
-                status: r[2].clone(),
-                created_at_ms: r[3].parse().unwrap_or(0),
-            })
-            .collect())
-    }
-
-    /// Template keys, newest first.
-    pub async fn template_keys(&self) -> Result<Vec<TemplateKey>, CentralError> {
-        Ok(self
-            .rows(
-                "SELECT kid, secret, status, CAST(created_at_ms AS TEXT) FROM keys
-                 WHERE purpose = 'template' ORDER BY created_at_ms DESC, kid",
-                4,
-            )
-            .await?
-            .into_iter()
-            .map(|mut r| TemplateKey {
-                kid: r[0].clone(),
-                alg: "A256GCM",
-                key: Zeroizing::new(std::mem::take(&mut r[1])),
-                status: r[2].clone(),
-                created_at_ms: r[3].parse().unwrap_or(0),
-            })
-            .collect())
-    }
-
-    /// Revoked credentials, oldest first.
-    pub async fn revocations(&self) -> Result<Vec<Revocation>, CentralError> {
-        Ok(self
-            .rows(
-                "SELECT credential_id, reason, CAST(revoked_at_ms AS TEXT) FROM revocations
-                 ORDER BY revoked_at_ms, credential_id",
-                3,
-            )
-            .await?
-            .into_iter()
-            .map(|r| Revocation {
-                credential_id: r[0].clone(),
-                reason: r[1].clone(),
-                revoked_at_ms: r[2].parse().unwrap_or(0),
-            })
-            .collect())
     }
 
     /// The thresholds document (`{}` when never set).
@@ -1387,9 +1332,17 @@ mod tests {
         }
     }
 
+    fn key() -> MasterKey {
+        MasterKey::from_bytes([5; 32])
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
     #[tokio::test]
     async fn ingest_is_idempotent_and_flags_conflicts() {
-        let s = Store::open_sqlite_in_memory().await.unwrap();
+        let s = Store::open_sqlite_in_memory(key()).await.unwrap();
         let got = s
             .ingest("K1", vec![ev("a", "{}"), ev("b", "{}"), ev("a", "{}")], 5)
             .await
@@ -1431,12 +1384,12 @@ mod tests {
     async fn refuses_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.sqlite");
-        drop(Store::open_sqlite(&p).await.unwrap());
+        drop(Store::open_sqlite(&p, key()).await.unwrap());
         let c = rusqlite::Connection::open(&p).unwrap();
         c.execute("UPDATE central_schema SET version = 99", [])
             .unwrap();
         drop(c);
-        let e = Store::open_sqlite(&p).await.unwrap_err();
+        let e = Store::open_sqlite(&p, key()).await.unwrap_err();
         assert!(
             matches!(e, CentralError::SchemaTooNew { found: 99, .. }),
             "{e}"
@@ -1454,9 +1407,10 @@ mod tests {
                 .unwrap();
         }
         {
-            let s = Store::open_sqlite(&p).await.unwrap();
+            let s = Store::open_sqlite(&p, key()).await.unwrap();
             s.ingest("K1", vec![ev("a", "{}")], 5).await.unwrap();
             assert_eq!(s.confirmation_counts().await.unwrap().records, 0);
+            assert_eq!(s.credential_counts().await.unwrap().recorded, 0);
         }
         let c = rusqlite::Connection::open(&p).unwrap();
         let v: i64 = c
@@ -1465,33 +1419,182 @@ mod tests {
         assert_eq!(v, SCHEMA_VERSION);
         drop(c);
         // Opening again applies nothing and keeps everything.
-        let s = Store::open_sqlite(&p).await.unwrap();
+        let s = Store::open_sqlite(&p, key()).await.unwrap();
         assert_eq!(s.event_count().await.unwrap(), 1);
     }
 
+    /// A database as version 3 left it: template secrets and backend-made issuer private
+    /// keys in clear.
+    fn version_3_database(p: &Path, clear_template: &str, issuer_secret: &str) {
+        let c = rusqlite::Connection::open(p).unwrap();
+        c.execute_batch(SCHEMA_SQL).unwrap();
+        c.execute_batch(SCHEMA_V2_SQL).unwrap();
+        c.execute_batch(SCHEMA_V3_SQL).unwrap();
+        c.execute("INSERT INTO central_schema (id, version) VALUES (1, 3)", [])
+            .unwrap();
+        let insert = "INSERT INTO keys (kid, purpose, public_key, secret, status, created_at_ms)
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        c.execute(
+            insert,
+            rusqlite::params!["iss-1-aa", "issuer", "PUBLIC", issuer_secret, "active", 1],
+        )
+        .unwrap();
+        c.execute(
+            insert,
+            rusqlite::params!["tpl-1-aa", "template", "", clear_template, "active", 1],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO revocations VALUES ('cred-legacy', 'lost', 1), ('00aa', 'lost', 2)",
+            [],
+        )
+        .unwrap();
+    }
+
     #[tokio::test]
-    async fn rotation_retires_previous_keys_and_bumps_versions() {
-        let s = Store::open_sqlite_in_memory().await.unwrap();
-        assert_eq!(s.version("trust_list").await.unwrap(), 0);
-        let r1 = s.rotate_keys().await.unwrap();
-        let r2 = s.rotate_keys().await.unwrap();
-        assert_ne!(r1, r2);
-        let keys = s.issuer_keys().await.unwrap();
-        assert_eq!(keys.len(), 2);
-        let active: Vec<_> = keys.iter().filter(|k| k.status == "active").collect();
-        assert_eq!(active.len(), 1);
-        assert_eq!(active[0].kid, r2.issuer_kid);
-        assert_eq!(B64.decode(&active[0].public_key).unwrap().len(), 32);
+    async fn a_version_3_database_gets_its_secrets_sealed_and_issuer_keys_wiped() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.sqlite");
+        let clear = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0x5a; 32]);
+        let issuer_secret = "ISSUER-PRIVATE-KEY-MARKER-0123456789";
+        version_3_database(&p, &clear, issuer_secret);
+        let s = Store::open_sqlite(&p, key()).await.unwrap();
+        let (template_secret, issuer_left, issuer_status): (String, String, String) = {
+            let Db::Sqlite(c) = &s.db else { panic!() };
+            let c = lock(c);
+            let t = c
+                .query_row("SELECT secret FROM keys WHERE kid = 'tpl-1-aa'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let (i, st) = c
+                .query_row(
+                    "SELECT secret, status FROM keys WHERE kid = 'iss-1-aa'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            (t, i, st)
+        };
+        assert!(template_secret.starts_with(crate::master_key::SEALED_PREFIX));
+        assert_eq!(
+            *key()
+                .open_32("template", "tpl-1-aa", &template_secret)
+                .unwrap(),
+            [0x5a; 32]
+        );
+        assert_eq!(
+            (issuer_left.as_str(), issuer_status.as_str()),
+            ("", "retired")
+        );
+        // The legacy keys are not published: no kiosk holds the issuer's private half, and no
+        // credential can name a template key id that is not hex.
+        assert!(s.trust_list(10).await.unwrap().issuers.is_empty());
+        let t = s.template_keys().await.unwrap();
+        assert_eq!((t.len(), t[0].status.as_str()), (1, "retired"));
+        // Only the revocation with a wire id is published.
+        let r = s.revocation_list(10).await.unwrap();
+        assert_eq!(r.credentials.len(), 1);
+        assert_eq!(r.credentials[0].credential_id, "00aa");
+        drop(s);
+        // Nothing of the clear secrets is left in the files.
+        for f in ["c.sqlite", "c.sqlite-wal"] {
+            let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
+            assert!(!contains(&bytes, clear.as_bytes()), "{f}");
+            assert!(!contains(&bytes, issuer_secret.as_bytes()), "{f}");
+        }
+        // Opening again changes nothing.
+        let s = Store::open_sqlite(&p, key()).await.unwrap();
+        assert_eq!(s.template_keys().await.unwrap(), t);
+    }
+
+    #[tokio::test]
+    async fn the_list_key_is_made_once_and_opens_only_with_the_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.sqlite");
+        let first = Store::open_sqlite(&p, key())
+            .await
+            .unwrap()
+            .list_public_key();
+        let again = Store::open_sqlite(&p, key())
+            .await
+            .unwrap()
+            .list_public_key();
+        assert_eq!(first, again);
+        let wrong = MasterKey::from_bytes([6; 32]);
+        let e = Store::open_sqlite(&p, wrong).await.unwrap_err();
+        match &e {
+            CentralError::Unseal { purpose, kid, .. } => {
+                assert_eq!(
+                    (purpose.as_str(), kid.as_str()),
+                    ("list", first.key_id().as_str())
+                );
+            }
+            other => panic!("{other}"),
+        }
+        assert!(!e.to_string().contains(&hex::encode([6u8; 32])), "{e}");
+        // The secret is sealed in the database, the public half is not.
+        let c = rusqlite::Connection::open(&p).unwrap();
+        let (public, secret): (String, String) = c
+            .query_row(
+                "SELECT public_key, secret FROM keys WHERE purpose = 'list'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(public, first.to_base64());
+        assert!(secret.starts_with(crate::master_key::SEALED_PREFIX));
+    }
+
+    #[tokio::test]
+    async fn rotation_retires_the_previous_template_key_and_bumps_its_version() {
+        let s = Store::open_sqlite_in_memory(key()).await.unwrap();
+        assert_eq!(s.version(trust::TEMPLATE_KEYS).await.unwrap(), 0);
+        let k1 = s.rotate_template_key().await.unwrap();
+        let k2 = s.rotate_template_key().await.unwrap();
+        assert_ne!(k1, k2);
+        for k in [&k1, &k2] {
+            assert_eq!(madoguchi_wire::parse_id("t", "kid", k).unwrap().len(), 4);
+        }
         let t = s.template_keys().await.unwrap();
         assert_eq!(t.len(), 2);
-        assert_eq!(B64.decode(t[0].key.as_bytes()).unwrap().len(), 32);
-        assert!(!format!("{:?}", t[0]).contains(t[0].key.as_str()));
-        assert_eq!(s.version("trust_list").await.unwrap(), 2);
-        s.revoke("cred-1", "lost phone").await.unwrap();
-        s.revoke("cred-1", "again").await.unwrap();
+        let active: Vec<_> = t.iter().filter(|k| k.status == "active").collect();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].kid, k2);
+        assert_eq!(s.version(trust::TEMPLATE_KEYS).await.unwrap(), 2);
+        assert_eq!(s.version(trust::TRUST_LIST).await.unwrap(), 0);
+        let Db::Sqlite(c) = &s.db else { panic!() };
+        let sealed: Vec<String> = lock(c)
+            .prepare("SELECT secret FROM keys WHERE purpose = 'template'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            sealed
+                .iter()
+                .all(|x| x.starts_with(crate::master_key::SEALED_PREFIX))
+        );
+    }
+
+    #[tokio::test]
+    async fn revocations_need_hex_ids_and_bump_only_on_change() {
+        let s = Store::open_sqlite_in_memory(key()).await.unwrap();
+        assert!(s.revoke("00112233", "lost phone").await.unwrap());
+        assert!(!s.revoke("00112233", "again").await.unwrap());
+        for bad in ["cred-1", "0A", "", "0"] {
+            assert!(
+                matches!(s.revoke(bad, "x").await, Err(CentralError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert!(s.revoke("00", "a\nb").await.is_err());
         let r = s.revocations().await.unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].reason, "lost phone");
+        assert_eq!(s.version(trust::REVOCATIONS).await.unwrap(), 1);
         s.set_thresholds(&serde_json::json!({"face_match": 0.42}))
             .await
             .unwrap();

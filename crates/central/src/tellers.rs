@@ -41,7 +41,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::CentralError;
-use crate::store::Store;
+use crate::store::{Db, Store};
 
 /// Event kind of a key registered at a kiosk.
 pub const KEY_REGISTERED: &str = "teller.key_registered";
@@ -495,8 +495,8 @@ impl Store {
         let (id, name, now) = (id.to_owned(), display_name.to_owned(), crate::now_ms());
         let insert = "INSERT INTO tellers (id, display_name, role, enabled, updated_at_ms)
                       VALUES (?1, ?2, ?3, TRUE, ?4) ON CONFLICT(id) DO NOTHING";
-        let n = match self {
-            Store::Sqlite(c) => {
+        let n = match &self.db {
+            Db::Sqlite(c) => {
                 Store::sqlite(c, move |c| {
                     let tx =
                         c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -509,7 +509,7 @@ impl Store {
                 })
                 .await?
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
                 let n = tx
@@ -535,8 +535,8 @@ impl Store {
         let update = "UPDATE tellers SET enabled = ?1, updated_at_ms = ?2
                       WHERE id = ?3 AND enabled <> ?1";
         let exists = "SELECT COUNT(*) FROM tellers WHERE id = ?1";
-        let (n, found, id) = match self {
-            Store::Sqlite(c) => {
+        let (n, found, id) = match &self.db {
+            Db::Sqlite(c) => {
                 Store::sqlite(c, move |c| {
                     let tx =
                         c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -550,7 +550,7 @@ impl Store {
                 })
                 .await?
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
                 let n = tx.execute(&pg(update), &[&enabled, &now, &id]).await?;
@@ -574,8 +574,8 @@ impl Store {
     ) -> Result<bool, CentralError> {
         let (id, now) = (credential_id.to_owned(), crate::now_ms());
         let exists = "SELECT COUNT(*) FROM teller_credentials WHERE credential_id = ?1";
-        let (n, found, id) = match self {
-            Store::Sqlite(c) => {
+        let (n, found, id) = match &self.db {
+            Db::Sqlite(c) => {
                 Store::sqlite(c, move |c| {
                     let tx =
                         c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -589,7 +589,7 @@ impl Store {
                 })
                 .await?
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
                 let n = tx.execute(&pg(REVOKE_SQLITE), &[&now, &id]).await?;
@@ -608,8 +608,8 @@ impl Store {
     /// version, read in one transaction. Credentials of teller ids without an account are
     /// not listed.
     pub async fn tellers_list(&self) -> Result<TellersList, CentralError> {
-        match self {
-            Store::Sqlite(c) => {
+        match &self.db {
+            Db::Sqlite(c) => {
                 Store::sqlite(c, move |c| {
                     let tx = c.transaction()?;
                     let version: i64 = tx.query_row(VERSION_SQL, [], |r| r.get(0))?;
@@ -639,7 +639,7 @@ impl Store {
                 })
                 .await
             }
-            Store::Postgres(c) => {
+            Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client
                     .build_transaction()

@@ -1,13 +1,21 @@
 //! HTTP tests of the sync API against an embedded central backend on loopback (SQLite).
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
+use madoguchi_central::master_key::MasterKey;
 use madoguchi_central::server::{Embedded, Limits};
+use madoguchi_wire::{RevocationList, SignedList, TrustList};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
 fn server(limits: Limits) -> Embedded {
-    let c = Embedded::start(":memory:", "127.0.0.1:0".parse().unwrap(), limits).unwrap();
+    let c = Embedded::start(
+        ":memory:",
+        MasterKey::generate().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        limits,
+    )
+    .unwrap();
     c.with_store(|s| async move {
         s.add_kiosk("K-0001", &madoguchi_central::token_digest(TOKEN))
             .await
@@ -119,13 +127,27 @@ fn token_is_required_and_checked() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 401);
-    for path in ["trust-list", "revocations", "thresholds", "template-keys"] {
+    for path in [
+        "trust-list",
+        "revocations",
+        "thresholds",
+        "template-keys",
+        "tellers",
+        "list-key",
+    ] {
         let r = client()
             .get(format!("{}/v1/{path}", c.base_url()))
             .send()
             .unwrap();
         assert_eq!(r.status(), 401, "{path}");
     }
+    let r = client()
+        .put(format!("{}/v1/kiosk-keys", c.base_url()))
+        .bearer_auth("not-the-token")
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
     assert_eq!(
         c.with_store(|s| async move { s.event_count().await })
             .unwrap(),
@@ -189,7 +211,7 @@ fn bad_requests_get_4xx_never_5xx() {
 }
 
 #[test]
-fn trust_data_is_served_after_admin_changes() {
+fn trust_data_is_served_signed_after_admin_changes() {
     let c = server(Limits::default());
     let get = |path: &str| -> Value {
         let r = client()
@@ -200,49 +222,61 @@ fn trust_data_is_served_after_admin_changes() {
         assert_eq!(r.status(), 200, "{path}");
         r.json().unwrap()
     };
-    assert_eq!(get("trust-list"), json!({"version": 0, "keys": []}));
+    let signed = |path: &str| -> SignedList { serde_json::from_value(get(path)).unwrap() };
+    let key = c.list_public_key();
+    assert_eq!(
+        get("list-key"),
+        json!({"key_id": key.key_id(), "public_key": key.to_base64()})
+    );
+    let t: TrustList = signed("trust-list").open(&key).unwrap();
+    assert_eq!((t.version, t.issuers.len()), (0, 0));
     assert_eq!(get("thresholds"), json!({"version": 0, "thresholds": {}}));
-    let rotated = c
-        .with_store(|s| async move {
-            s.revoke("cred-7", "lost").await?;
-            s.set_thresholds(&json!({"face_match": 0.5})).await?;
-            s.rotate_keys().await
-        })
-        .unwrap();
-    let t = get("trust-list");
-    assert_eq!(t["version"], 1);
-    assert_eq!(t["keys"][0]["kid"], rotated.issuer_kid.as_str());
-    assert_eq!(t["keys"][0]["status"], "active");
-    assert!(t["keys"][0].get("secret").is_none());
-    let r = get("revocations");
-    assert_eq!(r["revocations"][0]["credential_id"], "cred-7");
+    c.with_store(|s| async move {
+        s.revoke("c0ffee07", "lost").await?;
+        s.set_thresholds(&json!({"face_match": 0.5})).await
+    })
+    .unwrap();
+    let r = signed("revocations");
+    assert_eq!((r.kind.as_str(), r.version), ("revocations", 1));
+    let r: RevocationList = r.open(&key).unwrap();
+    assert_eq!(r.credentials[0].credential_id, "c0ffee07");
+    let now = madoguchi_central::now_ms();
+    assert!((r.issued_at_ms - now).abs() < 5_000);
+    // The reason stays at the backend (the body has no field for it: it opened strictly).
     assert_eq!(get("thresholds")["thresholds"]["face_match"], 0.5);
-    let k = get("template-keys");
-    assert_eq!(k["keys"][0]["kid"], rotated.template_kid.as_str());
-    assert_eq!(k["keys"][0]["alg"], "A256GCM");
 }
 
 #[test]
 fn cli_admin_commands_work_on_a_sqlite_file() {
     use clap::Parser;
+    use std::process::ExitCode;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.sqlite");
     let tok = dir.path().join("k.token");
+    let key = dir.path().join("c.key");
     let run = |args: &[&str]| {
-        let mut all = vec!["madoguchi-central", "--database-url", db.to_str().unwrap()];
+        let mut all = vec![
+            "madoguchi-central",
+            "--database-url",
+            db.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ];
         all.extend_from_slice(args);
         madoguchi_central::cli::run(madoguchi_central::cli::Cli::parse_from(all))
     };
-    assert_eq!(
-        run(&[
-            "kiosk-add",
-            "--id",
-            "K-9",
-            "--token-file",
-            tok.to_str().unwrap()
-        ]),
-        std::process::ExitCode::SUCCESS
-    );
+    let kiosk_add = [
+        "kiosk-add",
+        "--id",
+        "K-9",
+        "--token-file",
+        tok.to_str().unwrap(),
+    ];
+    // Without the master key file nothing opens the database (only `serve` makes the key).
+    assert_eq!(run(&kiosk_add), ExitCode::FAILURE);
+    assert!(!key.exists() && !db.exists());
+    MasterKey::generate().unwrap().write_new(&key).unwrap();
+    assert_eq!(run(&kiosk_add), ExitCode::SUCCESS);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -251,20 +285,40 @@ fn cli_admin_commands_work_on_a_sqlite_file() {
     }
     let token = std::fs::read_to_string(&tok).unwrap();
     assert!(token.trim().len() >= 32);
-    assert_eq!(
-        run(&["revoke", "--credential-id", "c-1"]),
-        std::process::ExitCode::SUCCESS
-    );
-    assert_eq!(run(&["rotate-keys"]), std::process::ExitCode::SUCCESS);
+    assert_eq!(run(&["revoke", "--credential-id", "c0"]), ExitCode::SUCCESS);
+    for bad in [
+        &["revoke", "--credential-id", "c-1"][..],
+        &["revoke", "--credential-id", "C0"],
+        &["revoke", "--issuer-kid", "0011223344556677"],
+        &["revoke", "--issuer-kid", "xyz"],
+    ] {
+        assert_eq!(run(bad), ExitCode::FAILURE, "{bad:?}");
+    }
+    for bad in [
+        &["revoke"][..],
+        &["revoke", "--credential-id", "c0", "--issuer-kid", "00"],
+        &["revoke", "--issuer-kid", "00", "--reason", "r"],
+    ] {
+        let mut all = vec!["madoguchi-central"];
+        all.extend_from_slice(bad);
+        assert!(
+            madoguchi_central::cli::Cli::try_parse_from(all).is_err(),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(run(&["rotate-keys"]), ExitCode::SUCCESS);
+    assert_eq!(run(&["list-key"]), ExitCode::SUCCESS);
+    assert_eq!(run(&["stats"]), ExitCode::SUCCESS);
     let bad = dir.path().join("t.json");
     std::fs::write(&bad, "[1]").unwrap();
     assert_eq!(
         run(&["set-thresholds", "--file", bad.to_str().unwrap()]),
-        std::process::ExitCode::FAILURE
+        ExitCode::FAILURE
     );
-    // The token works against a server on that database.
+    // The token works against a server on that database (with its key).
     let c = Embedded::start(
         db.to_str().unwrap(),
+        MasterKey::load(&key).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
         Limits::default(),
     )
@@ -275,8 +329,26 @@ fn cli_admin_commands_work_on_a_sqlite_file() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+    let list: RevocationList = r
+        .json::<SignedList>()
+        .unwrap()
+        .open(&c.list_public_key())
+        .unwrap();
+    assert_eq!(list.credentials[0].credential_id, "c0");
+    drop(c);
+    // Another master key does not open it.
+    let other = dir.path().join("other.key");
+    MasterKey::generate().unwrap().write_new(&other).unwrap();
+    let all = [
+        "madoguchi-central",
+        "--database-url",
+        db.to_str().unwrap(),
+        "--key-file",
+        other.to_str().unwrap(),
+        "stats",
+    ];
     assert_eq!(
-        r.json::<Value>().unwrap()["revocations"][0]["credential_id"],
-        "c-1"
+        madoguchi_central::cli::run(madoguchi_central::cli::Cli::parse_from(all)),
+        ExitCode::FAILURE
     );
 }

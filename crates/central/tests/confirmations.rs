@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use confirmation_support::{DAY_MS, NAME, VERIFIED_AT_MS, document, event, uuid};
 use madoguchi_central::confirmation::Retention;
+use madoguchi_central::master_key::MasterKey;
 use madoguchi_central::server::{Embedded, Limits, NotChecked};
 use madoguchi_central::store::Store;
 use madoguchi_ledger::{DataKey, Ledger, Procedure, TellerRole};
@@ -23,10 +24,22 @@ fn central_bin() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_madoguchi-central"))
 }
 
+/// The master key of a test database: in `<db>.key` beside a file, fresh for `:memory:`.
+fn master(db: &str) -> MasterKey {
+    if db == ":memory:" {
+        return MasterKey::generate().unwrap();
+    }
+    MasterKey::load_or_create(&std::path::Path::new(db).with_extension("key"))
+        .unwrap()
+        .0
+}
+
 fn admin(db: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(central_bin())
         .arg("--db")
         .arg(db)
+        .arg("--key-file")
+        .arg(db.with_extension("key"))
         .args(args)
         .output()
         .unwrap();
@@ -41,6 +54,7 @@ fn admin(db: &std::path::Path, args: &[&str]) -> String {
 fn embedded(db: &str, retention: Retention) -> Embedded {
     let c = Embedded::start_with_options(
         db,
+        master(db),
         "127.0.0.1:0".parse().unwrap(),
         Limits::default(),
         Arc::new(NotChecked),
@@ -72,7 +86,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test]
 async fn the_store_scenario_on_sqlite() {
-    let s = Store::open_sqlite_in_memory().await.unwrap();
+    let s = Store::open_sqlite_in_memory(MasterKey::generate().unwrap())
+        .await
+        .unwrap();
     confirmation_support::scenario(&s).await;
 }
 
@@ -155,7 +171,7 @@ fn the_server_purges_expired_records_at_start_and_the_text_leaves_the_file() {
     let url = db.to_str().unwrap().to_owned();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let s = Store::open(&url).await.unwrap();
+        let s = Store::open(&url, master(&url)).await.unwrap();
         // Verified in 2001: 7 years are long past. One recent record stays.
         let old = document("rec-old", "sess-old", 1_000_000_000_000);
         let recent = document("rec-recent", "sess-new", VERIFIED_AT_MS);

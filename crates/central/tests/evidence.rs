@@ -115,6 +115,7 @@ fn ledger_events_are_verified_and_counted_at_the_backend() {
     let verifier = JpkiVerifier::new(JpkiRoots::with_test_dir(dir.path()).unwrap());
     let c = Embedded::start_with_verifier(
         ":memory:",
+        madoguchi_central::master_key::MasterKey::generate().unwrap(),
         "127.0.0.1:0".parse().unwrap(),
         Limits::default(),
         Arc::new(verifier),
@@ -210,11 +211,14 @@ fn serve_refuses_a_missing_or_production_test_roots_dir() {
     )
     .unwrap();
     let missing = dir.path().join("missing");
+    let key_file = dir.path().join("central.key");
     for roots in [missing.as_path(), dir.path()] {
         let cli = madoguchi_central::cli::Cli::parse_from([
             "madoguchi-central",
             "--database-url",
             ":memory:",
+            "--key-file",
+            key_file.to_str().unwrap(),
             "serve",
             "--listen",
             "127.0.0.1:0",

@@ -1,17 +1,25 @@
 //! The store and the API on a real PostgreSQL server (a temporary cluster started by the
-//! test; needs the Debian package `postgresql`), including the confirmation-record scenario
-//! and teller-list scenarios shared with the SQLite tests and the upgrade of a version-1
-//! schema.
+//! test; needs the Debian package `postgresql`), including the confirmation-record,
+//! teller-list and trust-data scenarios shared with the SQLite tests, the upgrade of a
+//! version-1 schema holding clear template secrets and backend-made issuer keys, and the
+//! refusal of another master key.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
 mod confirmation_support;
 mod tellers_support;
+mod trust_support;
 
+use madoguchi_central::master_key::{MasterKey, SEALED_PREFIX};
 use madoguchi_central::pgtest::TempPostgres;
 use madoguchi_central::server::{Embedded, Limits};
 use madoguchi_central::store::{IngestStatus, NewEvent, SCHEMA_VERSION, Store};
 use madoguchi_central::{CentralError, token_digest};
+use madoguchi_wire::{SignedList, TrustList};
 use serde_json::{Value, json};
+
+fn key() -> MasterKey {
+    MasterKey::from_bytes([7; 32])
+}
 
 fn ev(id: &str, payload: &str) -> NewEvent {
     NewEvent {
@@ -29,8 +37,8 @@ fn store_and_api_on_postgresql() {
     let url = pg.url();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let s = Store::open(&url).await.unwrap();
-        assert!(matches!(s, Store::Postgres(_)));
+        let s = Store::open(&url, key()).await.unwrap();
+        assert!(s.is_postgres());
         use IngestStatus::*;
         let got = s
             .ingest("K1", vec![ev("a", "{}"), ev("b", "{}"), ev("a", "{}")], 5)
@@ -53,20 +61,19 @@ fn store_and_api_on_postgresql() {
             ["b", "c"]
         );
 
-        let r = s.rotate_keys().await.unwrap();
-        s.rotate_keys().await.unwrap();
-        let keys = s.issuer_keys().await.unwrap();
+        let first = s.rotate_template_key().await.unwrap();
+        let second = s.rotate_template_key().await.unwrap();
+        let keys = s.template_keys().await.unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!(keys.iter().filter(|k| k.status == "active").count(), 1);
-        assert!(
-            keys.iter()
-                .any(|k| k.kid == r.issuer_kid && k.status == "retired")
-        );
-        assert_eq!(s.template_keys().await.unwrap().len(), 2);
-        assert_eq!(s.version("trust_list").await.unwrap(), 2);
-        s.revoke("cred-1", "lost").await.unwrap();
-        s.revoke("cred-1", "again").await.unwrap();
+        assert!(keys.iter().any(|k| k.kid == first && k.status == "retired"));
+        assert!(keys.iter().any(|k| k.kid == second && k.status == "active"));
+        assert_eq!(s.version("template_keys").await.unwrap(), 2);
+        assert!(s.revoke("c0ffee01", "lost").await.unwrap());
+        assert!(!s.revoke("c0ffee01", "again").await.unwrap());
+        assert!(s.revoke("cred-1", "not hex").await.is_err());
         assert_eq!(s.revocations().await.unwrap().len(), 1);
+        assert_eq!(s.version("revocations").await.unwrap(), 1);
         s.set_thresholds(&json!({"face_match": 0.7})).await.unwrap();
         assert_eq!(s.thresholds().await.unwrap()["face_match"], 0.7);
         s.add_kiosk("K-PG", &token_digest("pg-kiosk-token-0123456789"))
@@ -79,9 +86,16 @@ fn store_and_api_on_postgresql() {
                 .as_deref(),
             Some("K-PG")
         );
-        // Re-opening keeps everything; a newer schema is refused.
-        let again = Store::open(&url).await.unwrap();
+        // Re-opening keeps everything (and the list key); another master key is refused; a
+        // newer schema is refused.
+        let list_key = s.list_public_key();
+        let again = Store::open(&url, key()).await.unwrap();
         assert_eq!(again.event_count().await.unwrap(), 3);
+        assert_eq!(again.list_public_key(), list_key);
+        let e = Store::open(&url, MasterKey::from_bytes([8; 32]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CentralError::Unseal { .. }), "{e}");
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -90,22 +104,32 @@ fn store_and_api_on_postgresql() {
             .execute("UPDATE central_schema SET version = 99", &[])
             .await
             .unwrap();
-        let e = Store::open(&url).await.unwrap_err();
+        let e = Store::open(&url, key()).await.unwrap_err();
         assert!(
             matches!(e, CentralError::SchemaTooNew { found: 99, .. }),
             "{e}"
         );
-        // A version-1 database (before the confirmation and teller tables) is upgraded on
-        // open.
+        // A version-1 database (before the confirmation, teller and kiosk-key tables), whose
+        // template secrets are in clear and whose issuer keys the backend made, is upgraded
+        // on open: secrets sealed, issuer private keys wiped, the list key kept.
         client
             .batch_execute(
                 "DROP TABLE confirmation_records, confirmation_malformed, confirmation_purged,
-                   tellers, teller_credentials;
+                   tellers, teller_credentials, kiosk_keys, face_credentials,
+                   face_credentials_malformed;
+                 DROP INDEX keys_one_list_key;
+                 DROP INDEX keys_kiosk;
+                 DELETE FROM keys WHERE purpose = 'template';
+                 ALTER TABLE keys DROP COLUMN kiosk_id, DROP COLUMN since_ms, DROP COLUMN served;
+                 INSERT INTO keys (kid, purpose, public_key, secret, status, created_at_ms)
+                 VALUES ('iss-1-aa', 'issuer', 'PUBLIC', 'ISSUER-SECRET', 'active', 1),
+                        ('tpl-1-aa', 'template', '',
+                         'WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo', 'active', 1);
                  UPDATE central_schema SET version = 1",
             )
             .await
             .unwrap();
-        let upgraded = Store::open(&url).await.unwrap();
+        let upgraded = Store::open(&url, key()).await.unwrap();
         let v: i64 = client
             .query_one("SELECT version FROM central_schema WHERE id = 1", &[])
             .await
@@ -113,13 +137,38 @@ fn store_and_api_on_postgresql() {
             .get(0);
         assert_eq!(v, SCHEMA_VERSION);
         assert_eq!(upgraded.event_count().await.unwrap(), 3);
+        assert_eq!(upgraded.list_public_key(), list_key);
+        let rows = client
+            .query(
+                "SELECT kid, secret, status FROM keys WHERE kid IN ('iss-1-aa', 'tpl-1-aa')
+                 ORDER BY kid",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (issuer_secret, issuer_status): (String, String) = (rows[0].get(1), rows[0].get(2));
+        assert_eq!(
+            (issuer_secret.as_str(), issuer_status.as_str()),
+            ("", "retired")
+        );
+        let (template_secret, template_status): (String, String) = (rows[1].get(1), rows[1].get(2));
+        assert!(template_secret.starts_with(SEALED_PREFIX));
+        assert_eq!(template_status, "retired");
+        assert!(upgraded.trust_list(1).await.unwrap().issuers.is_empty());
         confirmation_support::scenario(&upgraded).await;
         tellers_support::scenario(&upgraded).await;
+        trust_support::scenario(&upgraded).await;
     });
     drop(rt);
 
     // The HTTP API over PostgreSQL.
-    let c = Embedded::start(&url, "127.0.0.1:0".parse().unwrap(), Limits::default()).unwrap();
+    let c = Embedded::start(
+        &url,
+        key(),
+        "127.0.0.1:0".parse().unwrap(),
+        Limits::default(),
+    )
+    .unwrap();
     let http = reqwest::blocking::Client::new();
     let body = json!({"events": [
         {"event_id": "00000000-0000-4000-8000-000000000001", "kind": "k", "created_at_ms": 1, "payload": {"n": 1}},
@@ -139,19 +188,23 @@ fn store_and_api_on_postgresql() {
         (Some(2), Some(1)),
         "{v}"
     );
-    let t: Value = http
+    let t: TrustList = http
         .get(format!("{}/v1/trust-list", c.base_url()))
         .bearer_auth("pg-kiosk-token-0123456789")
         .send()
         .unwrap()
-        .json()
+        .json::<SignedList>()
+        .unwrap()
+        .open(&c.list_public_key())
         .unwrap();
-    assert_eq!(t["version"], 2);
+    // The trust scenario's registrations (3) and issuer revocation (1).
+    assert_eq!(t.version, 4);
+    assert_eq!(t.issuers.len(), 3);
     assert_eq!(
         c.with_store(|s| async move { s.event_count().await })
             .unwrap(),
-        // a, b, c, the confirmation scenario's four, the teller scenario's eleven and the
-        // two above.
-        20
+        // a, b, c, the confirmation scenario's four, the teller scenario's eleven, the trust
+        // scenario's five and the two above.
+        25
     );
 }

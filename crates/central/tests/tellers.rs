@@ -5,6 +5,7 @@
 
 mod tellers_support;
 
+use madoguchi_central::master_key::MasterKey;
 use madoguchi_central::server::{Embedded, Limits};
 use madoguchi_central::store::Store;
 use madoguchi_central::tellers::Role;
@@ -17,8 +18,31 @@ fn uuid(n: u64) -> String {
     format!("00000000-0000-4000-8000-{n:012x}")
 }
 
+/// The master key of a test database: in `<db>.key` beside a file (made on first use), fresh
+/// for `:memory:`.
+fn master(db: &str) -> MasterKey {
+    if db == ":memory:" {
+        return MasterKey::generate().unwrap();
+    }
+    key_file(std::path::Path::new(db));
+    MasterKey::load(&std::path::Path::new(db).with_extension("key")).unwrap()
+}
+
+/// `<db>.key`, made when missing.
+fn key_file(db: &std::path::Path) -> std::path::PathBuf {
+    let p = db.with_extension("key");
+    MasterKey::load_or_create(&p).unwrap();
+    p
+}
+
 fn server(database: &str) -> Embedded {
-    let c = Embedded::start(database, "127.0.0.1:0".parse().unwrap(), Limits::default()).unwrap();
+    let c = Embedded::start(
+        database,
+        master(database),
+        "127.0.0.1:0".parse().unwrap(),
+        Limits::default(),
+    )
+    .unwrap();
     c.with_store(|s| async move {
         s.add_kiosk("K-1", &madoguchi_central::token_digest(TOKEN))
             .await
@@ -55,7 +79,9 @@ fn wire(n: u64, kind: &str, payload: Value) -> Value {
 
 #[tokio::test]
 async fn store_scenario_on_sqlite() {
-    let s = Store::open_sqlite_in_memory().await.unwrap();
+    let s = Store::open_sqlite_in_memory(master(":memory:"))
+        .await
+        .unwrap();
     tellers_support::scenario(&s).await;
 }
 
@@ -133,7 +159,9 @@ fn a_second_store_on_the_file_of_a_running_server_disables_a_teller() {
     assert_eq!(get_tellers(&c)["tellers"][0]["enabled"], true);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let other = Store::open_sqlite(&db).await.unwrap();
+        let other = Store::open_sqlite(&db, master(db.to_str().unwrap()))
+            .await
+            .unwrap();
         assert!(other.set_teller_enabled("t-1", false).await.unwrap());
     });
     let list = get_tellers(&c);
@@ -147,8 +175,15 @@ fn admin_commands_manage_tellers() {
     use std::process::ExitCode;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.sqlite");
+    let key = key_file(&db);
     let run = |args: &[&str]| {
-        let mut all = vec!["madoguchi-central", "--database-url", db.to_str().unwrap()];
+        let mut all = vec![
+            "madoguchi-central",
+            "--database-url",
+            db.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ];
         all.extend_from_slice(args);
         madoguchi_central::cli::run(madoguchi_central::cli::Cli::parse_from(all))
     };
@@ -185,7 +220,9 @@ fn admin_commands_manage_tellers() {
     assert_eq!(run(&["tellers"]), ExitCode::SUCCESS);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let list = rt.block_on(async {
-        let s = Store::open_sqlite(&db).await.unwrap();
+        let s = Store::open_sqlite(&db, master(db.to_str().unwrap()))
+            .await
+            .unwrap();
         s.ingest(
             "K-1",
             vec![tellers_support::registered("e1", "t-1", CRED_A, 0)],
@@ -201,7 +238,7 @@ fn admin_commands_manage_tellers() {
     assert_eq!(run(&["teller-enable", "t-1"]), ExitCode::SUCCESS);
     assert_eq!(run(&["teller-revoke-key", CRED_A]), ExitCode::SUCCESS);
     let list = rt.block_on(async {
-        Store::open_sqlite(&db)
+        Store::open_sqlite(&db, master(db.to_str().unwrap()))
             .await
             .unwrap()
             .tellers_list()
@@ -218,10 +255,13 @@ fn the_tellers_command_prints_no_credential_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.sqlite");
     let bin = env!("CARGO_BIN_EXE_madoguchi-central");
+    let key = key_file(&db);
     let run = |args: &[&str]| {
         let out = std::process::Command::new(bin)
             .arg("--database-url")
             .arg(&db)
+            .arg("--key-file")
+            .arg(&key)
             .args(args)
             .output()
             .unwrap();
@@ -240,7 +280,9 @@ fn the_tellers_command_prints_no_credential_bodies() {
     assert!(!added.to_string().contains("山田"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let s = Store::open_sqlite(&db).await.unwrap();
+        let s = Store::open_sqlite(&db, master(db.to_str().unwrap()))
+            .await
+            .unwrap();
         s.ingest(
             "K-1",
             vec![tellers_support::registered("e1", "t-1", CRED_A, 3)],

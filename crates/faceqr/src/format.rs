@@ -81,21 +81,6 @@ fn enc(e: impl std::fmt::Display) -> Error {
     Error::Encode(e.to_string())
 }
 
-/// Encodes the template plaintext: scale as big-endian IEEE f32, then the int8 values.
-fn template_plaintext(t: &Template) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(4 + t.dim()));
-    out.extend_from_slice(&t.scale().to_be_bytes());
-    out.extend(t.values().iter().map(|&v| v as u8));
-    out
-}
-
-/// Decodes the template plaintext.
-pub(crate) fn parse_template(pt: &[u8]) -> Option<Template> {
-    let (scale, values) = pt.split_first_chunk::<4>()?;
-    let q: Vec<i8> = values.iter().map(|&b| b as i8).collect();
-    Template::from_parts(f32::from_be_bytes(*scale), q).ok()
-}
-
 /// Issues a credential: encrypts the template for the kiosks, signs the claims with the
 /// issuer key, Base45-encodes behind [`PREFIX`].
 pub fn issue(req: &IssueRequest<'_>, issuer: &IssuerKey, keys: &TemplateKeyring) -> Result<Issued> {
@@ -116,7 +101,7 @@ pub fn issue(req: &IssueRequest<'_>, issuer: &IssuerKey, keys: &TemplateKeyring)
         .current()
         .ok_or_else(|| Error::Encode("template keyring has no current key".into()))?;
     let iv = random::<12>()?;
-    let pt = template_plaintext(req.template);
+    let pt = req.template.to_bytes();
     let cipher = Aes256Gcm::new_from_slice(tkey).map_err(enc)?;
     let encrypted = CoseEncrypt0Builder::new()
         .protected(
@@ -291,7 +276,7 @@ pub(crate) fn decrypt_template(
                 .map_err(|_| DecryptFail::Failed)
         },
     )?);
-    parse_template(&pt).ok_or(DecryptFail::Failed)
+    Template::from_bytes(&pt).ok_or(DecryptFail::Failed)
 }
 
 /// Signs arbitrary claim bytes as a credential, for tests and fuzzing of the claims parser

@@ -1,7 +1,8 @@
 //! Keys and lists the verifier trusts: the issuer signing key (enrolling kiosk), the template
-//! keys (every kiosk of the bank), the trust list of issuer public keys and the revocation list,
-//! and loaders for their files. Until the ledger and sync hold them, they are JSON files whose
-//! paths the caller gives.
+//! keys (every kiosk of the bank), the trust list of issuer public keys and the revocation list.
+//! The kiosk builds them from the backend's signed lists cached in its ledger
+//! ([`TrustList::from_wire`], [`TemplateKeyring::from_keys`]); the JSON file loaders serve the
+//! `madoguchi qr` command line and the tests.
 //!
 //! Secrets (`IssuerKey`, `TemplateKeyring`) are zeroed on drop and their `Debug` shows only key
 //! ids. Nothing here fetches anything from the network or decides policy beyond "is this key
@@ -251,6 +252,16 @@ impl TemplateKeyring {
         }
     }
 
+    /// A keyring from open keys (the kiosk's cached template keys), `current` the one to
+    /// issue with; `None` if `current` is not among them.
+    pub fn from_keys(
+        current: Vec<u8>,
+        keys: impl IntoIterator<Item = (Vec<u8>, Zeroizing<[u8; 32]>)>,
+    ) -> Option<Self> {
+        let keys: HashMap<_, _> = keys.into_iter().collect();
+        keys.contains_key(&current).then_some(Self { current, keys })
+    }
+
     /// The key id used when issuing.
     pub fn current_kid(&self) -> &[u8] {
         &self.current
@@ -358,6 +369,30 @@ impl TrustList {
     /// Whether a credential id is on the revocation list.
     pub fn is_revoked(&self, credential_id: &[u8]) -> bool {
         self.revoked_credentials.contains(credential_id)
+    }
+
+    /// From the backend's signed lists (already verified): every issuer key (a revoked one
+    /// marked revoked, a retired one still trusted for what it signed) and every revoked
+    /// credential.
+    pub fn from_wire(
+        trust: &madoguchi_wire::TrustList,
+        revocations: &madoguchi_wire::RevocationList,
+    ) -> Result<Self> {
+        let wire = |e: madoguchi_wire::WireError| Error::Encode(e.to_string());
+        let mut list = Self::default();
+        for i in &trust.issuers {
+            list.add_issuer(TrustedIssuer {
+                kid: i.kid_bytes().map_err(wire)?,
+                key: i.verifying_key().map_err(wire)?,
+                revoked: i.status == madoguchi_wire::IssuerStatus::Revoked,
+            });
+        }
+        for c in &revocations.credentials {
+            let id = madoguchi_wire::parse_id("revocations", "credential_id", &c.credential_id)
+                .map_err(wire)?;
+            list.revoked_credentials.insert(id);
+        }
+        Ok(list)
     }
 
     /// Loads `{"issuers": [{"kid": "<hex>", "public_key": "<64 hex>", "revoked": false}],

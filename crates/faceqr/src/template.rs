@@ -56,6 +56,23 @@ impl Template {
         Ok(Self { scale, q })
     }
 
+    /// The template's bytes: the scale as big-endian IEEE f32, then the int8 values (the
+    /// plaintext a credential encrypts; also how the kiosk passes a template between its
+    /// ports).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(4 + self.q.len()));
+        out.extend_from_slice(&self.scale.to_be_bytes());
+        out.extend(self.q.iter().map(|&v| v as u8));
+        out
+    }
+
+    /// Reads [`Template::to_bytes`]; `None` if malformed.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let (scale, values) = b.split_first_chunk::<4>()?;
+        let q: Vec<i8> = values.iter().map(|&v| v as i8).collect();
+        Self::from_parts(f32::from_be_bytes(*scale), q).ok()
+    }
+
     /// Builds a template from already quantised values.
     pub fn from_parts(scale: f32, q: Vec<i8>) -> Result<Self> {
         if q.is_empty() || q.len() > MAX_DIM {
