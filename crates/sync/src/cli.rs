@@ -25,7 +25,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::drain::{DrainOptions, drain};
-use crate::pull::{measure_skew, pull_all};
+use crate::pull::{TrustOptions, measure_skew, pull_all};
 use crate::{Client, ClientOptions, KioskToken, SyncError};
 
 /// Where the ledger and the backend are.
@@ -52,6 +52,13 @@ pub struct SyncArgs {
     /// Most events per batch.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
+    /// This kiosk's id (template keys are wrapped for it).
+    #[arg(long, env = "MADOGUCHI__KIOSK__ID")]
+    pub kiosk_id: Option<String>,
+    /// The backend's list public key (base64url), as provisioned; without it the key the
+    /// backend serves at the first contact is pinned.
+    #[arg(long, env = "MADOGUCHI__BACKEND__LIST_PUBLIC_KEY")]
+    pub list_public_key: Option<String>,
 }
 
 /// Sync subcommands.
@@ -93,6 +100,10 @@ impl SyncArgs {
             backend_url: self.backend_url.or_else(|| defaults.backend_url.clone()),
             token_file: self.token_file.or_else(|| defaults.token_file.clone()),
             ca_file: self.ca_file.or_else(|| defaults.ca_file.clone()),
+            kiosk_id: self.kiosk_id.or_else(|| defaults.kiosk_id.clone()),
+            list_public_key: self
+                .list_public_key
+                .or_else(|| defaults.list_public_key.clone()),
             ..self
         }
     }
@@ -111,6 +122,10 @@ pub struct SyncDefaults {
     pub token_file: Option<PathBuf>,
     /// The bank's CA file, if configured.
     pub ca_file: Option<PathBuf>,
+    /// The kiosk id.
+    pub kiosk_id: Option<String>,
+    /// The backend's list public key, if provisioned.
+    pub list_public_key: Option<String>,
 }
 
 impl SyncCommand {
@@ -139,6 +154,23 @@ impl SyncCommand {
 fn fail(exit: u8, code: &str, message: &str) -> ExitCode {
     eprintln!("{}", json!({"error": {"code": code, "message": message}}));
     ExitCode::from(exit)
+}
+
+/// How pulled lists are checked, from the arguments.
+pub fn trust_options(args: &SyncArgs) -> Result<TrustOptions, SyncError> {
+    let kiosk_id = args
+        .kiosk_id
+        .clone()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| SyncError::Config("no kiosk id (--kiosk-id)".into()))?;
+    let list_key = args
+        .list_public_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(madoguchi_wire::ListPublicKey::from_base64)
+        .transpose()
+        .map_err(|e| SyncError::Config(format!("backend list key: {e}")))?;
+    Ok(TrustOptions { kiosk_id, list_key })
 }
 
 /// Builds the backend client from the arguments.
@@ -212,6 +244,8 @@ fn status(args: &SyncArgs, probe: bool) -> ExitCode {
             "trust_list": version(CacheKind::TrustList),
             "revocations": version(CacheKind::Revocations),
             "thresholds": version(CacheKind::Thresholds),
+            "template_keys": version(CacheKind::TemplateKeys),
+            "list_key": version(CacheKind::ListKey),
         },
     });
     if probe {
@@ -246,6 +280,10 @@ fn run_sync(
         Ok(c) => c,
         Err(e) => return fail(2, e.code(), &e.to_string()),
     };
+    let trust = match trust_options(args) {
+        Ok(t) => t,
+        Err(e) => return fail(2, e.code(), &e.to_string()),
+    };
     let deadline = max_runtime_secs.map(|s| Instant::now() + Duration::from_secs(s));
     let mut opts = DrainOptions {
         batch_size: args.batch_size.max(1),
@@ -257,7 +295,7 @@ fn run_sync(
         opts.backoff_max = Duration::from_secs(10);
         let skew = measure_skew(&client).ok();
         let drained = drain(&ledger, &client, &opts, &mut std::thread::sleep);
-        let pulled = pull_all(&client, &ledger);
+        let pulled = pull_all(&client, &ledger, &trust);
         return match (drained, pulled) {
             (Ok(d), Ok(p)) => {
                 println!("{}", json!({"drain": d, "pull": p, "clock": skew}));
@@ -269,6 +307,7 @@ fn run_sync(
     let lo = crate::service::LoopOptions {
         drain: opts,
         pull_interval: Duration::from_secs(pull_interval_secs),
+        trust,
         ..crate::service::LoopOptions::default()
     };
     crate::service::run_loop(&ledger, &client, &lo);

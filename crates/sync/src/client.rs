@@ -196,6 +196,15 @@ impl Client {
         Self::finish(rb.send())
     }
 
+    /// PUT a JSON body to `path`; the body of a 2xx answer.
+    pub fn put_json(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+        let rb = self
+            .auth(self.http.put(format!("{}{path}", self.base)))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        Self::finish(rb.send())
+    }
+
     fn finish(
         sent: Result<reqwest::blocking::Response, reqwest::Error>,
     ) -> Result<Vec<u8>, SyncError> {

@@ -8,10 +8,14 @@
 //!   answer, so a crash or a kill at any point re-sends, never loses. Exponential backoff with
 //!   full jitter, `Retry-After` honoured on 429/503, batches halved on 413; memory stays
 //!   bounded by one batch whatever the backlog.
-//! - [`pull`]: fetches the trust list, revocations and thresholds into the ledger's caches,
-//!   the template keys (kept in memory, zeroized) and the teller list (accounts upserted,
-//!   their FIDO2 credentials cached for offline sign-in; tellers the backend does not list
-//!   are left alone); measures clock skew against `/v1/time`.
+//! - [`pull`]: registers the kiosk's public keys, fetches the signed trust list, revocation
+//!   list and template keys (wrapped for this kiosk) into the ledger's caches after checking
+//!   each against the backend's list key and the version held, the thresholds, and the
+//!   teller list (accounts upserted, their FIDO2 credentials cached for offline sign-in;
+//!   tellers the backend does not list are left alone); measures clock skew against
+//!   `/v1/time`.
+//! - [`trust`]: the verified trust data read back from the ledger for the face-credential
+//!   verifier, with the list age the kiosk refuses stale lists by.
 //! - [`client`]: the HTTP client: per-kiosk bearer token ([`KioskToken`], zeroizing, redacted),
 //!   the bank's CA (alone or beside the system roots), optional client certificate (mutual
 //!   TLS); plain `http://` only to loopback.
@@ -38,6 +42,7 @@ pub mod drain;
 pub mod pull;
 pub mod service;
 pub mod stress;
+pub mod trust;
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +50,8 @@ use serde::Serialize;
 
 pub use client::{Client, ClientOptions, KioskToken};
 pub use drain::{Backoff, DrainOptions, DrainReport, MemoryOutbox, Outbox};
-pub use pull::{ClockSkew, PullReport, TellersPull, TemplateKeys};
+pub use pull::{ClockSkew, PullReport, TellersPull, TrustOptions};
+pub use trust::{CachedTrust, TrustProblem};
 
 /// Everything that can go wrong in sync.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,17 @@
 //! Pulling what the kiosk needs offline, and the clock-skew check.
 //!
-//! The trust list, the revocation list and the thresholds go into the ledger's caches (the
-//! [`TrustCache`] seam; the ledger implements it), only when their version changed, so that
-//! the audit trail records real changes. Template keys are secret: they are returned in a
-//! zeroizing [`TemplateKeys`] held in memory.
+//! A pull first makes sure of the backend's list key (the provisioned
+//! `backend.list_public_key`, else the key pinned in the ledger, else — at the first contact
+//! only — the key the backend serves, pinned from then on) and registers the kiosk's own
+//! public keys (`PUT /v1/kiosk-keys`: its template-key wrap key and its face-credential
+//! issuer key, made from secrets sealed in the ledger, see [`kiosk_identity`]). Then the
+//! signed trust list, revocation list and template-key list (`madoguchi-wire` formats) are
+//! each verified against the list key, refused if older than the version held (a rollback),
+//! and stored in the ledger's caches as received (the [`TrustCache`] seam; the ledger
+//! implements it): a new version is audited, the same version again only marks the cache
+//! refreshed, which is what the list age is measured from. The template keys stay wrapped
+//! for this kiosk at rest; the pull checks that each opens. The thresholds are cached as
+//! before (unsigned).
 //!
 //! The teller list ([`pull_tellers`], part of [`pull_all`]) is applied to the ledger at every
 //! pull, whatever its version (each ledger call writes nothing when the ledger already
@@ -18,15 +26,17 @@
 //! (malformed id, name or body, unknown role) is skipped and counted, never stops the pull.
 //! A backend without `/v1/tellers` (404) leaves the tellers untouched.
 //!
-//! What it does NOT do: verify signatures on the pulled documents (the transport is
-//! authenticated TLS to the bank; signed trust documents are a later step), persist the
-//! template keys (the ledger has no sealed cache for them yet), or log teller display names
-//! (personal data).
+//! What it does NOT do: open the template keys for use or decide whether lists are fresh
+//! enough (see [`crate::trust`]), rotate the list key (a new key needs provisioning), or log
+//! teller display names (personal data).
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use madoguchi_ledger::{CacheKind, Ledger, LedgerError, TellerRole};
+use madoguchi_ledger::{CacheEntry, CacheKind, Ledger, LedgerError, TellerRole};
+use madoguchi_wire::{
+    ISSUER_SECRET, KioskIdentity, ListBody, ListPublicKey, RevocationList, SignedList,
+    TemplateKeyList, TrustList, WRAP_SECRET, WireError, check_newer,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
@@ -38,12 +48,13 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(120);
 
 /// Where pulled trust data goes.
 pub trait TrustCache {
-    /// The cached version label of `kind`, if any.
-    fn cached_version(&self, kind: CacheKind) -> Result<Option<String>, SyncError>;
-    /// Stores the trust list or thresholds body.
-    fn put(&self, kind: CacheKind, version: &str, body: &[u8]) -> Result<(), SyncError>;
-    /// Replaces the revocation list.
-    fn put_revocations(&self, version: &str, credential_ids: &[String]) -> Result<(), SyncError>;
+    /// The cached entry of `kind`, if any.
+    fn cached(&self, kind: CacheKind) -> Result<Option<CacheEntry>, SyncError>;
+    /// Stores a body the backend served (see [`Ledger::cache_store`]); whether the version
+    /// changed.
+    fn store(&self, kind: CacheKind, version: &str, body: &[u8]) -> Result<bool, SyncError>;
+    /// The kiosk's secret called `name` (made on first use).
+    fn kiosk_secret(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, SyncError>;
     /// Creates or updates a teller from the backend's list; whether something changed.
     fn upsert_teller(
         &self,
@@ -64,14 +75,14 @@ pub trait TrustCache {
 }
 
 impl TrustCache for Ledger {
-    fn cached_version(&self, kind: CacheKind) -> Result<Option<String>, SyncError> {
-        Ok(self.cache_get(kind)?.map(|e| e.version))
+    fn cached(&self, kind: CacheKind) -> Result<Option<CacheEntry>, SyncError> {
+        Ok(self.cache_get(kind)?)
     }
-    fn put(&self, kind: CacheKind, version: &str, body: &[u8]) -> Result<(), SyncError> {
-        Ok(self.cache_put(kind, version, body)?)
+    fn store(&self, kind: CacheKind, version: &str, body: &[u8]) -> Result<bool, SyncError> {
+        Ok(self.cache_store(kind, version, body)?)
     }
-    fn put_revocations(&self, version: &str, ids: &[String]) -> Result<(), SyncError> {
-        Ok(self.replace_revocations(version, ids)?)
+    fn kiosk_secret(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, SyncError> {
+        Ok(Ledger::kiosk_secret(self, name)?)
     }
     fn upsert_teller(
         &self,
@@ -100,6 +111,17 @@ impl TrustCache for Ledger {
             revoked,
         )?)
     }
+}
+
+/// How the kiosk checks what it pulls.
+#[derive(Debug, Clone, Default)]
+pub struct TrustOptions {
+    /// The kiosk's id (`kiosk.id`): template keys are wrapped for it.
+    pub kiosk_id: String,
+    /// The backend's list key as provisioned (`backend.list_public_key`). `None`: the key the
+    /// backend serves at the first contact is pinned (trust on first use, over the
+    /// authenticated TLS connection) and every later list must be signed by it.
+    pub list_key: Option<ListPublicKey>,
 }
 
 /// The kiosk's clock against the backend's.
@@ -137,33 +159,36 @@ pub fn measure_skew(client: &Client) -> Result<ClockSkew, SyncError> {
     })
 }
 
-/// One template key (secret).
-pub struct TemplateKey {
-    /// Key id.
-    pub kid: String,
-    /// `active` or `retired`.
-    pub status: String,
-    /// The 32-byte AES-256 key.
-    pub key: Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TemplateKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateKey")
-            .field("kid", &self.kid)
-            .field("status", &self.status)
-            .field("key", &"<redacted>")
-            .finish()
-    }
-}
-
-/// The template keys the backend served.
-#[derive(Debug, Default)]
-pub struct TemplateKeys {
-    /// Version of the set.
-    pub version: i64,
-    /// Newest first.
-    pub keys: Vec<TemplateKey>,
+/// What a pull did.
+#[derive(Debug, Default, Serialize)]
+pub struct PullReport {
+    /// Id of the list key the lists were verified with.
+    pub list_key_id: String,
+    /// The backend refused the kiosk's key registration with this code (a revoked or retired
+    /// issuer key, a key id taken): the lists are pulled all the same — they say why.
+    pub registration_refused: Option<String>,
+    /// Trust list version now cached.
+    pub trust_list_version: u64,
+    /// Issuer keys on it.
+    pub issuers: usize,
+    /// Revocation list version now cached.
+    pub revocations_version: u64,
+    /// Revoked credentials in it.
+    pub revoked: usize,
+    /// Template key list version now cached.
+    pub template_keys_version: u64,
+    /// Template keys on it (wrapped for this kiosk; checked to open).
+    pub template_keys: usize,
+    /// Thresholds version now cached.
+    pub thresholds_version: i64,
+    /// Teller list version served by the backend (0: none).
+    pub tellers_version: i64,
+    /// Teller accounts and credentials this pull changed in the ledger.
+    pub tellers_changed: usize,
+    /// Teller accounts and credentials of the list the ledger refused (skipped).
+    pub tellers_skipped: usize,
+    /// Caches whose version changed in this pull.
+    pub updated: Vec<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -172,122 +197,178 @@ struct Versioned {
 }
 
 #[derive(Deserialize)]
-struct RevocationsAnswer {
-    version: i64,
-    revocations: Vec<RevokedEntry>,
-}
-
-#[derive(Deserialize)]
-struct RevokedEntry {
-    credential_id: String,
-}
-
-#[derive(Deserialize)]
-struct TemplateKeysAnswer {
-    version: i64,
-    keys: Vec<WireTemplateKey>,
-}
-
-#[derive(Deserialize)]
-struct WireTemplateKey {
-    kid: String,
-    status: String,
-    key: String,
-}
-
-/// What a pull did.
-#[derive(Debug, Default, Serialize)]
-pub struct PullReport {
-    /// Trust list version now cached.
-    pub trust_list_version: i64,
-    /// Revocation list version now cached.
-    pub revocations_version: i64,
-    /// Revoked credentials in it.
-    pub revoked: usize,
-    /// Thresholds version now cached.
-    pub thresholds_version: i64,
-    /// Template key set version.
-    pub template_keys_version: i64,
-    /// Teller list version served by the backend (0: none).
-    pub tellers_version: i64,
-    /// Teller accounts and credentials this pull changed in the ledger.
-    pub tellers_changed: usize,
-    /// Teller accounts and credentials of the list the ledger refused (skipped).
-    pub tellers_skipped: usize,
-    /// Caches that changed in this pull.
-    pub updated: Vec<&'static str>,
-    /// The template keys (never serialised).
-    #[serde(skip)]
-    pub template_keys: TemplateKeys,
+struct ListKeyAnswer {
+    key_id: String,
+    public_key: String,
 }
 
 fn json<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T, SyncError> {
     serde_json::from_slice(body).map_err(|e| SyncError::Protocol(format!("{what}: {e}")))
 }
 
-/// Pulls the trust list, revocations, thresholds and template keys.
+fn wire(e: WireError) -> SyncError {
+    SyncError::Protocol(e.to_string())
+}
+
+/// The list key in the ledger, if one is pinned.
+pub fn pinned_list_key<C: TrustCache + ?Sized>(
+    cache: &C,
+) -> Result<Option<ListPublicKey>, SyncError> {
+    cache
+        .cached(CacheKind::ListKey)?
+        .map(|e| {
+            ListPublicKey::from_base64(&String::from_utf8_lossy(&e.body))
+                .map_err(|e| SyncError::Protocol(format!("pinned list key: {e}")))
+        })
+        .transpose()
+}
+
+/// The list key to verify with: the provisioned one (pinned if the ledger held another or
+/// none), else the pinned one, else the one the backend serves now (then pinned).
+fn list_key<C: TrustCache + ?Sized>(
+    client: &Client,
+    cache: &C,
+    opts: &TrustOptions,
+) -> Result<ListPublicKey, SyncError> {
+    let pinned = pinned_list_key(cache)?;
+    let key = match (opts.list_key, pinned) {
+        (Some(k), Some(p)) if k == p => return Ok(k),
+        (Some(k), _) => k,
+        (None, Some(p)) => return Ok(p),
+        (None, None) => {
+            let a: ListKeyAnswer = json(&client.get("/v1/list-key")?, "list key")?;
+            let k = ListPublicKey::from_base64(&a.public_key).map_err(wire)?;
+            if k.key_id() != a.key_id {
+                return Err(SyncError::Protocol(
+                    "list key: the key id does not match the key".into(),
+                ));
+            }
+            tracing::info!(key_id = %k.key_id(), "backend list key pinned at first contact");
+            k
+        }
+    };
+    cache.store(
+        CacheKind::ListKey,
+        &key.key_id(),
+        key.to_base64().as_bytes(),
+    )?;
+    Ok(key)
+}
+
+/// The kiosk's own key pairs, from its sealed secrets.
+pub fn kiosk_identity<C: TrustCache + ?Sized>(cache: &C) -> Result<KioskIdentity, SyncError> {
+    let wrap = cache.kiosk_secret(WRAP_SECRET)?;
+    let issuer = cache.kiosk_secret(ISSUER_SECRET)?;
+    KioskIdentity::from_secrets(&wrap, &issuer).map_err(wire)
+}
+
+/// Fetches one signed list, checks it against the list key and the version held, and stores
+/// it; returns the body.
+fn pull_list<T: ListBody, C: TrustCache + ?Sized>(
+    client: &Client,
+    cache: &C,
+    key: &ListPublicKey,
+    path: &str,
+    kind: CacheKind,
+    check: impl FnOnce(&T) -> Result<(), SyncError>,
+    updated: &mut Vec<&'static str>,
+) -> Result<T, SyncError> {
+    let bytes = client.get(path)?;
+    let body: T = SignedList::from_json(&bytes)
+        .and_then(|s| s.open::<T>(key))
+        .map_err(wire)?;
+    check(&body)?;
+    let held = cache
+        .cached(kind)?
+        .and_then(|e| e.version.parse::<u64>().ok());
+    check_newer(T::KIND, held, body.version()).map_err(wire)?;
+    if cache.store(kind, &body.version().to_string(), &bytes)? {
+        updated.push(kind.as_str());
+    }
+    Ok(body)
+}
+
+/// Registers the kiosk's keys, then pulls the signed trust list, revocation list and
+/// template keys (each checked against the list key, never older than the one held), the
+/// thresholds and the teller list.
 pub fn pull_all<C: TrustCache + ?Sized>(
     client: &Client,
     cache: &C,
+    opts: &TrustOptions,
 ) -> Result<PullReport, SyncError> {
     let mut r = PullReport::default();
-    for (path, kind, name) in [
-        ("/v1/trust-list", CacheKind::TrustList, "trust_list"),
-        ("/v1/thresholds", CacheKind::Thresholds, "thresholds"),
-    ] {
-        let body = client.get(path)?;
-        let v: Versioned = json(&body, name)?;
-        let label = v.version.to_string();
-        if cache.cached_version(kind)?.as_deref() != Some(label.as_str()) {
-            cache.put(kind, &label, &body)?;
-            r.updated.push(name);
+    let key = list_key(client, cache, opts)?;
+    r.list_key_id = key.key_id();
+    let identity = kiosk_identity(cache)?;
+    let registration = serde_json::to_vec(&identity.registration())
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    match client.put_json("/v1/kiosk-keys", registration) {
+        Ok(_) => {}
+        Err(SyncError::Status {
+            status: 409 | 422,
+            code,
+            ..
+        }) => {
+            tracing::warn!(code = %code, "the backend refused this kiosk's keys");
+            r.registration_refused = Some(code);
         }
-        match kind {
-            CacheKind::TrustList => r.trust_list_version = v.version,
-            _ => r.thresholds_version = v.version,
-        }
+        Err(e) => return Err(e),
     }
-    let rev: RevocationsAnswer = json(&client.get("/v1/revocations")?, "revocations")?;
-    let label = rev.version.to_string();
+
+    let trust: TrustList = pull_list(
+        client,
+        cache,
+        &key,
+        "/v1/trust-list",
+        CacheKind::TrustList,
+        |_| Ok(()),
+        &mut r.updated,
+    )?;
+    r.trust_list_version = trust.version;
+    r.issuers = trust.issuers.len();
+    let rev: RevocationList = pull_list(
+        client,
+        cache,
+        &key,
+        "/v1/revocations",
+        CacheKind::Revocations,
+        |_| Ok(()),
+        &mut r.updated,
+    )?;
     r.revocations_version = rev.version;
-    r.revoked = rev.revocations.len();
-    if cache.cached_version(CacheKind::Revocations)?.as_deref() != Some(label.as_str()) {
-        let ids: Vec<String> = rev
-            .revocations
-            .into_iter()
-            .map(|e| e.credential_id)
-            .collect();
-        cache.put_revocations(&label, &ids)?;
-        r.updated.push("revocations");
-    }
-    let tk: TemplateKeysAnswer = json(&client.get("/v1/template-keys")?, "template keys")?;
+    r.revoked = rev.credentials.len();
+    let tk: TemplateKeyList = pull_list(
+        client,
+        cache,
+        &key,
+        "/v1/template-keys",
+        CacheKind::TemplateKeys,
+        |l: &TemplateKeyList| {
+            if l.kiosk_id != opts.kiosk_id {
+                return Err(SyncError::Protocol(
+                    "template keys: wrapped for another kiosk".into(),
+                ));
+            }
+            for k in &l.keys {
+                identity
+                    .wrap_key()
+                    .unwrap(&opts.kiosk_id, k)
+                    .map_err(wire)?;
+            }
+            Ok(())
+        },
+        &mut r.updated,
+    )?;
     r.template_keys_version = tk.version;
-    let mut keys = Vec::with_capacity(tk.keys.len());
-    for k in tk.keys {
-        let text = Zeroizing::new(k.key);
-        let key = Zeroizing::new(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(text.as_bytes())
-                .map_err(|_| {
-                    SyncError::Protocol(format!("template key {} is not base64url", k.kid))
-                })?,
-        );
-        if key.len() != 32 {
-            return Err(SyncError::Protocol(format!(
-                "template key {} is not 32 bytes",
-                k.kid
-            )));
-        }
-        keys.push(TemplateKey {
-            kid: k.kid,
-            status: k.status,
-            key,
-        });
+    r.template_keys = tk.keys.len();
+
+    let body = client.get("/v1/thresholds")?;
+    let v: Versioned = json(&body, "thresholds")?;
+    if cache.store(CacheKind::Thresholds, &v.version.to_string(), &body)? {
+        r.updated.push("thresholds");
     }
-    r.template_keys = TemplateKeys {
-        version: tk.version,
-        keys,
-    };
+    r.thresholds_version = v.version;
+
     let t = pull_tellers(client, cache)?;
     r.tellers_version = t.version;
     r.tellers_changed = t.changed;

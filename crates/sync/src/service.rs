@@ -16,7 +16,7 @@ use madoguchi_ledger::Ledger;
 use serde::Serialize;
 
 use crate::drain::{DrainOptions, Outbox, drain};
-use crate::pull::{measure_skew, pull_all};
+use crate::pull::{TrustOptions, measure_skew, pull_all};
 use crate::{Client, SyncError};
 
 /// How the loop runs.
@@ -28,6 +28,8 @@ pub struct LoopOptions {
     pub pull_interval: Duration,
     /// Rest between drains when the outbox is empty.
     pub idle: Duration,
+    /// How pulled lists are checked.
+    pub trust: TrustOptions,
 }
 
 impl Default for LoopOptions {
@@ -36,6 +38,7 @@ impl Default for LoopOptions {
             drain: DrainOptions::default(),
             pull_interval: Duration::from_secs(300),
             idle: Duration::from_secs(2),
+            trust: TrustOptions::default(),
         }
     }
 }
@@ -99,7 +102,7 @@ pub fn run_loop(ledger: &Ledger, client: &Client, opts: &LoopOptions) {
             Err(e) => tracing::warn!(code = e.code(), "confirmation purge failed"),
         }
         if last_pull.is_none_or(|t| t.elapsed() >= opts.pull_interval) {
-            match pull_all(client, ledger) {
+            match pull_all(client, ledger, &opts.trust) {
                 Ok(_) => last_pull = Some(Instant::now()),
                 Err(e) => tracing::warn!(code = e.code(), "trust data pull failed"),
             }

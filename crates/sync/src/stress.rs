@@ -28,7 +28,8 @@ use crate::drain::{DrainOptions, Outbox, drain};
 use crate::{Client, ClientOptions, KioskToken, SyncError};
 
 /// The kiosk id and token the runs register.
-const KIOSK: &str = "K-STRESS";
+/// The kiosk id the fixture registers.
+pub const KIOSK: &str = "K-STRESS";
 
 /// Files of one run's kiosk.
 #[derive(Debug)]
@@ -78,8 +79,13 @@ impl Fixture {
     /// registered.
     pub fn central(&self, listen: &str) -> Result<Embedded, SyncError> {
         let addr = listen.parse().map_err(err)?;
+        let (master, _) = madoguchi_central::master_key::MasterKey::load_or_create(
+            &self.central_db.with_extension("key"),
+        )
+        .map_err(err)?;
         let c = Embedded::start(
             self.central_db.to_str().ok_or_else(|| err("path"))?,
+            master,
             addr,
             Limits::default(),
         )

@@ -25,7 +25,7 @@ fn run_once_drains_and_pulls_then_status_reports() {
     let fx = Fixture::new().unwrap();
     let central = fx.central("127.0.0.1:0").unwrap();
     central
-        .with_store(|s| async move { s.revoke("cred-1", "test").await })
+        .with_store(|s| async move { s.revoke("00000000000000c1", "test").await })
         .unwrap();
     {
         let l = fx.ledger().unwrap();
@@ -43,13 +43,16 @@ fn run_once_drains_and_pulls_then_status_reports() {
         url.as_str(),
         "--token-file",
         fx.token_file.to_str().unwrap(),
+        "--kiosk-id",
+        madoguchi_sync::stress::KIOSK,
     ];
     let mut a = vec!["run", "--once", "--batch-size", "10"];
     a.extend_from_slice(&paths);
     assert_eq!(run(cmd(&a)), ExitCode::SUCCESS);
     let l = fx.ledger().unwrap();
     assert_eq!(l.outbox_backlog().unwrap(), 0);
-    assert!(l.is_revoked("cred-1").unwrap());
+    let t = madoguchi_sync::trust::load(&l, madoguchi_sync::stress::KIOSK).unwrap();
+    assert!(t.revocations.is_revoked(&[0, 0, 0, 0, 0, 0, 0, 0xc1]));
     assert!(l.sync_state().unwrap().last_success_ms.is_some());
     let n = central
         .with_store(|s| async move { s.event_count().await })
@@ -114,6 +117,8 @@ fn bad_settings_exit_2_and_unreachable_backend_exits_1() {
         url.as_str(),
         "--token-file",
         tok,
+        "--kiosk-id",
+        "K-1",
     ];
     assert_eq!(run(cmd(&a)), ExitCode::from(1));
     let l = fx.ledger().unwrap();
@@ -142,6 +147,8 @@ fn continuous_run_drains_what_arrives_and_stops_at_its_deadline() {
         url.as_str(),
         "--token-file",
         fx.token_file.to_str().unwrap(),
+        "--kiosk-id",
+        madoguchi_sync::stress::KIOSK,
     ]);
     let t = std::time::Instant::now();
     let runner = std::thread::spawn(move || run(args));

@@ -10,8 +10,10 @@ use std::time::Duration;
 use madoguchi_central::server::{Embedded, Limits};
 use madoguchi_ledger::{CacheKind, DataKey, Ledger};
 use madoguchi_sync::drain::{DrainOptions, Outbox, drain, send_batch};
-use madoguchi_sync::pull::{measure_skew, pull_all};
+use madoguchi_sync::pull::{TrustOptions, measure_skew, pull_all};
+use madoguchi_sync::trust::{TrustProblem, load};
 use madoguchi_sync::{Client, ClientOptions, KioskToken, MemoryOutbox, SyncError};
+use madoguchi_wire::IssuerStatus;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "kiosk-token-for-tests-0123456789";
@@ -19,6 +21,7 @@ const TOKEN: &str = "kiosk-token-for-tests-0123456789";
 fn central() -> Embedded {
     let c = Embedded::start(
         ":memory:",
+        madoguchi_central::master_key::MasterKey::generate().unwrap(),
         "127.0.0.1:0".parse().unwrap(),
         Limits::default(),
     )
@@ -306,39 +309,143 @@ fn wrong_token_is_reported_as_unauthorized() {
     assert_eq!(ob.backlog().unwrap(), 1);
 }
 
+fn trust_options() -> TrustOptions {
+    TrustOptions {
+        kiosk_id: "K-1".into(),
+        list_key: None,
+    }
+}
+
 #[test]
-fn pulls_trust_data_into_the_ledger_caches() {
+fn pulls_signed_trust_data_into_the_ledger_caches() {
     let c = central();
     c.with_store(|s| async move {
-        s.rotate_keys().await?;
-        s.revoke("cred-42", "lost phone").await?;
+        s.rotate_template_key().await?;
+        s.revoke("00000000000000aa", "lost phone").await?;
         s.set_thresholds(&json!({"face_match": 0.6})).await
     })
     .unwrap();
     let ledger = Ledger::open_in_memory(DataKey::from_bytes([1; 32])).unwrap();
     let cl = client(&c.base_url());
-    let r = pull_all(&cl, &ledger).unwrap();
-    assert_eq!(r.updated, ["trust_list", "thresholds", "revocations"]);
-    assert!(ledger.is_revoked("cred-42").unwrap());
-    assert!(!ledger.is_revoked("cred-43").unwrap());
+    let r = pull_all(&cl, &ledger, &trust_options()).unwrap();
+    assert_eq!(
+        r.list_key_id,
+        c.list_public_key().key_id(),
+        "pinned at first contact"
+    );
+    // The kiosk registered its own issuer key: it is on the list it pulled.
+    assert_eq!(r.issuers, 1);
+    assert_eq!(r.revoked, 1);
+    assert_eq!(r.template_keys, 1);
+    for kind in ["trust_list", "revocations", "template_keys", "thresholds"] {
+        assert!(r.updated.contains(&kind), "{kind} in {:?}", r.updated);
+    }
     let th = ledger.cache_get(CacheKind::Thresholds).unwrap().unwrap();
     let th: Value = serde_json::from_slice(&th.body).unwrap();
     assert_eq!(th["thresholds"]["face_match"], 0.6);
-    let tl = ledger.cache_get(CacheKind::TrustList).unwrap().unwrap();
-    assert_eq!(tl.version, "1");
-    assert_eq!(r.template_keys.keys.len(), 1);
-    assert_eq!(r.template_keys.keys[0].key.len(), 32);
-    let shown = format!("{:?}", r.template_keys);
-    assert!(shown.contains("redacted"), "{shown}");
-    // Nothing changed: nothing rewritten.
-    let again = pull_all(&cl, &ledger).unwrap();
+    // What the verifier reads back: verified again, the template key open, the own key listed.
+    let t = load(&ledger, "K-1").unwrap();
+    assert!(t.revocations.is_revoked(&[0, 0, 0, 0, 0, 0, 0, 0xaa]));
+    assert_eq!(t.template_keys.len(), 1);
+    assert!(!format!("{t:?}").contains(&hex::encode(*t.template_keys[0].key)));
+    let own = t
+        .trust
+        .issuer(&t.own_issuer_kid)
+        .expect("own issuer key listed");
+    assert_eq!(own.status, IssuerStatus::Active);
+    assert_eq!(own.kiosk_id, "K-1");
+    t.check_fresh(madoguchi_sync::now_ms(), 60_000).unwrap();
+    assert!(matches!(
+        t.check_fresh(t.signed_at_ms + 2 * 3_600_000, 3_600_000),
+        Err(TrustProblem::Stale {
+            age_minutes: 120,
+            limit_minutes: 60
+        })
+    ));
+    // Another kiosk id cannot open the wrapped keys.
+    assert!(matches!(
+        load(&ledger, "K-2"),
+        Err(TrustProblem::Invalid { .. })
+    ));
+    // Nothing changed: no version changes (the lists are only refreshed).
+    let again = pull_all(&cl, &ledger, &trust_options()).unwrap();
     assert!(again.updated.is_empty(), "{:?}", again.updated);
-    // A revocation later: only that cache changes.
-    c.with_store(|s| async move { s.revoke("cred-43", "fraud").await })
+    // A revocation later: only that list changes, and it reaches the verifier's view.
+    c.with_store(|s| async move { s.revoke("00000000000000bb", "fraud").await })
         .unwrap();
-    let third = pull_all(&cl, &ledger).unwrap();
+    let third = pull_all(&cl, &ledger, &trust_options()).unwrap();
     assert_eq!(third.updated, ["revocations"]);
-    assert!(ledger.is_revoked("cred-43").unwrap());
+    assert!(
+        load(&ledger, "K-1")
+            .unwrap()
+            .revocations
+            .is_revoked(&[0, 0, 0, 0, 0, 0, 0, 0xbb])
+    );
+    // The kiosk's issuer key revoked at the backend: the trust list says so.
+    let kid = hex::encode(&t.own_issuer_kid);
+    c.with_store(|s| async move { s.revoke_issuer(&kid).await })
+        .unwrap();
+    let r = pull_all(&cl, &ledger, &trust_options()).unwrap();
+    assert_eq!(
+        r.registration_refused.as_deref(),
+        Some("issuer_key_revoked")
+    );
+    let t = load(&ledger, "K-1").unwrap();
+    assert_eq!(
+        t.trust.issuer(&t.own_issuer_kid).map(|i| i.status),
+        Some(IssuerStatus::Revoked)
+    );
+}
+
+#[test]
+fn an_edited_cache_or_another_list_key_is_refused() {
+    let c = central();
+    let ledger = Ledger::open_in_memory(DataKey::from_bytes([2; 32])).unwrap();
+    let cl = client(&c.base_url());
+    pull_all(&cl, &ledger, &trust_options()).unwrap();
+    // A provisioned key that is not the backend's: the lists do not verify.
+    let other = madoguchi_wire::ListSigningKey::generate().unwrap().public();
+    let opts = TrustOptions {
+        list_key: Some(other),
+        ..trust_options()
+    };
+    let e = pull_all(&cl, &ledger, &opts).unwrap_err();
+    assert!(e.to_string().contains("not by the trusted key"), "{e}");
+    // The cached trust list edited in the database: the verifier refuses it.
+    let ledger = Ledger::open_in_memory(DataKey::from_bytes([3; 32])).unwrap();
+    pull_all(&cl, &ledger, &trust_options()).unwrap();
+    let mut body: Value = serde_json::from_slice(
+        &ledger
+            .cache_get(CacheKind::TrustList)
+            .unwrap()
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    body["version"] = json!(99);
+    ledger
+        .cache_put(
+            CacheKind::TrustList,
+            "99",
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .unwrap();
+    assert!(matches!(
+        load(&ledger, "K-1"),
+        Err(TrustProblem::Invalid { .. })
+    ));
+    // …and an older list than the one held is a rollback the pull refuses.
+    let e = pull_all(&cl, &ledger, &trust_options()).unwrap_err();
+    assert!(e.to_string().contains("older than"), "{e}");
+}
+
+#[test]
+fn nothing_pulled_yet_is_named() {
+    let ledger = Ledger::open_in_memory(DataKey::from_bytes([4; 32])).unwrap();
+    assert_eq!(
+        load(&ledger, "K-1").unwrap_err(),
+        TrustProblem::Missing("list key")
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use madoguchi_central::server::{Embedded, Limits};
 use madoguchi_central::tellers::Role;
 use madoguchi_ledger::{DataKey, Ledger, TellerRole};
 use madoguchi_sync::drain::{DrainOptions, drain};
-use madoguchi_sync::pull::{pull_all, pull_tellers};
+use madoguchi_sync::pull::{TrustOptions, pull_all, pull_tellers};
 use madoguchi_sync::service::{LoopOptions, run_loop, stop_flag};
 use madoguchi_sync::{Client, ClientOptions, KioskToken};
 use serde_json::{Value, json};
@@ -21,7 +21,13 @@ const TOKEN_B: &str = "kiosk-b-token-for-tests-0123456789";
 const CRED: &str = "Y3JlZC1hLTAxMjM0NTY3ODk";
 
 fn central(database: &str) -> Embedded {
-    let c = Embedded::start(database, "127.0.0.1:0".parse().unwrap(), Limits::default()).unwrap();
+    let c = Embedded::start(
+        database,
+        madoguchi_central::master_key::MasterKey::generate().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        Limits::default(),
+    )
+    .unwrap();
     c.with_store(|s| async move {
         s.add_kiosk("K-A", &madoguchi_central::token_digest(TOKEN_A))
             .await?;
@@ -30,6 +36,13 @@ fn central(database: &str) -> Embedded {
     })
     .unwrap();
     c
+}
+
+fn kiosk(id: &str) -> TrustOptions {
+    TrustOptions {
+        kiosk_id: id.into(),
+        list_key: None,
+    }
 }
 
 fn client(c: &Embedded, token: &str) -> Client {
@@ -79,7 +92,7 @@ fn teller_with_a_key_from_kiosk_a(c: &Embedded, a: &Ledger) {
     c.with_store(|s| async move { s.add_teller("t-1", Role::Teller, "山田 花子").await })
         .unwrap();
     let ca = client(c, TOKEN_A);
-    pull_all(&ca, a).unwrap();
+    pull_all(&ca, a, &kiosk("K-A")).unwrap();
     a.put_teller_credential("t-1", CRED, &body(0), 0, Some("t-1"))
         .unwrap();
     let r = drain(a, &ca, &fast(), &mut |_| {}).unwrap();
@@ -107,7 +120,7 @@ fn roaming_key(database: &str) {
     );
     // A fresh kiosk B gets the teller and the key at its pull: it can sign them in offline.
     let cb = client(&c, TOKEN_B);
-    let r = pull_all(&cb, &b).unwrap();
+    let r = pull_all(&cb, &b, &kiosk("K-B")).unwrap();
     assert_eq!(
         (r.tellers_version, r.tellers_changed, r.tellers_skipped),
         (list.version, 2, 0)
@@ -134,7 +147,7 @@ fn roaming_key(database: &str) {
     b.record_sign_in(CRED, 4, &body(4)).unwrap();
     assert!(drain(&b, &cb, &fast(), &mut |_| {}).unwrap().complete);
     let ca = client(&c, TOKEN_A);
-    let r = pull_all(&ca, &a).unwrap();
+    let r = pull_all(&ca, &a, &kiosk("K-A")).unwrap();
     assert_eq!(r.tellers_changed, 1);
     let at_a = a.teller_credential(CRED).unwrap().unwrap();
     assert_eq!((at_a.sign_count, at_a.body), (4, body(4)));
@@ -142,7 +155,7 @@ fn roaming_key(database: &str) {
     assert!(a.record_sign_in(CRED, 3, &body(3)).is_err());
     // Pulling again changes nothing and writes nothing.
     let total = b.outbox_total().unwrap();
-    let again = pull_all(&cb, &b).unwrap();
+    let again = pull_all(&cb, &b, &kiosk("K-B")).unwrap();
     assert_eq!(again.tellers_changed, 0);
     assert!(again.updated.is_empty(), "{:?}", again.updated);
     assert_eq!(b.outbox_total().unwrap(), total);
@@ -150,7 +163,7 @@ fn roaming_key(database: &str) {
     // Revoked at kiosk A: the backend and kiosk B follow.
     a.revoke_teller_credential(CRED).unwrap();
     assert!(drain(&a, &ca, &fast(), &mut |_| {}).unwrap().complete);
-    pull_all(&cb, &b).unwrap();
+    pull_all(&cb, &b, &kiosk("K-B")).unwrap();
     assert!(
         b.teller_credential(CRED)
             .unwrap()
@@ -184,7 +197,7 @@ fn tellers_added_and_disabled_at_the_backend_reach_the_ledger_at_its_next_pull()
         .unwrap();
     let cl = client(&c, TOKEN_A);
     // An empty list changes nothing.
-    let r = pull_all(&cl, &l).unwrap();
+    let r = pull_all(&cl, &l, &kiosk("K-A")).unwrap();
     assert_eq!((r.tellers_version, r.tellers_changed), (0, 0));
     teller_with_a_key_from_kiosk_a(&c, &l);
     c.with_store(|s| async move { s.add_teller("sup-1", Role::Supervisor, "佐藤 一郎").await })
@@ -200,7 +213,7 @@ fn tellers_added_and_disabled_at_the_backend_reach_the_ledger_at_its_next_pull()
     c.with_store(|s| async move { s.set_teller_enabled("t-1", false).await })
         .unwrap();
     assert_eq!(candidates(&l).len(), 1, "not before the pull");
-    let r = pull_all(&cl, &l).unwrap();
+    let r = pull_all(&cl, &l, &kiosk("K-A")).unwrap();
     assert_eq!(r.tellers_changed, 1);
     assert!(candidates(&l).is_empty());
     assert!(!teller(&l, "t-1").enabled);
@@ -209,7 +222,7 @@ fn tellers_added_and_disabled_at_the_backend_reach_the_ledger_at_its_next_pull()
     // Enabled again.
     c.with_store(|s| async move { s.set_teller_enabled("t-1", true).await })
         .unwrap();
-    pull_all(&cl, &l).unwrap();
+    pull_all(&cl, &l, &kiosk("K-A")).unwrap();
     assert_eq!(candidates(&l).len(), 1);
 }
 
@@ -227,6 +240,7 @@ fn the_sync_loop_applies_a_backend_disable_within_its_pull_interval() {
         },
         pull_interval: Duration::from_millis(200),
         idle: Duration::from_millis(50),
+        trust: kiosk("K-A"),
     };
     let cl = client(&c, TOKEN_A);
     std::thread::scope(|s| {
