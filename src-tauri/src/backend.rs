@@ -62,6 +62,9 @@ pub const LEDGER_FILE: &str = "ledger.sqlite";
 pub const KEY_FILE: &str = "ledger.key";
 /// The embedded demo backend's database in the data directory.
 pub const DEMO_CENTRAL_FILE: &str = "central-demo.sqlite";
+/// The embedded demo backend's master key file in the data directory (mode 0600, made on the
+/// first start).
+pub const DEMO_CENTRAL_KEY_FILE: &str = "central-demo.key";
 
 /// Opens the ledger; on the first start (no database, no key) provisions the key. A database
 /// without its key is an error, never a silent new key.
@@ -83,6 +86,14 @@ impl Backend {
         let data_dir = config.data_dir();
         let ledger = Arc::new(open_ledger(&data_dir)?);
         let mut central = None;
+        // The provisioned list key; the embedded demo backend's own in simulation.
+        let mut list_key = Some(config.backend.list_public_key.as_str())
+            .filter(|k| !k.is_empty())
+            .map(madoguchi_wire::ListPublicKey::from_base64)
+            .transpose()
+            .map_err(|e| {
+                madoguchi_sync::SyncError::Config(format!("backend.list_public_key: {e}"))
+            })?;
         let (url, token) = if !config.backend.url.is_empty() {
             let token = match (&config.backend.token, &config.backend.token_file) {
                 (Some(t), _) => Some(KioskToken::new(t.expose().to_owned())),
@@ -99,8 +110,12 @@ impl Backend {
                 .map_err(|e| madoguchi_central::CentralError::Invalid(e.to_string()))?
                 .sign_root;
             let roots = madoguchi_central::evidence::JpkiRoots::with_test_roots(&[test_sign_root])?;
+            let (master, _) = madoguchi_central::master_key::MasterKey::load_or_create(
+                &data_dir.join(DEMO_CENTRAL_KEY_FILE),
+            )?;
             let embedded = madoguchi_central::server::Embedded::start_with_verifier(
                 &db.to_string_lossy(),
+                master,
                 std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 madoguchi_central::server::Limits::default(),
                 std::sync::Arc::new(madoguchi_central::evidence::JpkiVerifier::new(roots)),
@@ -133,6 +148,14 @@ impl Backend {
                 }
                 Ok(())
             })?;
+            // The demo issues face credentials: it needs a template key to wrap for the kiosk.
+            embedded.with_store(|s| async move {
+                if s.template_keys().await?.is_empty() {
+                    s.rotate_template_key().await?;
+                }
+                Ok(())
+            })?;
+            list_key = Some(embedded.list_public_key());
             let url = embedded.base_url();
             tracing::info!(url = %url, "embedded demo backend started on loopback");
             central = Some(embedded);
@@ -151,12 +174,17 @@ impl Backend {
                 let client = Client::new(opts)?;
                 let (l, s) = (ledger.clone(), stop.clone());
                 let pull_interval = config.backend.pull_interval_seconds.duration();
+                let trust = madoguchi_sync::TrustOptions {
+                    kiosk_id: config.kiosk.id.to_string(),
+                    list_key,
+                };
                 Some(
                     std::thread::Builder::new()
                         .name("sync".into())
                         .spawn(move || {
                             let mut o = LoopOptions {
                                 pull_interval,
+                                trust,
                                 ..LoopOptions::default()
                             };
                             o.drain.stop = Some(s);

@@ -120,6 +120,9 @@ pub fn main() -> ExitCode {
                             .filter(|u| !u.is_empty()),
                         token_file: config.backend.token_file.clone(),
                         ca_file: config.backend.ca_file.clone(),
+                        kiosk_id: Some(config.kiosk.id.to_string()),
+                        list_public_key: Some(config.backend.list_public_key.as_str().to_owned())
+                            .filter(|k| !k.is_empty()),
                     })
                 }
                 Err(_) => action,

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use madoguchi_face::challenge_eval::Presenter;
 use madoguchi_flow::ports::{CodeBInput, Route};
-use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, Key, Refusal, Secret, Start};
+use madoguchi_flow::{
+    ChallengeChoice, IdentityStart, Input, Key, QrAuthStart, Refusal, Secret, Start,
+};
 use madoguchi_ledger::Ledger;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -154,13 +156,7 @@ pub fn identity_start<R: Runtime>(
         "code_b" => Route::CodeB,
         _ => return Err(bad("route must be pin or code_b")),
     };
-    let challenge = match request.challenge.as_str() {
-        "random" => ChallengeChoice::Random,
-        "left" => ChallengeChoice::Left,
-        "right" => ChallengeChoice::Right,
-        "none" => ChallengeChoice::None,
-        _ => return Err(bad("challenge must be random, left, right or none")),
-    };
+    let challenge = challenge_choice(&request.challenge)?;
     let code_b = request.code_b.map(CodeBRequest::into_input).transpose()?;
     let teller = state.desk.teller()?;
     state
@@ -198,13 +194,52 @@ fn teller_input<R: Runtime>(
     state.runner.send(input).map_err(refused)
 }
 
-/// Confirms the kiosk's decision (teller console).
+/// Confirms the kiosk's decision, or finishes the step that waits for the teller (teller
+/// console).
 #[tauri::command]
 pub fn procedure_confirm<R: Runtime>(
     webview: Webview<R>,
     state: State<'_, Procedures>,
 ) -> Result<(), UiError> {
     teller_input(&webview, &state, Input::Confirm)
+}
+
+/// Confirms a verified identity and issues the customer a face credential (teller console).
+#[tauri::command]
+pub fn procedure_confirm_enroll<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<(), UiError> {
+    teller_input(&webview, &state, Input::ConfirmEnroll)
+}
+
+fn challenge_choice(c: &str) -> Result<ChallengeChoice, UiError> {
+    Ok(match c {
+        "random" => ChallengeChoice::Random,
+        "left" => ChallengeChoice::Left,
+        "right" => ChallengeChoice::Right,
+        "none" => ChallengeChoice::None,
+        _ => return Err(bad("challenge must be random, left, right or none")),
+    })
+}
+
+/// Starts an authentication with the customer's face credential QR (teller console).
+#[tauri::command]
+pub fn qr_auth_start<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+    challenge: String,
+) -> Result<(), UiError> {
+    only(&webview, Side::Teller)?;
+    let challenge = challenge_choice(&challenge)?;
+    let teller = state.desk.teller()?;
+    state
+        .runner
+        .send(Input::Start(Start::QrAuth(QrAuthStart {
+            teller,
+            challenge,
+        })))
+        .map_err(refused)
 }
 
 /// A security key and the PIN it verifies its holder with (teller console). The PIN goes
@@ -548,6 +583,35 @@ pub fn sim_camera<R: Runtime>(
 ) -> Result<(), UiError> {
     only(&webview, Side::Teller)?;
     sims(&state)?.set_camera(plugged);
+    sim_changed(&state);
+    Ok(())
+}
+
+/// Shows `text` as a QR on the simulated customer's phone (simulation only: the tests bring
+/// expired or forged credentials this way).
+#[tauri::command]
+pub fn sim_phone_show<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+    text: String,
+) -> Result<(), UiError> {
+    only(&webview, Side::Teller)?;
+    if text.is_empty() || text.len() > 4096 {
+        return Err(bad("text must be 1 to 4096 bytes"));
+    }
+    sims(&state)?.show_on_phone(text);
+    sim_changed(&state);
+    Ok(())
+}
+
+/// Empties the simulated customer's phone (a customer without a face credential).
+#[tauri::command]
+pub fn sim_phone_clear<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<(), UiError> {
+    only(&webview, Side::Teller)?;
+    sims(&state)?.clear_phone();
     sim_changed(&state);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Assembles the counter for a run of the app (the kiosk, or the headless `procedure`
-//! command): the trust anchors, the reader, the face engine and camera, the ledger sink and
-//! the screens become the procedure runner's ports; the runner and the reader watcher start.
+//! command): the trust anchors, the reader, the face engine and camera, the face credential
+//! port, the ledger sink and the screens become the procedure runner's ports; the runner and the reader watcher start.
 //! The kiosk and the headless runner use exactly this, with different screens.
 //!
 //! What it does not do: open windows (kiosk.rs) or print (procedure_cli.rs).
@@ -15,6 +15,7 @@ use madoguchi_flow::{Screens, Settings, Timeouts};
 use madoguchi_ledger::Ledger;
 
 use crate::ports::card::{PcscCard, ReaderChoice};
+use crate::ports::credential::LedgerCredentials;
 use crate::ports::face::{CameraSetup, FaceService, PreviewSink, spawn_preview};
 use crate::ports::records::{LedgerRecords, UNVERIFIED_TELLER};
 use crate::runner::{RunnerHandle, RunnerPorts, inbox, spawn_card_watcher, spawn_runner};
@@ -69,8 +70,24 @@ pub fn settings(config: &Config) -> Settings {
             sign_entry: p.sign_entry_seconds.millis(),
             review: p.review_seconds.millis(),
             result: p.result_seconds.millis(),
+            ..Timeouts::default()
         },
     }
+}
+
+/// The embedding model the face port runs, as face credentials name it (from the model
+/// manifest); `None` when the models are not installed.
+pub fn credential_model() -> Option<madoguchi_faceqr::ModelRef> {
+    let dir = crate::assets::find("models/manifest.toml")?
+        .parent()?
+        .to_path_buf();
+    let manifest = madoguchi_face::models::Manifest::load(&dir).ok()?;
+    let id = madoguchi_face::EmbedderKind::Sface.model_id();
+    let entry = manifest.entry(id).ok()?;
+    Some(madoguchi_faceqr::ModelRef {
+        model_id: entry.id.clone(),
+        template_version: entry.template_version?,
+    })
 }
 
 /// Loads the face engine from the installed (or development) assets.
@@ -100,6 +117,17 @@ pub fn start(
     } else {
         madoguchi_card::TrustAnchors::production()?
     };
+    let phone = match &camera {
+        CameraSetup::Simulated { phone, .. } => Some(phone.clone()),
+        CameraSetup::Webcam { .. } => None,
+    };
+    let credentials = LedgerCredentials::new(
+        ledger.clone(),
+        config.kiosk.id.to_string(),
+        config.face_credential.max_list_age_hours.millis(),
+        credential_model(),
+        phone,
+    );
     let records = LedgerRecords::new(ledger);
     records.ensure_teller(UNVERIFIED_TELLER)?;
     let teller = TellerRef {
@@ -108,9 +136,9 @@ pub fn start(
     };
     let (runner, rx) = inbox();
     let (preview_tx, preview_frames) = spawn_preview(preview)?;
-    let report = {
+    let report: crate::ports::face::Report = {
         let runner = runner.clone();
-        Box::new(move |ev| runner.post(madoguchi_flow::Input::Face(ev)))
+        Arc::new(move |ev| runner.post(madoguchi_flow::Input::Face(ev)))
     };
     let engine_config = config.clone();
     let face = FaceService::start(
@@ -126,6 +154,7 @@ pub fn start(
         RunnerPorts {
             card: Box::new(card),
             face: Box::new(face),
+            credentials: Box::new(credentials),
             records: Box::new(records),
             screens,
         },

@@ -46,7 +46,7 @@ pub struct KioskStatus {
     pub simulate: bool,
     /// Screens share one window.
     pub single_screen: bool,
-    /// The devices, in a fixed order: reader, camera, backend. Empty until the first probe
+    /// The devices, in a fixed order: reader, camera, backend, trust lists. Empty until the first probe
     /// finished.
     pub devices: Vec<DeviceStatus>,
     /// Seconds since the UNIX epoch when `devices` was probed; 0 before the first probe.
@@ -63,6 +63,8 @@ pub enum DeviceKind {
     Camera,
     /// The central backend link.
     Backend,
+    /// The face-credential trust lists the kiosk holds (their age).
+    Trust,
 }
 
 /// Hardware or simulator.
@@ -135,7 +137,7 @@ pub fn msg(m: &Msg) -> Value {
 fn actions(a: &Actions) -> Value {
     json!({
         "start": a.start, "cancel": a.cancel, "confirm": a.confirm, "override": a.override_,
-        "next": a.next, "codeB": a.code_b, "skipSign": a.skip_sign,
+        "next": a.next, "codeB": a.code_b, "skipSign": a.skip_sign, "enroll": a.enroll,
     })
 }
 
@@ -209,6 +211,17 @@ fn result(r: &ResultSummary) -> Value {
     })
 }
 
+/// The credential just issued, for the teller (ids and dates; the QR is the customer's).
+fn issued(i: &madoguchi_flow::ports::IssuedCredential) -> Value {
+    json!({
+        "credentialId": i.credential_id,
+        "issuerKid": i.issuer_kid,
+        "templateKid": i.template_kid,
+        "issuedAtMs": i.issued_at_ms,
+        "expiresAtMs": i.expires_at_ms,
+    })
+}
+
 fn signature(s: SignatureState) -> Value {
     match s {
         SignatureState::Pending => json!({ "state": "pending", "reason": null }),
@@ -239,6 +252,7 @@ pub fn teller_view(
         "proposed": t.proposed.map(|(o, r)| json!({ "outcome": o.as_str(), "reason": r })),
         "signature": t.signature.map(signature),
         "result": t.result.map(result),
+        "issued": t.issued.map(issued),
         "teller": teller.map(|t| json!({ "id": t.id, "verified": t.verified })),
     })
 }
@@ -267,6 +281,8 @@ pub fn customer_view(seq: u64, step: &str, remaining_ms: Option<u64>, c: &Custom
         "picture": c.picture.as_str(),
         "keypad": c.keypad.as_ref().map(keypad),
         "camera": c.camera,
+        "qrGuide": c.qr_guide,
+        "qr": c.qr_png.as_ref().map(|p| data_url("image/png", p.expose())),
         "outcome": c.outcome.map(Outcome::as_str),
     })
 }
@@ -322,6 +338,10 @@ mod tests {
         "evidence.encoding",
         "io",
         "card.pcsc",
+        // The credential port (the rest are the flow's message codes).
+        "credential.issue_failed",
+        // The trust lists' status line.
+        "trust.fresh",
         // The face port.
         "face.unavailable",
         "face.camera",

@@ -168,6 +168,8 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             cmd::identity_start,
             cmd::procedure_code_b,
             cmd::procedure_confirm,
+            cmd::procedure_confirm_enroll,
+            cmd::qr_auth_start,
             cmd::procedure_override,
             cmd::procedure_cancel,
             cmd::procedure_next,
@@ -178,6 +180,8 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             cmd::sim_card,
             cmd::sim_presenter,
             cmd::sim_camera,
+            cmd::sim_phone_clear,
+            cmd::sim_phone_show,
             cmd::desk_state,
             cmd::desk_sign_in,
             cmd::desk_sign_out,
@@ -238,6 +242,8 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
                 url: backend.url.clone(),
                 embedded: backend.embedded,
                 ledger: Some(backend.ledger.clone()),
+                kiosk_id: config.kiosk.id.to_string(),
+                max_list_age_ms: config.face_credential.max_list_age_hours.millis(),
             };
             app.manage(backend);
             open_windows(app, &config)?;

@@ -304,7 +304,13 @@ pub fn run(cmd: ProcedureCommand, config_path: Option<&std::path::Path>) -> Exit
     };
     let camera = match (&sims, &a.face) {
         (Some(s), Some(photo)) => {
-            let CameraSetup::Simulated { plugged, clip, .. } = s.camera() else {
+            let CameraSetup::Simulated {
+                plugged,
+                clip,
+                phone,
+                ..
+            } = s.camera()
+            else {
                 return device("face.camera", "no simulated camera");
             };
             CameraSetup::Simulated {
@@ -318,6 +324,7 @@ pub fn run(cmd: ProcedureCommand, config_path: Option<&std::path::Path>) -> Exit
                 })),
                 plugged,
                 clip,
+                phone,
             }
         }
         (Some(s), None) => s.camera(),

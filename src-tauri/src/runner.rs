@@ -13,7 +13,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use madoguchi_flow::ports::{CardPort, Clock, Coin, FacePort, Millis, Ports, RecordSink};
+use madoguchi_flow::ports::{
+    CardPort, Clock, Coin, CredentialPort, FacePort, Millis, Ports, RecordSink,
+};
 use madoguchi_flow::{Counter, Input, Refusal, Screens, Settings};
 
 use crate::ports::card::ReaderChoice;
@@ -121,6 +123,8 @@ pub struct RunnerPorts {
     pub card: Box<dyn CardPort + Send>,
     /// The face service.
     pub face: Box<dyn FacePort + Send>,
+    /// The face credential.
+    pub credentials: Box<dyn CredentialPort + Send>,
     /// The ledger.
     pub records: Box<dyn RecordSink + Send>,
     /// The windows (or the headless runner's output).
@@ -133,6 +137,7 @@ impl RunnerPorts {
         Ports {
             card: self.card.as_mut(),
             face: self.face.as_mut(),
+            credentials: self.credentials.as_mut(),
             records: self.records.as_mut(),
             screens: self.screens.as_mut(),
             clock,

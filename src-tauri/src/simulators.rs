@@ -3,7 +3,9 @@
 //! the PC/SC path a real reader takes), and the synthetic person in front of the simulated
 //! camera. The simulator panel of the teller console drives them: choose the card profile,
 //! insert and remove the card (also in the middle of a read), choose who stands in front of
-//! the camera (any face image, a live person or a held-up photo), unplug the camera.
+//! the camera (any face image, a live person or a held-up photo), unplug the camera, and the
+//! customer's phone, which holds the face credential last issued at this kiosk and shows it to
+//! the camera when a QR is scanned (or is emptied).
 //!
 //! What it does not do: start `pcscd` (the system service, or `installer/run-simulated.sh`,
 //! does), or give the kiosk any shortcut around PC/SC.
@@ -17,6 +19,7 @@ use madoguchi_face::challenge_eval::Presenter;
 use madoguchi_virtual_card::{Profile, VirtualCard, profile, profiles, vpcd};
 use serde_json::{Value, json};
 
+use crate::ports::credential::SimPhone;
 use crate::ports::face::{CameraSetup, PresenterChoice};
 
 /// Why a simulator could not do what was asked.
@@ -59,6 +62,7 @@ pub struct Simulators {
     presenter: Arc<Mutex<PresenterChoice>>,
     plugged: Arc<AtomicBool>,
     clip: Option<PathBuf>,
+    phone: SimPhone,
 }
 
 impl std::fmt::Debug for Simulators {
@@ -128,6 +132,7 @@ impl Simulators {
             })),
             plugged: Arc::new(AtomicBool::new(true)),
             clip: config.devices.camera_clip.clone(),
+            phone: Arc::new(Mutex::new(None)),
         };
         sims.insert(&p, None)?;
         Ok(Some(sims))
@@ -139,6 +144,22 @@ impl Simulators {
             presenter: self.presenter.clone(),
             plugged: self.plugged.clone(),
             clip: self.clip.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+
+    /// Empties the simulated phone (a customer without a credential).
+    pub fn clear_phone(&self) {
+        if let Ok(mut p) = self.phone.lock() {
+            *p = None;
+        }
+    }
+
+    /// Puts `text` on the simulated phone's screen (a credential from elsewhere, an old one,
+    /// a forged one): the camera shows it as a QR when one is scanned.
+    pub fn show_on_phone(&self, text: String) {
+        if let Ok(mut p) = self.phone.lock() {
+            *p = Some(zeroize::Zeroizing::new(text));
         }
     }
 
@@ -248,6 +269,7 @@ impl Simulators {
                 },
             },
             "camera": { "plugged": self.plugged.load(Ordering::SeqCst) },
+            "phone": { "credential": self.phone.lock().is_ok_and(|p| p.is_some()) },
         })
     }
 }

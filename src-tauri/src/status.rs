@@ -1,5 +1,6 @@
-//! Device status: probes the reader (PC/SC), the camera (nokhwa) and the backend link, and
-//! turns what each library reports into [`DeviceStatus`] for the screens.
+//! Device status: probes the reader (PC/SC), the camera (nokhwa), the backend link and the
+//! age of the face-credential trust lists in the ledger, and turns what each reports into
+//! [`DeviceStatus`] for the screens.
 //!
 //! It runs on its own thread ([`spawn_poller`]), never on the UI thread, and publishes each
 //! snapshot as a `device-status` event. In simulation it reports the simulators; those not
@@ -24,7 +25,7 @@ pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(2);
 /// The latest snapshot, shared with the commands.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Devices in order reader, camera, backend.
+    /// Devices in order reader, camera, backend, trust lists.
     pub devices: Vec<DeviceStatus>,
     /// When they were probed (UNIX seconds).
     pub probed_at: u64,
@@ -176,6 +177,70 @@ pub struct Link {
     pub embedded: bool,
     /// The ledger whose outbox backlog is shown.
     pub ledger: Option<std::sync::Arc<madoguchi_ledger::Ledger>>,
+    /// This kiosk's id (its template keys are wrapped for it).
+    pub kiosk_id: String,
+    /// The oldest trust lists the kiosk uses (`face_credential.max_list_age_hours`), ms.
+    pub max_list_age_ms: i64,
+}
+
+/// The face-credential trust lists in the ledger: verified as the credential port reads them,
+/// with their age against the limit (older: no credential is issued or verified).
+pub fn probe_trust(link: &Link) -> DeviceStatus {
+    use madoguchi_sync::TrustProblem;
+    let mode = if link.embedded {
+        DeviceMode::Simulated
+    } else {
+        DeviceMode::Network
+    };
+    let Some(ledger) = &link.ledger else {
+        return status(
+            DeviceKind::Trust,
+            mode,
+            DeviceState::Missing,
+            "trust.missing",
+            Map::new(),
+        );
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let limit = json!(link.max_list_age_ms / 60_000);
+    match madoguchi_sync::trust::load(ledger, &link.kiosk_id) {
+        Ok(t) => {
+            let age = json!(t.age_ms(now) / 60_000);
+            let p = params(&[
+                ("ageMinutes", age),
+                ("limitMinutes", limit),
+                ("trustVersion", json!(t.trust.version)),
+                ("revocationsVersion", json!(t.revocations.version)),
+                ("revoked", json!(t.revocations.credentials.len())),
+            ]);
+            match t.check_fresh(now, link.max_list_age_ms) {
+                Ok(()) => status(DeviceKind::Trust, mode, DeviceState::Ok, "trust.fresh", p),
+                Err(_) => status(
+                    DeviceKind::Trust,
+                    mode,
+                    DeviceState::Error,
+                    "trust.stale",
+                    p,
+                ),
+            }
+        }
+        Err(TrustProblem::Missing(_)) => status(
+            DeviceKind::Trust,
+            mode,
+            DeviceState::Missing,
+            "trust.missing",
+            Map::new(),
+        ),
+        Err(_) => status(
+            DeviceKind::Trust,
+            mode,
+            DeviceState::Error,
+            "trust.invalid",
+            Map::new(),
+        ),
+    }
 }
 
 /// The backend link: reachability of the backend in use and the outbox backlog.
@@ -243,6 +308,7 @@ pub fn probe_all(config: &Config, link: &Link) -> Snapshot {
         probe_reader(config),
         probe_camera(config),
         probe_backend(link),
+        probe_trust(link),
     ];
     let probed_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -370,7 +436,17 @@ mod tests {
         let kinds: Vec<_> = snap.devices.iter().map(|d| d.kind).collect();
         assert_eq!(
             kinds,
-            [DeviceKind::Reader, DeviceKind::Camera, DeviceKind::Backend]
+            [
+                DeviceKind::Reader,
+                DeviceKind::Camera,
+                DeviceKind::Backend,
+                DeviceKind::Trust
+            ]
+        );
+        // No ledger: no trust lists, said as missing, never as fresh.
+        assert_eq!(
+            (snap.devices[3].state, snap.devices[3].detail),
+            (DeviceState::Missing, "trust.missing")
         );
         assert_eq!(snap.devices[0].mode, DeviceMode::Simulated);
         // The virtual reader is only "ok" when pcscd really lists it.
@@ -422,6 +498,7 @@ mod tests {
             url: Some(format!("http://127.0.0.1:{port}")),
             embedded: false,
             ledger: Some(std::sync::Arc::new(ledger)),
+            ..Link::default()
         };
         let s = probe_backend(&link);
         assert_eq!(

@@ -403,7 +403,8 @@ macro_rules! validated_string {
 }
 
 validated_string!(
-    /// An Ed25519 public key as unpadded base64url (43 characters), or empty.
+    /// An Ed25519 public key as unpadded base64url (43 characters), or empty (the default).
+    #[derive(Default)]
     ListKeyText,
     |s| {
         if s.is_empty()
@@ -417,12 +418,6 @@ validated_string!(
         }
     }
 );
-
-impl Default for ListKeyText {
-    fn default() -> Self {
-        ListKeyText(String::new())
-    }
-}
 
 validated_string!(
     /// A kiosk id: 1–32 of `A–Z a–z 0–9 - _`.

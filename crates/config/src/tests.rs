@@ -224,9 +224,16 @@ fn list_keys_and_list_ages_are_checked() {
         .expect("43 base64url characters");
     assert_eq!(c.backend.list_public_key.as_str().len(), 43);
     assert!(parse("[backend]\nlist_public_key = \"AAAA\"\n").is_err());
-    assert!(parse("[backend]\nlist_public_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n").is_err());
+    assert!(
+        parse("[backend]\nlist_public_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n")
+            .is_err()
+    );
     assert_eq!(
-        parse("").expect("empty").face_credential.max_list_age_hours.millis(),
+        parse("")
+            .expect("empty")
+            .face_credential
+            .max_list_age_hours
+            .millis(),
         24 * 3_600_000
     );
     assert!(parse("[face_credential]\nmax_list_age_hours = 0\n").is_err());

@@ -23,10 +23,14 @@ use madoguchi_face::challenge_eval::{Presenter, simulated_camera};
 use madoguchi_face::verify::{Decision, decide};
 use madoguchi_face::worker::{Event, Phase, VerifyHandle, VerifyOptions, spawn_verify};
 use madoguchi_face::{EmbedderKind, FaceEngine};
+use madoguchi_faceqr::read::{QrReader, ReaderConfig};
+use madoguchi_faceqr::template::Template;
 use madoguchi_flow::ports::{
     CapturedFace, ChallengeResult, FaceDecision, FaceEvent, FaceFault, FacePort, FaceProgress,
-    FaceRequest, FaceResult, PrivateBytes, Turn,
+    FaceReference, FaceRequest, FaceResult, LiveTemplate, Private, PrivateBytes, Turn,
 };
+
+use crate::ports::credential::SimPhone;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -52,6 +56,8 @@ pub enum CameraSetup {
         plugged: Arc<AtomicBool>,
         /// A recorded clip instead of the synthetic person.
         clip: Option<PathBuf>,
+        /// The simulated customer's phone, shown to the camera when a QR is scanned.
+        phone: SimPhone,
     },
     /// A real camera (index or name substring; empty: the first).
     Webcam {
@@ -148,16 +154,31 @@ impl FrameSource for Pluggable {
     }
 }
 
-enum FaceCmd {
-    Start {
+/// What a check matches against, owned by the face thread.
+enum Reference {
+    /// The chip photo, greyscale.
+    Chip {
         gray: Zeroizing<Vec<u8>>,
         width: u32,
         height: u32,
-        turn: Option<Turn>,
     },
+    /// A credential's template ([`Template::to_bytes`]).
+    Template(Zeroizing<Vec<u8>>),
+}
+
+enum FaceCmd {
+    Start {
+        reference: Reference,
+        turn: Option<Turn>,
+        want_template: bool,
+    },
+    ScanQr,
     Stop,
     WatchCamera,
 }
+
+/// Where the face thread's events go (the runner's inbox); shared with the QR scan thread.
+pub type Report = Arc<dyn Fn(FaceEvent) + Send + Sync>;
 
 /// The face port the runner holds; the work happens on the face thread.
 pub struct FaceService {
@@ -180,7 +201,7 @@ impl FaceService {
         load: EngineLoader,
         camera: CameraSetup,
         preview: Sender<Frame>,
-        report: Box<dyn Fn(FaceEvent) + Send>,
+        report: Report,
     ) -> std::io::Result<FaceService> {
         let (cmd, rx) = unbounded();
         let setup = camera.clone();
@@ -197,13 +218,32 @@ impl FacePort for FaceService {
             let _ = self.cmd.send(FaceCmd::WatchCamera);
             return Err(FaceFault::NoCamera);
         }
+        let reference = match request.reference {
+            FaceReference::Chip(p) => Reference::Chip {
+                gray: Zeroizing::new(p.gray.expose().to_vec()),
+                width: p.width,
+                height: p.height,
+            },
+            FaceReference::Credential(t) => {
+                Reference::Template(Zeroizing::new(t.0.expose().to_vec()))
+            }
+        };
         self.cmd
             .send(FaceCmd::Start {
-                gray: Zeroizing::new(request.reference.gray.expose().to_vec()),
-                width: request.reference.width,
-                height: request.reference.height,
+                reference,
                 turn: request.challenge,
+                want_template: request.want_template,
             })
+            .map_err(|_| FaceFault::Unavailable("face.unavailable"))
+    }
+
+    fn scan_qr(&mut self) -> Result<(), FaceFault> {
+        if !self.camera.available() {
+            let _ = self.cmd.send(FaceCmd::WatchCamera);
+            return Err(FaceFault::NoCamera);
+        }
+        self.cmd
+            .send(FaceCmd::ScanQr)
             .map_err(|_| FaceFault::Unavailable("face.unavailable"))
     }
 
@@ -223,7 +263,7 @@ fn face_thread(
     rx: Receiver<FaceCmd>,
     camera: CameraSetup,
     preview: Sender<Frame>,
-    report: Box<dyn Fn(FaceEvent) + Send>,
+    report: Report,
 ) {
     let started = Instant::now();
     let engine = load();
@@ -235,7 +275,13 @@ fn face_thread(
         Err(e) => tracing::error!(error = %e, "the face engine could not be loaded"),
     }
     let mut running: Option<Running> = None;
+    let mut scanning: Option<Arc<AtomicBool>> = None;
     let mut watching = false;
+    let stop_scan = |scanning: &mut Option<Arc<AtomicBool>>| {
+        if let Some(flag) = scanning.take() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
     loop {
         let events = running
             .as_ref()
@@ -247,15 +293,33 @@ fn face_thread(
                     if let Some(r) = running.take() {
                         r.handle.cancel();
                     }
+                    stop_scan(&mut scanning);
                 }
                 Ok(FaceCmd::WatchCamera) => watching = true,
-                Ok(FaceCmd::Start { gray, width, height, turn }) => {
+                Ok(FaceCmd::ScanQr) => {
                     if let Some(r) = running.take() {
                         r.handle.cancel();
                     }
+                    stop_scan(&mut scanning);
+                    match scan_source(&camera).and_then(|s| {
+                        spawn_scan(s, preview.clone(), report.clone()).map_err(|_| Begin::Failed("face.camera"))
+                    }) {
+                        Ok(flag) => scanning = Some(flag),
+                        Err(Begin::Camera) => {
+                            watching = true;
+                            report(FaceEvent::CameraLost);
+                        }
+                        Err(Begin::Failed(code)) => report(FaceEvent::Failed(code)),
+                    }
+                }
+                Ok(FaceCmd::Start { reference, turn, want_template }) => {
+                    if let Some(r) = running.take() {
+                        r.handle.cancel();
+                    }
+                    stop_scan(&mut scanning);
                     match &engine {
                         Err(_) => report(FaceEvent::Failed("face.unavailable")),
-                        Ok(engine) => match begin(engine, &camera, &preview, &gray, width, height, turn) {
+                        Ok(engine) => match begin(engine, &camera, &preview, &reference, turn, want_template) {
                             Ok(r) => running = Some(r),
                             Err(Begin::Camera) => {
                                 watching = true;
@@ -307,22 +371,46 @@ fn to_face_turn(t: Turn) -> madoguchi_face::pad::Turn {
     }
 }
 
+/// The reference template, and whether it is a chip photo (greyscale condition).
+fn reference_template(
+    engine: &FaceEngine,
+    reference: &Reference,
+) -> Result<(madoguchi_face::FaceTemplate, bool), Begin> {
+    match reference {
+        Reference::Chip {
+            gray,
+            width,
+            height,
+        } => {
+            let img = image::GrayImage::from_raw(*width, *height, gray.to_vec())
+                .map(|g| image::DynamicImage::ImageLuma8(g).to_rgb8())
+                .ok_or(Begin::Failed("face.reference"))?;
+            let t = engine
+                .analyse(&img, EmbedderKind::Sface, true)
+                .map_err(|_| Begin::Failed("face.reference"))?
+                .template;
+            Ok((t, true))
+        }
+        Reference::Template(bytes) => {
+            let t = Template::from_bytes(bytes).ok_or(Begin::Failed("face.reference"))?;
+            let values = t.dequantise();
+            Ok((
+                madoguchi_face::FaceTemplate::from_values(EmbedderKind::Sface, values.to_vec()),
+                false,
+            ))
+        }
+    }
+}
+
 fn begin(
     engine: &FaceEngine,
     camera: &CameraSetup,
     preview: &Sender<Frame>,
-    gray: &[u8],
-    width: u32,
-    height: u32,
+    reference: &Reference,
     turn: Option<Turn>,
+    want_template: bool,
 ) -> Result<Running, Begin> {
-    let reference = image::GrayImage::from_raw(width, height, gray.to_vec())
-        .map(|g| image::DynamicImage::ImageLuma8(g).to_rgb8())
-        .ok_or(Begin::Failed("face.reference"))?;
-    let template = engine
-        .analyse(&reference, EmbedderKind::Sface, true)
-        .map_err(|_| Begin::Failed("face.reference"))?
-        .template;
+    let (template, chip) = reference_template(engine, reference)?;
     let face_turn = turn.map(to_face_turn);
     let source: Box<dyn FrameSource> = match camera {
         CameraSetup::Simulated {
@@ -363,11 +451,12 @@ fn begin(
     );
     let opts = VerifyOptions {
         window: Duration::from_millis(800),
-        chip: true,
+        chip,
         pad: true,
         challenge: face_turn,
         challenge_timeout: Duration::from_secs(6),
         keep_capture: true,
+        keep_template: want_template,
         ..VerifyOptions::new(EmbedderKind::Sface)
     };
     Ok(Running {
@@ -437,6 +526,10 @@ fn forward(ev: Event, r: &mut Running) -> Option<FaceEvent> {
                 decision_ms: r
                     .last_challenge_frame
                     .map(|t| t.elapsed().as_millis() as u64),
+                template: outcome
+                    .template
+                    .and_then(|t| Template::quantise(t.values()).ok())
+                    .map(|t| LiveTemplate(PrivateBytes(t.to_bytes()))),
             })))
         }
         Event::Failed { message } if message == "cancelled" => None,
@@ -444,6 +537,155 @@ fn forward(ev: Event, r: &mut Running) -> Option<FaceEvent> {
         Event::Failed { message } => {
             tracing::warn!(error = %message, "the face check failed");
             Some(FaceEvent::Failed("face.unavailable"))
+        }
+    }
+}
+
+/// The camera for a QR scan: the configured camera or clip, or in simulation the simulated
+/// customer's phone held up to the camera.
+fn scan_source(camera: &CameraSetup) -> Result<Box<dyn FrameSource>, Begin> {
+    Ok(match camera {
+        CameraSetup::Simulated {
+            clip: Some(dir), ..
+        } => Box::new(
+            madoguchi_camera::recorded::RecordedSource::open(dir, 15.0, true)
+                .map_err(|_| Begin::Camera)?,
+        ),
+        CameraSetup::Simulated { phone, plugged, .. } => Box::new(Pluggable {
+            inner: Box::new(PhoneSource::new(phone.clone())),
+            plugged: plugged.clone(),
+        }),
+        CameraSetup::Webcam { selector } => Box::new(
+            madoguchi_camera::webcam::open_reconnecting(
+                madoguchi_camera::webcam::CameraSelector::parse(selector),
+                Default::default(),
+            )
+            .map_err(|_| Begin::Camera)?,
+        ),
+    })
+}
+
+/// Reads QR symbols from the camera on a thread of its own ("qr-scan") at the camera's pace
+/// (the preview gets every frame) until one decodes or the returned flag is set. Reports the
+/// text once, or the camera lost.
+fn spawn_scan(
+    source: Box<dyn FrameSource>,
+    preview: Sender<Frame>,
+    report: Report,
+) -> std::io::Result<Arc<AtomicBool>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let mut source = madoguchi_camera::pump::Pumped::new(source, Some(preview))?;
+    std::thread::Builder::new()
+        .name("qr-scan".into())
+        .spawn(move || {
+            // Under the camera's frame time, so that reading keeps up with it.
+            let mut reader = QrReader::new(ReaderConfig {
+                budget: Duration::from_millis(30),
+            });
+            while !flag.load(Ordering::SeqCst) {
+                match source.next_frame() {
+                    Ok(f) => {
+                        let gray = image::DynamicImage::ImageRgb8(f.image).to_luma8();
+                        if let Some(read) = reader.read(&gray) {
+                            if !flag.load(Ordering::SeqCst) {
+                                report(FaceEvent::QrRead(Private::new(read.text)));
+                            }
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        if !flag.load(Ordering::SeqCst) {
+                            report(FaceEvent::CameraLost);
+                        }
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(cancel)
+}
+
+/// The simulated customer's phone held up to the camera: the QR it holds rendered on a phone
+/// screen photographed by a webcam (mild perspective, blur and noise, from the QR generator
+/// of the tests), 640×480 at 15 frames/s; an empty phone shows a blank screen.
+struct PhoneSource {
+    phone: SimPhone,
+    frames: Vec<RgbImage>,
+    shown: Option<Zeroizing<String>>,
+    seq: u64,
+    started: Option<Instant>,
+}
+
+impl PhoneSource {
+    fn new(phone: SimPhone) -> Self {
+        PhoneSource {
+            phone,
+            frames: Vec::new(),
+            shown: None,
+            seq: 0,
+            started: None,
+        }
+    }
+
+    fn render(text: Option<&str>) -> Vec<RgbImage> {
+        use madoguchi_faceqr::synth::{Rng, Scene, render_scene};
+        let Some(text) = text else {
+            return vec![RgbImage::from_pixel(640, 480, image::Rgb([40, 42, 48]))];
+        };
+        (0..6u64)
+            .filter_map(|i| {
+                let mut rng = Rng::new(0x5157_0000 + i);
+                let scene = Scene {
+                    size: (640, 480),
+                    px_per_module: 4.0,
+                    rotation_deg: rng.range(-6.0, 6.0),
+                    perspective: rng.range(0.0, 0.03),
+                    blur_passes: 1,
+                    glare: 0.0,
+                    moire: 0.0,
+                    noise: 3.0,
+                    levels: (30.0, 220.0),
+                };
+                render_scene(text, &scene, &mut rng)
+                    .ok()
+                    .map(|(g, _)| image::DynamicImage::ImageLuma8(g).to_rgb8())
+            })
+            .collect()
+    }
+}
+
+impl FrameSource for PhoneSource {
+    fn next_frame(&mut self) -> Result<Frame, CameraError> {
+        let now = self
+            .phone
+            .lock()
+            .map_err(|_| CameraError::Disconnected("the simulated phone".into()))?
+            .clone();
+        if self.frames.is_empty() || now.as_deref() != self.shown.as_deref() {
+            self.frames = Self::render(now.as_deref().map(String::as_str));
+            self.shown = now;
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let due = started + Duration::from_millis(self.seq * 1000 / 15);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let image = self.frames[(self.seq as usize) % self.frames.len().max(1)].clone();
+        self.seq += 1;
+        Ok(Frame {
+            image,
+            timestamp: started.elapsed(),
+            seq: self.seq,
+        })
+    }
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            kind: madoguchi_camera::SourceKind::Synthetic,
+            name: "simulated phone".into(),
+            width: 640,
+            height: 480,
+            fps: 15.0,
         }
     }
 }

@@ -62,6 +62,8 @@ impl RecordSink for LedgerRecords {
     ) -> Result<String, RecordFault> {
         let p = match procedure {
             ProcedureKind::IdentityVerification => Procedure::IdentityVerification,
+            ProcedureKind::Enrollment => Procedure::Enrollment,
+            ProcedureKind::FaceQrAuthentication => Procedure::FaceQrAuthentication,
         };
         self.ledger
             .start_session(p, &teller.id)
@@ -132,6 +134,17 @@ impl RecordSink for LedgerRecords {
         let doc = serde_json::to_value(record).map_err(|_| RecordFault("record.encoding"))?;
         self.ledger
             .record_confirmation(session_id, &doc)
+            .map(|r| r.id)
+            .map_err(|e| fault(&e))
+    }
+
+    fn record_credential_issued(
+        &mut self,
+        session_id: &str,
+        issued: &madoguchi_wire::CredentialIssued,
+    ) -> Result<String, RecordFault> {
+        self.ledger
+            .record_credential_issued(session_id, issued)
             .map(|r| r.id)
             .map_err(|e| fault(&e))
     }
