@@ -131,7 +131,7 @@ function previewFrame(n: number, turn: number): PreviewFrame {
 
 // ---- Views ---------------------------------------------------------------------------------
 
-const NO_ACTIONS: Actions = { start: false, cancel: false, confirm: false, override: false, next: false, codeB: false, skipSign: false };
+const NO_ACTIONS: Actions = { start: false, cancel: false, confirm: false, override: false, next: false, codeB: false, skipSign: false, enroll: false };
 const msg = (code: string, p: Record<string, number> = {}): Msg => ({ code, params: p });
 
 let seq = 1;
@@ -310,6 +310,10 @@ const TELLER_MSG: Record<Step, string> = {
   signing: "teller.signing",
   review: "teller.review",
   recording: "teller.recording",
+  scan_qr: "teller.scan_qr",
+  checking_qr: "teller.checking_qr",
+  issuing: "teller.issuing",
+  show_qr: "teller.show_qr",
   result: "teller.result",
 };
 const CUSTOMER: Record<Step, [string, Picture]> = {
@@ -325,6 +329,10 @@ const CUSTOMER: Record<Step, [string, Picture]> = {
   signing: ["customer.reading", "card"],
   review: ["customer.review", "wait"],
   recording: ["customer.review", "wait"],
+  scan_qr: ["customer.show_phone_qr", "phone"],
+  checking_qr: ["customer.checking_qr", "wait"],
+  issuing: ["customer.wait", "wait"],
+  show_qr: ["customer.save_qr", "phone"],
   result: ["customer.done_ok", "done"],
 };
 const DONE: Record<Outcome, [string, Picture]> = {
@@ -333,6 +341,7 @@ const DONE: Record<Outcome, [string, Picture]> = {
   attack_suspected: ["customer.done_not", "teller"],
   refused: ["customer.done_municipality", "teller"],
   cancelled: ["customer.cancelled", "welcome"],
+  issued: ["customer.done_issued", "done"],
 };
 
 function actionsFor(step: Step): Actions {
@@ -374,6 +383,7 @@ function views(scene: Scene): { teller: TellerView; customer: CustomerView } {
     proposed: null,
     signature: null,
     result: null,
+    issued: null,
     teller: { id: "T-0421", verified: false },
     ...scene.teller,
   };
@@ -386,6 +396,8 @@ function views(scene: Scene): { teller: TellerView; customer: CustomerView } {
     picture: pic,
     keypad: null,
     camera: scene.step === "face",
+    qrGuide: scene.step === "scan_qr",
+    qr: null,
     outcome: null,
     ...scene.customer,
   };
@@ -433,6 +445,7 @@ const sim: SimState = {
   faces: ["customer", "other-person", "child"],
   presenter: { face: "customer", kind: "customer" },
   camera: { plugged: true },
+  phone: { credential: false },
 };
 
 export function installMock(side: Side): void {

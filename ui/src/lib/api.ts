@@ -29,10 +29,15 @@ export type Step =
   | "signing"
   | "review"
   | "recording"
+  | "scan_qr"
+  | "checking_qr"
+  | "issuing"
+  | "show_qr"
   | "result";
 
 export type Route = "pin" | "code_b";
-export type Outcome = "verified" | "not_verified" | "attack_suspected" | "refused" | "cancelled";
+export type Outcome = "verified" | "not_verified" | "attack_suspected" | "refused" | "cancelled" | "issued";
+export type Procedure = "identity_verification" | "enrollment" | "face_qr_authentication";
 export type Challenge = "random" | "left" | "right" | "none";
 
 export interface Actions {
@@ -43,6 +48,8 @@ export interface Actions {
   next: boolean;
   codeB: boolean;
   skipSign: boolean;
+  /** At review of a verified identity: confirm and issue a face credential. */
+  enroll: boolean;
 }
 
 export interface Checks {
@@ -102,11 +109,20 @@ export interface SignatureView {
   reason: string | null;
 }
 
+/** The face credential just issued (ids and dates; the QR itself is on the customer display). */
+export interface IssuedView {
+  credentialId: string;
+  issuerKid: string;
+  templateKid: string;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
 /** Message `view` on the teller console's subscription. */
 export interface TellerView {
   seq: number;
   step: Step;
-  procedure: "identity_verification" | null;
+  procedure: Procedure | null;
   route: Route | null;
   remainingMs: number | null;
   message: Msg;
@@ -118,6 +134,7 @@ export interface TellerView {
   proposed: { outcome: Outcome; reason: string } | null;
   signature: SignatureView | null;
   result: ResultView | null;
+  issued: IssuedView | null;
   teller: { id: string; verified: boolean } | null;
 }
 
@@ -129,7 +146,7 @@ export interface KeypadView {
   triesLeft: number | null;
 }
 
-export type Picture = "welcome" | "card" | "keypad" | "wait" | "camera" | "done" | "teller";
+export type Picture = "welcome" | "card" | "keypad" | "wait" | "camera" | "done" | "teller" | "phone";
 
 /** Message `view` on the customer display's subscription: guidance, no personal data. */
 export interface CustomerView {
@@ -141,6 +158,10 @@ export interface CustomerView {
   picture: Picture;
   keypad: KeypadView | null;
   camera: boolean;
+  /** Show the live preview with the QR guide (the customer holds up the phone). */
+  qrGuide: boolean;
+  /** The new face credential's QR (data: URL, PNG) for the customer's phone to save. */
+  qr: string | null;
   outcome: Outcome | null;
 }
 
@@ -199,6 +220,8 @@ export interface SimState {
   faces: string[];
   presenter: { face: string; kind: "customer" | "held_photo" };
   camera: { plugged: boolean };
+  /** The simulated customer's phone: whether it holds a face credential. */
+  phone: { credential: boolean };
 }
 
 export interface CodeB {
@@ -285,6 +308,8 @@ export const api = {
   identityStart: (request: StartIdentity) => invoke<void>("identity_start", { request }),
   codeB: (code: CodeB) => invoke<void>("procedure_code_b", { code }),
   confirm: () => invoke<void>("procedure_confirm"),
+  confirmEnroll: () => invoke<void>("procedure_confirm_enroll"),
+  qrAuthStart: (challenge: Challenge) => invoke<void>("qr_auth_start", { challenge }),
   override: (accept: boolean, reason: string, approval: KeyRequest | null) =>
     invoke<void>("procedure_override", { accept, reason, approval }),
   cancel: () => invoke<void>("procedure_cancel"),
@@ -298,4 +323,5 @@ export const api = {
     invoke<void>("sim_card", { insert, profile, removeAfter }),
   simPresenter: (face: string, kind: "customer" | "held_photo") => invoke<void>("sim_presenter", { face, kind }),
   simCamera: (plugged: boolean) => invoke<void>("sim_camera", { plugged }),
+  simPhoneClear: () => invoke<void>("sim_phone_clear"),
 };

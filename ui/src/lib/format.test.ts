@@ -133,8 +133,10 @@ describe("history rows", () => {
 
 describe("steps of a route", () => {
   it("lists the stages in order", () => {
-    expect(stagesOf("pin", false)).toEqual(["card", "pin", "reading", "face", "review", "result"]);
-    expect(stagesOf("code_b", true)).toEqual(["card", "reading", "face", "sign", "review", "result"]);
+    expect(stagesOf("identity_verification", "pin", false)).toEqual(["card", "pin", "reading", "face", "review", "result"]);
+    expect(stagesOf("identity_verification", "code_b", true)).toEqual(["card", "reading", "face", "sign", "review", "result"]);
+    expect(stagesOf("enrollment", null, false)).toEqual(["face", "issue", "result"]);
+    expect(stagesOf("face_qr_authentication", null, false)).toEqual(["qr", "face", "result"]);
   });
 
   it("places every step, card_back on the stage it interrupted", () => {
@@ -145,6 +147,9 @@ describe("steps of a route", () => {
     expect(stageOf("card_back", null)).toBe("card");
     expect(stageOf("camera_lost", "face")).toBe("face");
     expect(stageOf("recording", "review")).toBe("review");
+    expect(stageOf("scan_qr", null)).toBe("qr");
+    expect(stageOf("checking_qr", "qr")).toBe("qr");
+    expect(stageOf("show_qr", "issue")).toBe("issue");
   });
 });
 

@@ -1,7 +1,7 @@
 // Formatting helpers of the screens: pure functions of the view data and the language, tested
 // without a browser. Nothing here holds state or talks to Rust.
 
-import type { CodeB, HistoryRow, KeyView, Outcome, Route, Step } from "./api";
+import type { CodeB, HistoryRow, KeyView, Outcome, Procedure, Route, Step } from "./api";
 import { codeText, reasonText, t, type Key, type Lang } from "./i18n";
 
 /** Remaining time as `m:ss` (rounded up to the second, never negative). */
@@ -90,7 +90,17 @@ export const OUTCOME_SYMBOL: Record<Outcome, string> = {
   attack_suspected: "⚠",
   refused: "⊘",
   cancelled: "–",
+  issued: "✓",
 };
+
+/** A calendar date (a credential's expiry) in the screen's language. */
+export function formatDate(lang: Lang, ms: number): string {
+  return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", {
+    year: "numeric",
+    month: lang === "ja" ? "long" : "short",
+    day: "numeric",
+  }).format(new Date(ms));
+}
 
 export function outcomeText(lang: Lang, o: Outcome): string {
   return t(lang, `outcome.${o}` as Key);
@@ -156,10 +166,13 @@ export function historyLines(lang: Lang, rows: readonly HistoryRow[]): HistoryLi
 
 // ---- The steps of a procedure --------------------------------------------------------------
 
-export type Stage = "card" | "pin" | "reading" | "face" | "sign" | "review" | "result";
+export type Stage = "card" | "pin" | "reading" | "face" | "sign" | "review" | "qr" | "issue" | "result";
 
-/** The stages of a route in order (the step indicator). */
-export function stagesOf(route: Route | null, sign: boolean): Stage[] {
+/** The stages of a procedure (and, for identity verification, its route) in order (the step
+ * indicator). */
+export function stagesOf(procedure: Procedure | null, route: Route | null, sign: boolean): Stage[] {
+  if (procedure === "enrollment") return ["face", "issue", "result"];
+  if (procedure === "face_qr_authentication") return ["qr", "face", "result"];
   const stages: Stage[] = ["card"];
   if (route !== "code_b") stages.push("pin");
   stages.push("reading", "face");
@@ -191,6 +204,12 @@ export function stageOf(step: Step, previous: Stage | null): Stage | null {
     case "review":
     case "recording":
       return "review";
+    case "scan_qr":
+    case "checking_qr":
+      return "qr";
+    case "issuing":
+    case "show_qr":
+      return "issue";
     case "result":
       return "result";
   }

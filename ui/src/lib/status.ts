@@ -3,7 +3,7 @@
 
 import { isKey, t, type Key, type Lang } from "./i18n";
 
-export type DeviceKind = "reader" | "camera" | "backend";
+export type DeviceKind = "reader" | "camera" | "backend" | "trust";
 export type DeviceMode = "hardware" | "simulated" | "network";
 export type DeviceState = "ok" | "missing" | "error";
 
