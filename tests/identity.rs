@@ -9,25 +9,14 @@
 //! In the nextest group `pcscd` (one pcscd per machine).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use madoguchi_e2e::{
-    Display, Driver, Session, app_binary, backend_confirmations, backend_events, counter_windows,
-    ledger,
+    Display, Driver, STEP, TELLER, backend_confirmations, backend_events, ledger, start_kiosk,
 };
 use madoguchi_virtual_card::harness::Pcscd;
 use serde_json::{Value, json};
 
-const READY: Duration = Duration::from_secs(90);
-const STEP: Duration = Duration::from_secs(60);
 const KIOSK_ID: &str = "E2E-ID-01";
-
-/// One run of the kiosk.
-struct Run {
-    name: &'static str,
-    teller: String,
-    customer: String,
-}
 
 fn data_dir(name: &str) -> PathBuf {
     madoguchi_e2e::fresh_data_dir(&format!("identity-{name}"))
@@ -38,195 +27,6 @@ fn driver(display: &Display, data: &Path, lang: &str, env: &[(&str, &str)]) -> D
         display,
         &madoguchi_e2e::kiosk_env(KIOSK_ID, data, lang, env),
     )
-}
-
-/// Waits for both windows, tells which is which, and waits until both are ready and idle.
-fn windows(session: &Session<'_>) -> (String, String) {
-    counter_windows(session, READY, "s.dataset.step === 'idle'")
-}
-
-impl Run {
-    fn on_teller<'a>(&self, s: &'a Session<'a>) -> &'a Session<'a> {
-        s.switch_to(&self.teller);
-        s
-    }
-    fn on_customer<'a>(&self, s: &'a Session<'a>) -> &'a Session<'a> {
-        s.switch_to(&self.customer);
-        s
-    }
-
-    /// Waits until the screen shows `step`.
-    fn wait_step(&self, s: &Session<'_>, screen: &str, step: &str) {
-        match screen {
-            "teller" => self.on_teller(s),
-            _ => self.on_customer(s),
-        };
-        let deadline = Instant::now() + STEP;
-        loop {
-            let now = s.script(&format!(
-                "return document.querySelector('[data-screen={screen}]')?.dataset.step ?? '';"
-            ));
-            if now == json!(step) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                self.shots(s, "failed");
-                self.on_teller(s);
-                let reason = s.script(
-                    "return document.querySelector('[data-testid=result-reason]')?.dataset.code \
-                       ?? document.querySelector('[data-testid=notice]')?.dataset.code ?? '';",
-                );
-                panic!(
-                    "{}: the {screen} screen stayed at {now} (reason {reason}) instead of reaching {step}",
-                    self.name
-                );
-            }
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    /// Screenshots of both windows at this step.
-    fn shots(&self, s: &Session<'_>, step: &str) {
-        self.on_teller(s)
-            .screenshot(&format!("identity-{}-{step}-teller", self.name));
-        self.on_customer(s)
-            .screenshot(&format!("identity-{}-{step}-customer", self.name));
-    }
-
-    fn invoke_teller(&self, s: &Session<'_>, command: &str, args: Value) -> Value {
-        let r = self.on_teller(s).invoke(command, args);
-        assert!(r.get("err").is_none(), "{command}: {r}");
-        r["ok"].clone()
-    }
-
-    fn click_teller(&self, s: &Session<'_>, testid: &str) {
-        self.on_teller(s)
-            .click(&format!("[data-screen=teller] [data-testid={testid}]"));
-    }
-
-    /// The customer types on the keypad of the customer display (real clicks).
-    fn type_keys(&self, s: &Session<'_>, keys: &str) {
-        let s = self.on_customer(s);
-        for k in keys.chars() {
-            s.click(&format!("[data-screen=customer] [data-testid=key-{k}]"));
-        }
-        s.click("[data-screen=customer] [data-testid=key-enter]");
-    }
-
-    /// Starts an identity verification from the teller console's form.
-    fn start(&self, s: &Session<'_>, route: &str, code_b: Option<(&str, &str, &str)>) {
-        let t = self.on_teller(s);
-        t.click(&format!(
-            "[data-screen=teller] [data-testid=start-route-{route}]"
-        ));
-        if let Some((birth, expiry, code)) = code_b {
-            for (id, v) in [
-                ("code-b-birth", birth),
-                ("code-b-expiry", expiry),
-                ("code-b-security", code),
-            ] {
-                t.type_into(&format!("[data-screen=teller] [data-testid={id}]"), v);
-            }
-        }
-        t.click("[data-screen=teller] [data-testid=start-button]");
-    }
-
-    fn teller_attr(&self, s: &Session<'_>, testid: &str, attr: &str) -> String {
-        self.on_teller(s)
-            .script(&format!(
-                "return document.querySelector('[data-screen=teller] [data-testid={testid}]')?.getAttribute({}) ?? '';",
-                json!(attr)
-            ))
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    fn customer_attr(&self, s: &Session<'_>, testid: &str, attr: &str) -> String {
-        self.on_customer(s)
-            .script(&format!(
-                "return document.querySelector('[data-screen=customer] [data-testid={testid}]')?.getAttribute({}) ?? '';",
-                json!(attr)
-            ))
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// The teller console's element `testid` has `attr` = `want`.
-    fn assert_teller(&self, s: &Session<'_>, testid: &str, attr: &str, want: &str) {
-        assert_eq!(
-            self.teller_attr(s, testid, attr),
-            want,
-            "{}: teller {testid}",
-            self.name
-        );
-    }
-
-    /// The customer display's element `testid` has `attr` = `want`.
-    fn assert_customer(&self, s: &Session<'_>, testid: &str, attr: &str, want: &str) {
-        assert_eq!(
-            self.customer_attr(s, testid, attr),
-            want,
-            "{}: customer {testid}",
-            self.name
-        );
-    }
-
-    /// The whole page of one side, as HTML.
-    fn html(&self, s: &Session<'_>, screen: &str) -> String {
-        match screen {
-            "teller" => self.on_teller(s),
-            _ => self.on_customer(s),
-        }
-        .script("return document.documentElement.outerHTML;")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-    }
-
-    /// Waits until the sync thread has handed every record to the backend.
-    fn wait_synced(&self, s: &Session<'_>) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let h = self.invoke_teller(s, "history_today", json!({}));
-            if h["backlog"] == json!(0) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the outbox did not drain: {h}");
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-/// The teller every test signs in as (a simulated software key; no hardware key here).
-const TELLER: &str = "t-sato";
-
-/// Starts the kiosk and signs the teller in with her simulated key (the kiosk starts no
-/// procedure for nobody).
-fn start_kiosk<'d>(name: &'static str, driver: &'d Driver, args: &[&str]) -> (Session<'d>, Run) {
-    let session = driver.session(&app_binary(), args);
-    let (teller, customer) = windows(&session);
-    let run = Run {
-        name,
-        teller,
-        customer,
-    };
-    let desk = run.invoke_teller(
-        &session,
-        "desk_sign_in",
-        json!({ "request": { "key": "sim:sato", "pin": "2580" } }),
-    );
-    assert_eq!(desk["signedIn"]["id"], TELLER, "{name}: signed in: {desk}");
-    run.on_teller(&session).wait_for(
-        &format!(
-            "return document.querySelector('[data-screen=teller]')?.dataset.signedIn === {};",
-            json!(TELLER)
-        ),
-        READY,
-        "the console to show the signed-in teller",
-    );
-    (session, run)
 }
 
 // ---- what the kiosk kept -----------------------------------------------------------------
@@ -306,7 +106,7 @@ fn pin_route(lang: &'static str, name: &'static str) {
     let display = Display::start(1280, 800);
     let data = data_dir(name);
     let d = driver(&display, &data, lang, &[]);
-    let (s, run) = start_kiosk(name, &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", name, &d, &["--simulate"]);
     run.shots(&s, "01-idle");
     // The customer has not put the card down yet.
     run.invoke_teller(&s, "sim_card", json!({ "insert": false }));
@@ -444,7 +244,7 @@ fn identity_code_b_route_verifies_without_the_pin() {
     let display = Display::start(1280, 800);
     let data = data_dir("code-b");
     let d = driver(&display, &data, "ja", &[]);
-    let (s, run) = start_kiosk("code-b", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "code-b", &d, &["--simulate"]);
     run.start(&s, "code-b", Some(("1946-12-09", "2031", "2285")));
     run.wait_step(&s, "teller", "face");
     run.shots(&s, "01-face");
@@ -480,7 +280,7 @@ fn not_the_person(name: &'static str, face: &str, kind: &str, proposed: &str, de
     let display = Display::start(1280, 800);
     let data = data_dir(name);
     let d = driver(&display, &data, "ja", &[]);
-    let (s, run) = start_kiosk(name, &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", name, &d, &["--simulate"]);
     run.invoke_teller(&s, "sim_presenter", json!({ "face": face, "kind": kind }));
     run.start(&s, "pin", None);
     run.wait_step(&s, "customer", "pin_entry");
@@ -529,7 +329,7 @@ fn identity_wrong_pin_shows_the_tries_left() {
     let display = Display::start(1280, 800);
     let data = data_dir("wrong-pin");
     let d = driver(&display, &data, "ja", &[]);
-    let (s, run) = start_kiosk("wrong-pin", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "wrong-pin", &d, &["--simulate"]);
     run.start(&s, "pin", None);
     run.wait_step(&s, "customer", "pin_entry");
     run.type_keys(&s, "9999");
@@ -574,7 +374,7 @@ fn refused(name: &'static str, profile: &'static str, reason: &str, tries: u64) 
         "ja",
         &[("MADOGUCHI__DEVICES__VIRTUAL_CARD_PROFILE", profile)],
     );
-    let (s, run) = start_kiosk(name, &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", name, &d, &["--simulate"]);
     run.start(&s, "pin", None);
     run.wait_step(&s, "teller", "result");
     run.wait_step(&s, "customer", "result");
@@ -616,7 +416,7 @@ fn identity_card_pulled_mid_read_resumes_when_put_back() {
     let display = Display::start(1280, 800);
     let data = data_dir("card-pulled");
     let d = driver(&display, &data, "ja", &[]);
-    let (s, run) = start_kiosk("card-pulled", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "card-pulled", &d, &["--simulate"]);
     run.start(&s, "pin", None);
     run.wait_step(&s, "customer", "pin_entry");
     // The card leaves the reader a few APDUs into the read.
@@ -660,7 +460,7 @@ fn identity_inactivity_at_review_wipes_the_customer() {
         "ja",
         &[("MADOGUCHI__PROCEDURE__REVIEW_SECONDS", "6")],
     );
-    let (s, run) = start_kiosk("inactivity", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "inactivity", &d, &["--simulate"]);
     run.start(&s, "pin", None);
     run.wait_step(&s, "customer", "pin_entry");
     run.type_keys(&s, "1234");
@@ -706,7 +506,7 @@ fn identity_customer_window_cannot_send_teller_commands() {
     let display = Display::start(1280, 800);
     let data = data_dir("capabilities");
     let d = driver(&display, &data, "ja", &[]);
-    let (s, run) = start_kiosk("capabilities", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "capabilities", &d, &["--simulate"]);
     let c = run.on_customer(&s);
     for (cmd, args) in [
         (
@@ -786,7 +586,7 @@ fn identity_jpki_signature_is_made_on_the_password_keypad_and_verified_by_the_ba
     let display = Display::start(1280, 800);
     let data = data_dir("signature");
     let d = driver(&display, &data, "en", &[]);
-    let (s, run) = start_kiosk("signature", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "signature", &d, &["--simulate"]);
     let t = run.on_teller(&s);
     t.click("[data-screen=teller] [data-testid=start-sign]");
     run.start(&s, "pin", None);
@@ -835,7 +635,7 @@ fn identity_camera_lost_waits_and_the_check_resumes() {
     let display = Display::start(1280, 800);
     let data = data_dir("camera-lost");
     let d = driver(&display, &data, "en", &[]);
-    let (s, run) = start_kiosk("camera-lost", &d, &["--simulate"]);
+    let (s, run) = start_kiosk("identity", "camera-lost", &d, &["--simulate"]);
     run.start(&s, "pin", None);
     run.wait_step(&s, "customer", "pin_entry");
     run.type_keys(&s, "1234");

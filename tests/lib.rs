@@ -624,6 +624,47 @@ pub fn backend_events(data: &Path) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Runs an administrator's action on the embedded backend's database in `data` (opened with
+/// its master key beside it), as `madoguchi-central` would, while the kiosk runs.
+pub fn backend_admin<T, F, Fut>(data: &Path, f: F) -> Result<T, madoguchi_central::CentralError>
+where
+    F: FnOnce(madoguchi_central::store::Store) -> Fut,
+    Fut: std::future::Future<Output = Result<T, madoguchi_central::CentralError>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    rt.block_on(async {
+        let key = madoguchi_central::master_key::MasterKey::load(&data.join("central-demo.key"))?;
+        let store =
+            madoguchi_central::store::Store::open_sqlite(&data.join("central-demo.sqlite"), key)
+                .await?;
+        f(store).await
+    })
+}
+
+/// Rows of a query on the embedded backend's database in `data`, every column as text.
+pub fn backend_rows(data: &Path, sql: &str) -> Vec<Vec<String>> {
+    let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
+    let mut st = c.prepare(sql).expect("query");
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                    _ => String::new(),
+                })
+            })
+            .collect()
+    })
+    .expect("rows")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
 /// The embedded backend's confirmation records in `data`.
 pub fn backend_confirmations(data: &Path) -> Vec<Value> {
     let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");
@@ -744,4 +785,219 @@ impl Driver {
         let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Driver::start(display, &pairs)
     }
+}
+
+// ---- a signed-in counter ------------------------------------------------------------------
+
+/// One run of the kiosk, signed in, with both windows found: what a test does at the counter.
+pub struct Run {
+    /// Screenshot prefix (`identity`, `enroll`, `qr-auth`…).
+    pub prefix: &'static str,
+    /// The test's name (screenshots, messages).
+    pub name: &'static str,
+    /// The teller console's window handle.
+    pub teller: String,
+    /// The customer display's window handle.
+    pub customer: String,
+}
+
+impl Run {
+    /// Switches to the teller console.
+    pub fn on_teller<'a>(&self, s: &'a Session<'a>) -> &'a Session<'a> {
+        s.switch_to(&self.teller);
+        s
+    }
+    /// Switches to the customer display.
+    pub fn on_customer<'a>(&self, s: &'a Session<'a>) -> &'a Session<'a> {
+        s.switch_to(&self.customer);
+        s
+    }
+
+    /// Waits until the screen shows `step`.
+    pub fn wait_step(&self, s: &Session<'_>, screen: &str, step: &str) {
+        match screen {
+            "teller" => self.on_teller(s),
+            _ => self.on_customer(s),
+        };
+        let deadline = Instant::now() + STEP;
+        loop {
+            let now = s.script(&format!(
+                "return document.querySelector('[data-screen={screen}]')?.dataset.step ?? '';"
+            ));
+            if now == json!(step) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.shots(s, "failed");
+                self.on_teller(s);
+                let reason = s.script(
+                    "return document.querySelector('[data-testid=result-reason]')?.dataset.code \
+                       ?? document.querySelector('[data-testid=notice]')?.dataset.code ?? '';",
+                );
+                panic!(
+                    "{}: the {screen} screen stayed at {now} (reason {reason}) instead of reaching {step}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Screenshots of both windows at this step.
+    pub fn shots(&self, s: &Session<'_>, step: &str) {
+        self.on_teller(s)
+            .screenshot(&format!("{}-{}-{step}-teller", self.prefix, self.name));
+        self.on_customer(s)
+            .screenshot(&format!("{}-{}-{step}-customer", self.prefix, self.name));
+    }
+
+    /// Invokes a command from the teller console; fails the test on an error answer.
+    pub fn invoke_teller(&self, s: &Session<'_>, command: &str, args: Value) -> Value {
+        let r = self.on_teller(s).invoke(command, args);
+        assert!(r.get("err").is_none(), "{command}: {r}");
+        r["ok"].clone()
+    }
+
+    /// Clicks the teller console's element `testid`.
+    pub fn click_teller(&self, s: &Session<'_>, testid: &str) {
+        self.on_teller(s)
+            .click(&format!("[data-screen=teller] [data-testid={testid}]"));
+    }
+
+    /// The customer types on the keypad of the customer display (real clicks).
+    pub fn type_keys(&self, s: &Session<'_>, keys: &str) {
+        let s = self.on_customer(s);
+        for k in keys.chars() {
+            s.click(&format!("[data-screen=customer] [data-testid=key-{k}]"));
+        }
+        s.click("[data-screen=customer] [data-testid=key-enter]");
+    }
+
+    /// Starts an identity verification from the teller console's form.
+    pub fn start(&self, s: &Session<'_>, route: &str, code_b: Option<(&str, &str, &str)>) {
+        let t = self.on_teller(s);
+        t.click(&format!(
+            "[data-screen=teller] [data-testid=start-route-{route}]"
+        ));
+        if let Some((birth, expiry, code)) = code_b {
+            for (id, v) in [
+                ("code-b-birth", birth),
+                ("code-b-expiry", expiry),
+                ("code-b-security", code),
+            ] {
+                t.type_into(&format!("[data-screen=teller] [data-testid={id}]"), v);
+            }
+        }
+        t.click("[data-screen=teller] [data-testid=start-button]");
+    }
+
+    /// An attribute of the teller console's element `testid` (empty if absent).
+    pub fn teller_attr(&self, s: &Session<'_>, testid: &str, attr: &str) -> String {
+        self.on_teller(s)
+            .script(&format!(
+                "return document.querySelector('[data-screen=teller] [data-testid={testid}]')?.getAttribute({}) ?? '';",
+                json!(attr)
+            ))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// An attribute of the customer display's element `testid` (empty if absent).
+    pub fn customer_attr(&self, s: &Session<'_>, testid: &str, attr: &str) -> String {
+        self.on_customer(s)
+            .script(&format!(
+                "return document.querySelector('[data-screen=customer] [data-testid={testid}]')?.getAttribute({}) ?? '';",
+                json!(attr)
+            ))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The teller console's element `testid` has `attr` = `want`.
+    pub fn assert_teller(&self, s: &Session<'_>, testid: &str, attr: &str, want: &str) {
+        assert_eq!(
+            self.teller_attr(s, testid, attr),
+            want,
+            "{}: teller {testid}",
+            self.name
+        );
+    }
+
+    /// The customer display's element `testid` has `attr` = `want`.
+    pub fn assert_customer(&self, s: &Session<'_>, testid: &str, attr: &str, want: &str) {
+        assert_eq!(
+            self.customer_attr(s, testid, attr),
+            want,
+            "{}: customer {testid}",
+            self.name
+        );
+    }
+
+    /// The whole page of one side, as HTML.
+    pub fn html(&self, s: &Session<'_>, screen: &str) -> String {
+        match screen {
+            "teller" => self.on_teller(s),
+            _ => self.on_customer(s),
+        }
+        .script("return document.documentElement.outerHTML;")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Waits until the sync thread has handed every record to the backend.
+    pub fn wait_synced(&self, s: &Session<'_>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let h = self.invoke_teller(s, "history_today", json!({}));
+            if h["backlog"] == json!(0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the outbox did not drain: {h}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// The teller the counter tests sign in as (a simulated software key; no hardware key here).
+pub const TELLER: &str = "t-sato";
+
+/// How long the kiosk may take to show both windows ready.
+pub const READY: Duration = Duration::from_secs(90);
+/// How long one step may take to show.
+pub const STEP: Duration = Duration::from_secs(60);
+
+/// Starts the kiosk and signs the teller in with her simulated key (the kiosk starts no
+/// procedure for nobody).
+pub fn start_kiosk<'d>(
+    prefix: &'static str,
+    name: &'static str,
+    driver: &'d Driver,
+    args: &[&str],
+) -> (Session<'d>, Run) {
+    let session = driver.session(&app_binary(), args);
+    let (teller, customer) = counter_windows(&session, READY, "s.dataset.step === 'idle'");
+    let run = Run {
+        prefix,
+        name,
+        teller,
+        customer,
+    };
+    let desk = run.invoke_teller(
+        &session,
+        "desk_sign_in",
+        json!({ "request": { "key": "sim:sato", "pin": "2580" } }),
+    );
+    assert_eq!(desk["signedIn"]["id"], TELLER, "{name}: signed in: {desk}");
+    run.on_teller(&session).wait_for(
+        &format!(
+            "return document.querySelector('[data-screen=teller]')?.dataset.signedIn === {};",
+            json!(TELLER)
+        ),
+        READY,
+        "the console to show the signed-in teller",
+    );
+    (session, run)
 }

@@ -538,16 +538,9 @@ fn tellers_sign_in_with_the_backend_stopped_soft_key_no_hardware_key_here() {
 
 /// Disables `teller` in the embedded backend's database (as its admin's `teller-disable`).
 fn disable_at_backend(data: &Path, teller: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    let db = data.join("central-demo.sqlite");
-    let changed = rt.block_on(async {
-        let store = madoguchi_central::store::Store::open_sqlite(&db)
-            .await
-            .expect("open the embedded backend's database");
-        store.set_teller_enabled(teller, false).await
+    let id = teller.to_owned();
+    let changed = madoguchi_e2e::backend_admin(data, |store| async move {
+        store.set_teller_enabled(&id, false).await
     });
     match changed {
         Ok(true) => {}
