@@ -259,7 +259,8 @@ impl TemplateKeyring {
         keys: impl IntoIterator<Item = (Vec<u8>, Zeroizing<[u8; 32]>)>,
     ) -> Option<Self> {
         let keys: HashMap<_, _> = keys.into_iter().collect();
-        keys.contains_key(&current).then_some(Self { current, keys })
+        keys.contains_key(&current)
+            .then_some(Self { current, keys })
     }
 
     /// The key id used when issuing.

@@ -187,7 +187,7 @@ codes! {
     R_TRUST_MISSING = "trust.missing";
     /// The kiosk's trust lists are too old.
     R_TRUST_STALE = "trust.stale";
-    /// The kiosk's cached trust lists do not verify.
+    /// The kiosk's cached trust lists do not verify (or cannot be read).
     R_TRUST_INVALID = "trust.invalid";
     /// This kiosk's issuer key is not (or no longer) active on the trust list.
     R_ISSUER_INACTIVE = "credential.issuer_inactive";
