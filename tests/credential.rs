@@ -242,6 +242,7 @@ fn enroll_then_authenticate(lang: &'static str, name: &'static str) {
     );
     run.wait_synced(&s);
     s.close();
+    madoguchi_e2e::wait_exited(&data);
 
     let l = ledger(&data);
     let sessions = sessions_of(&l);
@@ -395,6 +396,7 @@ fn credential_revocations_and_a_still_photo_are_refused_at_the_counter() {
     run.click_teller(&s, "next-button");
     run.wait_synced(&s);
     s.close();
+    madoguchi_e2e::wait_exited(&data);
 
     // The ledger and the backend hold every refusal with its reason.
     let l = ledger(&data);
@@ -493,6 +495,7 @@ fn credential_stale_lists_and_an_expired_credential_are_refused() {
         );
         run.wait_synced(&s);
         s.close();
+        madoguchi_e2e::wait_exited(&data);
         text
     };
     // Two days offline: the lists in the ledger are the backend's as it signed them two days
@@ -539,6 +542,7 @@ fn credential_stale_lists_and_an_expired_credential_are_refused() {
         ("not_verified", "trust.stale")
     );
     s.close();
+    madoguchi_e2e::wait_exited(&data);
     let l = ledger(&data);
     let last = sessions_of(&l).pop().expect("sessions");
     assert_eq!(last.procedure, "face_qr_authentication");

@@ -726,6 +726,25 @@ pub fn counter_windows(session: &Session<'_>, timeout: Duration, also: &str) -> 
     )
 }
 
+/// Waits until no kiosk holds the data directory's instance lock.
+pub fn wait_exited(data: &Path) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(data.join("kiosk.lock"))
+        .expect("open kiosk.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.try_lock().is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the kiosk did not exit within 30 s of the session's end"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = f.unlock();
+}
+
 /// A fresh, empty data directory under `target/e2e-data/` for one app run (`name` makes it
 /// unique within the test binary; the process id across runs).
 pub fn fresh_data_dir(name: &str) -> PathBuf {

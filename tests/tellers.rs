@@ -265,27 +265,8 @@ impl<'d> Kiosk<'d> {
     /// that the ledger and the backend can be read as the run left them.
     fn close(self, data: &Path) {
         self.s.close();
-        wait_exited(data);
+        madoguchi_e2e::wait_exited(data);
     }
-}
-
-/// Waits until no kiosk holds the data directory's instance lock.
-fn wait_exited(data: &Path) {
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(data.join("kiosk.lock"))
-        .expect("open kiosk.lock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while f.try_lock().is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the kiosk did not exit within 30 s of the session's end"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = f.unlock();
 }
 
 // ---- what the kiosk kept -----------------------------------------------------------------

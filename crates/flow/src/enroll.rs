@@ -14,16 +14,16 @@
 //! What it does not do: read the card, keep the template after issuing, or put a name, a My
 //! Number or a photo in the credential (the credential port's format has no field for them).
 
-use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
-use crate::face_step::{ChallengeChoice, outcome_record, proposal, record_decision};
+use crate::engine::{Cx, Flow, Input, ProcView, Procedure, Refusal};
+use crate::face_step::{
+    ChallengeChoice, completed, end, outcome_record, proposal, record_decision,
+};
 use crate::messages as m;
 use crate::ports::{
     ChipPhoto, CredentialRequest, EvidenceKind, FaceDecision, FaceEvent, FaceFault, FaceReference,
     FaceRequest, FaceResult, IssuedCredential, Millis, ProcedureKind, RecordDecision, SessionEnd,
 };
-use crate::view::{
-    Actions, CustomerPanel, Msg, Outcome, Picture, ResultSummary, StepId, TellerPanel,
-};
+use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
 
 /// What the identity verification hands to the enrollment.
 #[derive(Debug)]
@@ -63,13 +63,6 @@ impl std::fmt::Debug for Enrollment {
             .field("step", &self.step_id())
             .finish_non_exhaustive()
     }
-}
-
-fn end(outcome: Outcome, reason: &'static str, end: SessionEnd) -> Flow {
-    Flow::End(Ending {
-        summary: ResultSummary::ended(outcome, reason),
-        end,
-    })
 }
 
 impl Enrollment {
@@ -134,15 +127,7 @@ impl Enrollment {
             tracing::error!(code = e.0, "recording the refused enrollment failed");
             self.notice = Some(Msg::new(m::N_RECORD_FAILED));
         }
-        let mut s = ResultSummary::ended(outcome, reason);
-        if let Some(f) = &self.face {
-            s.score = f.score;
-            s.threshold = f.threshold;
-        }
-        Flow::End(Ending {
-            summary: s,
-            end: SessionEnd::Completed,
-        })
+        completed(outcome, reason, self.face.as_ref())
     }
 
     fn face_done(&mut self, result: FaceResult, cx: &mut Cx<'_, '_>) -> Flow {
@@ -225,16 +210,8 @@ impl Enrollment {
     }
 
     fn finished(&mut self) -> Flow {
-        let mut s = ResultSummary::ended(Outcome::Issued, m::R_ISSUED);
-        if let Some(f) = &self.face {
-            s.score = f.score;
-            s.threshold = f.threshold;
-        }
         self.issued = None;
-        Flow::End(Ending {
-            summary: s,
-            end: SessionEnd::Completed,
-        })
+        completed(Outcome::Issued, m::R_ISSUED, self.face.as_ref())
     }
 }
 

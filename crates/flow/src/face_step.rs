@@ -3,10 +3,10 @@
 //!
 //! What it does not do: run a check (the face port does) or hold any state.
 
-use crate::engine::Cx;
+use crate::engine::{Cx, Ending, Flow};
 use crate::messages as m;
-use crate::ports::{FaceDecision, FaceResult, OutcomeRecord, RecordDecision, Turn};
-use crate::view::Outcome;
+use crate::ports::{FaceDecision, FaceResult, OutcomeRecord, RecordDecision, SessionEnd, Turn};
+use crate::view::{Outcome, ResultSummary};
 
 /// Which head turn to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,27 @@ pub(crate) fn proposal(
             ),
         },
     }
+}
+
+/// The procedure ends with `outcome` and `reason` (no face score).
+pub(crate) fn end(outcome: Outcome, reason: &'static str, end: SessionEnd) -> Flow {
+    Flow::End(Ending {
+        summary: ResultSummary::ended(outcome, reason),
+        end,
+    })
+}
+
+/// The procedure ran to `outcome`: the result shows the face's score against its threshold.
+pub(crate) fn completed(outcome: Outcome, reason: &'static str, face: Option<&FaceResult>) -> Flow {
+    let mut summary = ResultSummary::ended(outcome, reason);
+    if let Some(f) = face {
+        summary.score = f.score;
+        summary.threshold = f.threshold;
+    }
+    Flow::End(Ending {
+        summary,
+        end: SessionEnd::Completed,
+    })
 }
 
 /// The outcome record: the decision, the face's scores, `reason` first and then the face's

@@ -8,18 +8,16 @@
 //! What it does not do: read a card, keep the QR's text beyond the check, or keep the
 //! template beyond the match.
 
-use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
+use crate::engine::{Cx, Flow, Input, ProcView, Procedure, Refusal};
 use crate::face_step::{
-    ChallengeChoice, credential_reason, outcome_record, proposal, record_decision,
+    ChallengeChoice, completed, credential_reason, end, outcome_record, proposal, record_decision,
 };
 use crate::messages as m;
 use crate::ports::{
     CheckedCredential, EvidenceKind, FaceEvent, FaceFault, FaceReference, FaceRequest, FaceResult,
     Millis, Private, ProcedureKind, SessionEnd, TellerRef,
 };
-use crate::view::{
-    Actions, CustomerPanel, Msg, Outcome, Picture, ResultSummary, StepId, TellerPanel,
-};
+use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
 
 /// How the teller starts a QR authentication.
 #[derive(Debug)]
@@ -55,13 +53,6 @@ impl std::fmt::Debug for QrAuthentication {
             .field("step", &self.step_id())
             .finish_non_exhaustive()
     }
-}
-
-fn end(outcome: Outcome, reason: &'static str, end: SessionEnd) -> Flow {
-    Flow::End(Ending {
-        summary: ResultSummary::ended(outcome, reason),
-        end,
-    })
 }
 
 impl QrAuthentication {
@@ -156,15 +147,7 @@ impl QrAuthentication {
             self.notice = Some(Msg::new(m::N_RECORD_FAILED));
             return end(Outcome::Cancelled, m::N_RECORD_FAILED, SessionEnd::Failed);
         }
-        let mut s = ResultSummary::ended(outcome, reason);
-        if let Some(f) = &self.face {
-            s.score = f.score;
-            s.threshold = f.threshold;
-        }
-        Flow::End(Ending {
-            summary: s,
-            end: SessionEnd::Completed,
-        })
+        completed(outcome, reason, self.face.as_ref())
     }
 }
 

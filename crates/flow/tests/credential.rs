@@ -14,7 +14,8 @@ use madoguchi_flow::view::{Outcome, Picture, StepId};
 use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, QrAuthStart, Start, messages as m};
 use support::*;
 
-fn verified_at_review(w: &mut World) {
+/// An identity verification (PIN route) up to the review, with this face decision.
+fn at_review(w: &mut World, decision: FaceDecision) {
     w.send(Input::Start(Start::Identity(IdentityStart {
         teller: teller(),
         route: Route::Pin,
@@ -26,8 +27,12 @@ fn verified_at_review(w: &mut World) {
     .unwrap();
     w.insert_card();
     w.type_keys(PIN);
-    face_done(w, FaceDecision::Match);
+    face_done(w, decision);
     assert_eq!(w.step(), StepId::Review);
+}
+
+fn verified_at_review(w: &mut World) {
+    at_review(w, FaceDecision::Match);
 }
 
 fn start_qr(w: &mut World) {
@@ -109,19 +114,7 @@ fn a_verified_customer_is_enrolled_in_the_same_visit_and_the_credential_is_bound
 #[test]
 fn enrollment_is_offered_only_for_a_verified_identity() {
     let mut w = World::new();
-    w.send(Input::Start(Start::Identity(IdentityStart {
-        teller: teller(),
-        route: Route::Pin,
-        code_b: None,
-        sign: false,
-        challenge: ChallengeChoice::Random,
-        with_my_number: false,
-    })))
-    .unwrap();
-    w.insert_card();
-    w.type_keys(PIN);
-    face_done(&mut w, FaceDecision::NoMatch);
-    assert_eq!(w.step(), StepId::Review);
+    at_review(&mut w, FaceDecision::NoMatch);
     assert!(!w.screens.last.actions.enroll);
     assert!(w.send(Input::ConfirmEnroll).is_err());
     assert_eq!(w.records.sessions.len(), 1);
