@@ -2,8 +2,8 @@
 //! manager, driven through WebKitWebDriver, with a private `pcscd` + vpcd running (the
 //! virtual-card harness, without a card: the app inserts its own virtual card). Both screens
 //! must reach their ready state with the configured kiosk id and branch, show the three devices
-//! honestly — the reader found through the real PC/SC stack with the card present — and switch
-//! language. Screenshots land in `target/e2e-shots/`. These tests are in the nextest group
+//! and the trust lists honestly — the reader found through the real PC/SC stack with the card
+//! present, the lists pulled from the embedded backend — and switch language. Screenshots land in `target/e2e-shots/`. These tests are in the nextest group
 //! `pcscd` (one pcscd per machine).
 
 use std::time::Duration;
@@ -27,13 +27,15 @@ fn driver(display: &Display, data_dir: &std::path::Path) -> Driver {
     )
 }
 
-/// Ready, with its three devices, and the reader showing the virtual card inserted (the
-/// status poller runs every 3 s, so the card can take a poll or two to appear).
+/// Ready, with its three devices and the trust lists, the reader showing the virtual card
+/// inserted and the lists pulled (the status poller runs every 3 s, so either can take a poll
+/// or two to appear).
 fn screen_ready(screen: &str) -> String {
     format!(
         "const s = document.querySelector('[data-screen={screen}]'); \
-         return !!s && s.dataset.state === 'ready' && s.querySelectorAll('.device[data-kind]').length === 3 \
-           && !!s.querySelector('.device[data-kind=reader][data-state=ok]');"
+         return !!s && s.dataset.state === 'ready' && s.querySelectorAll('.device[data-kind]').length === 4 \
+           && !!s.querySelector('.device[data-kind=reader][data-state=ok]') \
+           && !!s.querySelector('.device[data-kind=trust][data-state=ok]');"
     )
 }
 
@@ -55,12 +57,15 @@ fn check_screen(
     assert_eq!(session.text(&sel("[data-testid=branch]")), BRANCH);
     assert!(!session.text(&sel("[data-testid=clock]")).is_empty());
     // Simulation: the virtual card is found through pcscd, the synthetic customer gives
-    // frames, the embedded backend answers on loopback.
+    // frames, the embedded backend answers on loopback and signed the trust lists.
     let states = session.script(&format!(
         "return [...document.querySelectorAll('[data-screen={screen}] .device[data-kind]')]\
          .map(e => e.dataset.kind + ':' + e.dataset.state).join(',');"
     ));
-    assert_eq!(states, "reader:ok,camera:ok,backend:ok", "{screen}");
+    assert_eq!(
+        states, "reader:ok,camera:ok,backend:ok,trust:ok",
+        "{screen}"
+    );
 
     assert_eq!(session.text(&sel("[data-testid=title]")), ja_title);
     session.screenshot(&format!("{shot}-ja"));
