@@ -4,19 +4,21 @@
 //! evidence verdict, the confirmation records held, purged and malformed, and the face
 //! credentials recorded —, purge expired confirmation records, list confirmation records for
 //! the bank's auditors, manage teller accounts and their keys: `teller-add`,
-//! `teller-disable`, `teller-enable`, `teller-revoke-key`, `tellers`). Admin commands print one
-//! JSON object on stdout (`confirmations` prints one line per record); errors go to stderr
-//! with a non-zero exit.
+//! `teller-disable`, `teller-enable`, `teller-revoke-key`, `tellers`; register a service of
+//! the bank that redeems binding codes, `service-add`, and list the binding codes' metadata,
+//! `binding-codes`). Admin commands print one JSON object on stdout (`confirmations` prints
+//! one line per record); errors go to stderr with a non-zero exit.
 //!
 //! The master key file (`--key-file`, env `MADOGUCHI_CENTRAL_KEY_FILE`, see
 //! [`crate::master_key`]) seals the secrets in the database: `serve` creates it (0600, random)
 //! when it does not exist; every other command opening the database refuses to run without
 //! it.
 //!
-//! What it does NOT do: print tokens or key material (a kiosk token is only ever written to
-//! the 0600 file named by `--token-file`, the master key only to its key file), or print a
-//! confirmation record's personal data unless asked with `confirmations --json`, or print
-//! teller credential bodies (`tellers` lists ids, counters and revocation only).
+//! What it does NOT do: print tokens, binding codes or key material (a kiosk's or service's
+//! token is only ever written to the 0600 file named by `--token-file`, the master key only
+//! to its key file; binding codes are not stored, `binding-codes` lists their metadata), or
+//! print a confirmation record's personal data unless asked with `confirmations --json`, or
+//! print teller credential bodies (`tellers` lists ids, counters and revocation only).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -100,6 +102,23 @@ pub enum Command {
         /// The token file.
         #[arg(long)]
         token_file: PathBuf,
+    },
+    /// Register a service of the bank that redeems binding codes (the passkey registration
+    /// service). Its token is read from `--token-file`, or generated into it (0600) when the
+    /// file does not exist; a kiosk's token is refused.
+    ServiceAdd {
+        /// Service id (1 to 64 characters of A-Z a-z 0-9 - _ . : @).
+        id: String,
+        /// The token file.
+        #[arg(long)]
+        token_file: PathBuf,
+    },
+    /// List the binding codes' metadata as JSON, newest first (who issued each, on which
+    /// proof, when it expires, who redeemed it; the codes themselves are not stored).
+    BindingCodes {
+        /// At most this many codes.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
     },
     /// Revoke a face credential (`--credential-id`) or a kiosk's issuer key (`--issuer-kid`:
     /// every credential it signed is then rejected).
@@ -288,6 +307,30 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             let store = open_store(cli).await?;
             store.add_kiosk(&id, &crate::token_digest(&token)).await?;
             print(json!({"kiosk_id": id, "token_file": token_file, "token_created": created}));
+            Ok(())
+        }
+        Command::ServiceAdd { id, token_file } => {
+            let (token, created) = read_or_create_token(&token_file)?;
+            let store = open_store(cli).await?;
+            store.add_service(&id, &crate::token_digest(&token)).await?;
+            print(json!({"service_id": id, "token_file": token_file, "token_created": created}));
+            Ok(())
+        }
+        Command::BindingCodes { limit } => {
+            let store = open_store(cli).await?;
+            let now = crate::now_ms();
+            let codes: Vec<serde_json::Value> = store
+                .binding_codes(limit)
+                .await?
+                .into_iter()
+                .map(|c| {
+                    let status = c.status(now);
+                    let mut v = json!(c);
+                    v["status"] = json!(status);
+                    v
+                })
+                .collect();
+            print(json!({"as_of_ms": now, "binding_codes": codes}));
             Ok(())
         }
         Command::Revoke {
@@ -498,7 +541,8 @@ async fn list_confirmations(
     Ok(())
 }
 
-/// Reads a kiosk token from `path`, or generates one into it (mode 0600) when missing.
+/// Reads a kiosk's or service's token from `path`, or generates one into it (mode 0600) when
+/// missing.
 /// Returns the token and whether it was created.
 pub fn read_or_create_token(path: &Path) -> Result<(Zeroizing<String>, bool), CentralError> {
     match std::fs::read_to_string(path) {
@@ -507,7 +551,7 @@ pub fn read_or_create_token(path: &Path) -> Result<(Zeroizing<String>, bool), Ce
             drop(Zeroizing::new(s));
             if t.len() < 16 {
                 return Err(CentralError::Invalid(format!(
-                    "{}: a kiosk token has at least 16 characters",
+                    "{}: a token has at least 16 characters",
                     path.display()
                 )));
             }

@@ -17,7 +17,8 @@
 //! payload is replaced by a [tombstone](tombstone) keeping only ids and the audit anchor.
 //!
 //! What it does NOT do: check the document beyond what storage and retention need (format,
-//! ids, `verified_at_ms`), decide anything from it, serve it over HTTP (read it with
+//! ids, `verified_at_ms`), decide anything from it (but [`crate::binding`] issues a binding
+//! code on a record whose `outcome` is `verified`), serve it over HTTP (read it with
 //! `madoguchi-central confirmations`), or shorten the retention of records already stored
 //! when the period is changed (each record keeps the `retain_until_ms` it arrived with).
 

@@ -15,6 +15,9 @@
 //! issuer key id the backend does not know yet is accepted (the kiosk may have issued before
 //! its key registration arrived).
 //!
+//! A recorded credential, while not revoked nor expired, is a proof on which a kiosk may ask
+//! for a binding code ([`crate::binding`]).
+//!
 //! What it does NOT do: verify the credential itself (the backend never sees it), hold
 //! personal data (ids, keys and times only), or refuse an event.
 

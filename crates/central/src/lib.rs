@@ -4,12 +4,14 @@
 //! What it does:
 //! - [`server`]: the axum HTTP API — health, server time (for the kiosk's clock-skew check),
 //!   idempotent batch ingest of outbox events (keyed by event id: a re-sent event is
-//!   acknowledged and stored once), the kiosks' key registration (`PUT /v1/kiosk-keys`), and
+//!   acknowledged and stored once), the kiosks' key registration (`PUT /v1/kiosk-keys`),
 //!   the trust data the kiosks pull (the list signing key, the signed trust list of issuer
 //!   keys, the signed revocation list, thresholds, the signed template keys wrapped for the
-//!   kiosk, the teller accounts with their FIDO2 credentials). Every kiosk call but health,
-//!   time and the document itself needs the kiosk's bearer token. Request bodies are bounded
-//!   (413), bad input is a 4xx with a JSON `{code, message}`, never a 5xx.
+//!   kiosk, the teller accounts with their FIDO2 credentials), and the one-time binding codes
+//!   for re-binding a customer's passkey device (issued to kiosks, redeemed by the bank's
+//!   services). Every kiosk call but health, time and the document itself needs the kiosk's
+//!   bearer token; the redeem needs a service's. Request bodies are bounded (413), bad input
+//!   is a 4xx with a JSON `{code, message}`, never a 5xx.
 //! - [`trust`]: the trust data in the shared formats of `madoguchi-wire` — the list signing
 //!   key (one per backend, made on the first open), kiosk keys (each kiosk's wrap key; its
 //!   issuer key on the trust list, the backend holding public halves only), template keys
@@ -31,6 +33,11 @@
 //!   after the retention period (default 7 years from verification, `--confirmation-retention-days`),
 //!   at start and daily by the server and by `purge-confirmations`; read by auditors with the
 //!   `confirmations` admin command only (no HTTP endpoint).
+//! - [`binding`]: re-binding a passkey device after a face proof at the counter — one-time
+//!   codes (20 random bytes in base32, 300 s, at most 5 live per customer, stored only as a
+//!   SHA-256) issued to a kiosk on a face credential or a verified identity session the
+//!   backend holds, redeemed exactly once by a service of the bank (`service-add`,
+//!   `binding-codes`).
 //! - [`tellers`]: teller accounts and their FIDO2 credentials, served to the kiosks as one
 //!   versioned list (`GET /v1/tellers`) that they cache for offline sign-in; kept up to date
 //!   from the kiosks' `teller.key_registered`, `teller.signed_in` and `teller.key_revoked`
@@ -39,9 +46,9 @@
 //! - [`store`]: persistence in an embedded SQLite database (the default: the demo needs
 //!   nothing) or in PostgreSQL when given a `postgres://` URL (how a bank runs it for many
 //!   branches), opened with the master key.
-//! - [`cli`]: `madoguchi-central serve|kiosk-add|list-key|revoke|rotate-keys|set-thresholds|
-//!   stats|confirmations|purge-confirmations|teller-add|teller-disable|teller-enable|
-//!   teller-revoke-key|tellers`.
+//! - [`cli`]: `madoguchi-central serve|kiosk-add|service-add|list-key|revoke|rotate-keys|
+//!   set-thresholds|stats|confirmations|purge-confirmations|teller-add|teller-disable|
+//!   teller-enable|teller-revoke-key|tellers|binding-codes`.
 //! - [`faceindex`]: the in-memory 1:N index for the duplicate-face check at enrollment: exact
 //!   int8 cosine search over every enrolled template, another identity's only (not wired to
 //!   enrollment, ingest or storage yet).
@@ -56,8 +63,9 @@
 //!   (signed lists, wrapped keys, kiosk keys, the credential event): each side speaks HTTP
 //!   on its own, so each checks the other.
 //! - Hold a kiosk's private key, or keep its own keys in an HSM.
-//! - Log request bodies, tokens or key material.
+//! - Log request bodies, tokens, binding codes or key material.
 
+pub mod binding;
 pub mod cli;
 pub mod confirmation;
 pub mod credentials;
@@ -168,7 +176,7 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], CentralError> {
     Ok(b)
 }
 
-/// SHA-256 of a kiosk token, hex: the only form in which tokens are stored.
+/// SHA-256 of a kiosk's or service's token, hex: the only form in which tokens are stored.
 pub fn token_digest(token: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(token.as_bytes()))

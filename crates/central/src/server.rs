@@ -1,10 +1,11 @@
 //! The HTTP API (axum), as documented in `openapi.yaml`.
 //!
 //! Every error is a JSON `{code, message}` with a 4xx status for anything the client sent
-//! wrong (400 malformed, 401 no or unknown token, 409 a conflict with what the backend holds,
-//! 413 too large, 415 not JSON, 422 valid JSON that breaks the schema or the limits); storage
-//! trouble is a 503 with `Retry-After`, so a kiosk backs off and re-sends. Handlers never
-//! panic on input.
+//! wrong (400 malformed, 401 no or unknown token, 403 a token of the wrong side, 404 an unknown
+//! binding code, 409 a conflict with what the backend holds, 410 an expired binding code, 413
+//! too large, 415 not JSON, 422 valid JSON that breaks the schema or the limits, 429 too many
+//! live binding codes, with `Retry-After`); storage trouble is a 503 with `Retry-After`, so a
+//! kiosk backs off and re-sends. Handlers never panic on input.
 //!
 //! Each event goes through the state's [`EvidenceVerifier`] (JPKI signature evidence is
 //! checked by [`crate::evidence::JpkiVerifier`]) and is stored with the verdict. A
@@ -23,10 +24,20 @@
 //! (the template keys wrapped for the kiosk's registered wrap key; 409 `kiosk_keys_missing`
 //! before it registered one).
 //!
+//! Binding codes ([`crate::binding`]): `POST /v1/binding-codes` (kiosk token) issues a one-time
+//! code on a face proof: 201 `{code, expires_at_ms, customer_ref}`, 422 `unknown_proof`,
+//! `revoked`, `expired_credential` or `not_verified` when the proof does not hold (and
+//! `invalid_binding_request` for a body that breaks the schema), 429 `too_many_codes` with
+//! `Retry-After` (until the customer's oldest live code expires). `POST
+//! /v1/binding-codes/redeem` takes a [`Service`] token (403 `not_a_service` for a kiosk's):
+//! 200 `{customer_ref, kiosk_id, session_id, proof_kind, issued_at_ms}` once, then 409
+//! `already_redeemed`; 410 `expired`; 404 `unknown_code` for anything not issued here. A
+//! service's token is no kiosk token (401 at every kiosk endpoint).
+//!
 //! What it does NOT do: refuse an event whose evidence does not verify or whose confirmation
 //! record, teller or credential payload is malformed (it is stored and flagged), serve
-//! confirmation records (they are read with the admin CLI only), rate-limit per kiosk, or log
-//! bodies, tokens, keys or teller names.
+//! confirmation records (they are read with the admin CLI only), rate-limit per kiosk (only
+//! binding codes per customer), or log bodies, tokens, binding codes, keys or teller names.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,6 +55,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use crate::binding::{Proof, Refusal};
 pub use crate::confirmation::Retention;
 use crate::master_key::MasterKey;
 use crate::store::{IngestStatus, NewEvent, Store};
@@ -184,6 +196,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// `Retry-After` seconds (429; a 503 always says 5).
+    retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -192,7 +206,28 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// A binding-code refusal with its status (see [`crate::binding`]).
+    fn refused(r: Refusal) -> ApiError {
+        let status = match r {
+            Refusal::UnknownProof
+            | Refusal::Revoked
+            | Refusal::ExpiredCredential
+            | Refusal::NotVerified => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::TooManyCodes { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::AlreadyRedeemed => StatusCode::CONFLICT,
+            Refusal::Expired => StatusCode::GONE,
+            Refusal::UnknownCode => StatusCode::NOT_FOUND,
+        };
+        let mut e = ApiError::new(status, r.code(), r.message());
+        if let Refusal::TooManyCodes { retry_after_ms } = r {
+            let secs = u64::try_from(retry_after_ms).unwrap_or(1).div_ceil(1000);
+            e.retry_after_s = Some(secs.max(1));
+        }
+        e
     }
 }
 
@@ -221,6 +256,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        } else if let Some(secs) = self.retry_after_s {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
@@ -230,7 +268,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The authenticated kiosk (from `Authorization: Bearer <token>`).
+/// The SHA-256 of the request's bearer token (`Authorization: Bearer <token>`), if any.
+fn bearer_digest(parts: &Parts) -> Option<String> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())?;
+    Some(crate::token_digest(token))
+}
+
+/// The authenticated kiosk (from `Authorization: Bearer <token>`). A service's token is no
+/// kiosk token (401).
 #[derive(Debug, Clone)]
 pub struct Kiosk(pub String);
 
@@ -245,21 +297,42 @@ impl FromRequestParts<AppState> for Kiosk {
                 "missing or unknown kiosk token",
             )
         };
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(unauthorized)?;
-        let digest = crate::token_digest(token);
+        let digest = bearer_digest(parts).ok_or_else(unauthorized)?;
         match state.store.kiosk_for_token(&digest).await? {
             Some(id) => Ok(Kiosk(id)),
             None => Err(unauthorized()),
         }
+    }
+}
+
+/// The authenticated service of the bank that redeems binding codes (from `Authorization:
+/// Bearer <token>`): 401 for no or an unknown token, 403 `not_a_service` for a kiosk's token.
+#[derive(Debug, Clone)]
+pub struct Service(pub String);
+
+impl FromRequestParts<AppState> for Service {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Service, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or unknown service token",
+            )
+        };
+        let digest = bearer_digest(parts).ok_or_else(unauthorized)?;
+        if let Some(id) = state.store.service_for_token(&digest).await? {
+            return Ok(Service(id));
+        }
+        if state.store.kiosk_for_token(&digest).await?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_a_service",
+                "a kiosk token cannot redeem binding codes: use the service's own token",
+            ));
+        }
+        Err(unauthorized())
     }
 }
 
@@ -278,6 +351,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/thresholds", get(thresholds))
         .route("/v1/template-keys", get(template_keys))
         .route("/v1/tellers", get(tellers))
+        .route("/v1/binding-codes", post(issue_binding_code))
+        .route("/v1/binding-codes/redeem", post(redeem_binding_code))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -534,6 +609,81 @@ async fn tellers(State(state): State<AppState>, _k: Kiosk) -> Result<Json<Value>
         })
         .collect();
     Ok(Json(json!({"version": list.version, "tellers": tellers})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueRequest {
+    session_id: String,
+    proof: Proof,
+}
+
+async fn issue_binding_code(
+    State(state): State<AppState>,
+    Kiosk(kiosk): Kiosk,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = json_body(&headers, body)?;
+    let invalid = |m: String| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_binding_request",
+            m,
+        )
+    };
+    let req: IssueRequest = serde_json::from_slice(&body)
+        .map_err(|e| parse_error(&e, "invalid_binding_request", "binding code request"))?;
+    crate::binding::check_session_id("session_id", &req.session_id).map_err(invalid)?;
+    req.proof.validate().map_err(invalid)?;
+    let issued = state
+        .store
+        .issue_binding_code(&kiosk, &req.session_id, &req.proof, now_ms())
+        .await
+        .map_err(|e| match e {
+            CentralError::Invalid(m) => invalid(m),
+            other => other.into(),
+        })?
+        .map_err(ApiError::refused)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "code": issued.code.as_str(),
+            "expires_at_ms": issued.expires_at_ms,
+            "customer_ref": issued.customer_ref,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemRequest {
+    code: String,
+}
+
+async fn redeem_binding_code(
+    State(state): State<AppState>,
+    Service(service): Service,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::binding::Redeemed>, ApiError> {
+    let body = json_body(&headers, body)?;
+    // Never the parse error's text: it could quote the code.
+    let req: RedeemRequest = serde_json::from_slice(&body).map_err(|e| {
+        let mut err = parse_error(&e, "invalid_redeem_request", "redeem request");
+        err.message = match err.status {
+            StatusCode::BAD_REQUEST => "malformed JSON".into(),
+            _ => "the redeem request must be {\"code\": string}".into(),
+        };
+        err
+    })?;
+    let code = zeroize::Zeroizing::new(req.code);
+    let redeemed = state
+        .store
+        .redeem_binding_code(&service, &code, now_ms())
+        .await?
+        .map_err(ApiError::refused)?;
+    Ok(Json(redeemed))
 }
 
 /// How often the server purges expired confirmation records.

@@ -15,7 +15,11 @@
 //! `keys.kiosk_id` (the kiosk an issuer key belongs to), `keys.since_ms` (when its status last
 //! changed), `keys.served` (whether a template key is on the published list), `kiosk_keys`
 //! (each kiosk's wrap public key), `face_credentials` (from `face_credential.issued` events,
-//! see [`crate::credentials`]) and `face_credentials_malformed`.
+//! see [`crate::credentials`]) and `face_credentials_malformed`, and since schema version 5
+//! the one-time codes for re-binding a customer's passkey device (see [`crate::binding`]):
+//! `binding_codes` (keyed by the SHA-256 of the code, never the code itself) and `services`
+//! (the bank's services that redeem them, by token digest like the kiosks; a token is a
+//! kiosk's or a service's, never both).
 //!
 //! Schema changes: the base schema and every later step are idempotent `CREATE … IF NOT
 //! EXISTS`; opening a database applies the steps above its stored version and records
@@ -46,7 +50,7 @@ use crate::tellers::{self, TellerEvent};
 use crate::trust;
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS kiosks (
@@ -176,9 +180,37 @@ CREATE TABLE IF NOT EXISTS face_credentials_malformed (
 CREATE UNIQUE INDEX IF NOT EXISTS keys_one_list_key ON keys (purpose) WHERE purpose = 'list';
 ";
 
+/// Schema version 5: one-time binding codes and the services that redeem them (see
+/// [`crate::binding`]).
+const SCHEMA_V5_SQL: &str = "
+CREATE TABLE IF NOT EXISTS binding_codes (
+    code_sha256 TEXT PRIMARY KEY,
+    customer_ref TEXT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    proof_kind TEXT NOT NULL CHECK (proof_kind IN ('credential', 'identity')),
+    created_at_ms BIGINT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    redeemed_at_ms BIGINT,
+    redeemed_by TEXT
+);
+CREATE INDEX IF NOT EXISTS binding_codes_customer
+    ON binding_codes (customer_ref, expires_at_ms);
+CREATE TABLE IF NOT EXISTS services (
+    service_id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at_ms BIGINT NOT NULL
+);
+";
+
 /// The steps after the base schema (version 1), in order: `(version, SQL)`. Append only; each
 /// statement must be idempotent.
-const MIGRATIONS: &[(i64, &str)] = &[(2, SCHEMA_V2_SQL), (3, SCHEMA_V3_SQL), (4, SCHEMA_V4_SQL)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, SCHEMA_V2_SQL),
+    (3, SCHEMA_V3_SQL),
+    (4, SCHEMA_V4_SQL),
+    (5, SCHEMA_V5_SQL),
+];
 
 /// Whether a database at `found` (None: new) still needs step 4's code.
 fn needs_v4(found: Option<i64>) -> bool {
@@ -191,6 +223,18 @@ fn pending_steps(found: Option<i64>) -> impl Iterator<Item = &'static str> {
         .iter()
         .filter(move |(v, _)| found.is_none_or(|f| f < *v))
         .map(|(_, sql)| *sql)
+}
+
+const ADD_KIOSK_SQL: &str = "INSERT INTO kiosks (kiosk_id, token_sha256, created_at_ms)
+     VALUES (?1, ?2, ?3)
+     ON CONFLICT (kiosk_id) DO UPDATE SET token_sha256 = excluded.token_sha256";
+const TOKEN_IS_SERVICE_SQL: &str = "SELECT EXISTS (SELECT 1 FROM services WHERE token_sha256 = ?1)";
+
+/// The refusal of a token already held by `holder` for a `what` (`kiosk`, `service`).
+pub(crate) fn token_taken(holder: &str, what: &str) -> CentralError {
+    CentralError::Invalid(format!(
+        "this token is already {holder}'s: give the {what} a token file of its own"
+    ))
 }
 
 const SET_VERSION: &str = "INSERT INTO central_schema (id, version) VALUES (1, $1)
@@ -419,7 +463,8 @@ impl Store {
             .map_err(|e| CentralError::Task(e.to_string()))?
     }
 
-    /// Registers (or re-keys) a kiosk with the digest of its token.
+    /// Registers (or re-keys) a kiosk with the digest of its token. `Invalid` when a service
+    /// holds that token (a token is a kiosk's or a service's, never both).
     pub async fn add_kiosk(&self, kiosk_id: &str, token_sha256: &str) -> Result<(), CentralError> {
         let (id, t, now) = (
             kiosk_id.to_owned(),
@@ -429,24 +474,31 @@ impl Store {
         match &self.db {
             Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
-                    c.execute(
-                    "INSERT INTO kiosks (kiosk_id, token_sha256, created_at_ms) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(kiosk_id) DO UPDATE SET token_sha256 = excluded.token_sha256",
-                    rusqlite::params![id, t, now],
-                )?;
+                    let tx =
+                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let service: bool = tx.query_row(TOKEN_IS_SERVICE_SQL, [&t], |r| r.get(0))?;
+                    if service {
+                        return Err(token_taken("a service", "kiosk"));
+                    }
+                    tx.execute(ADD_KIOSK_SQL, rusqlite::params![id, t, now])?;
+                    tx.commit()?;
                     Ok(())
                 })
                 .await
             }
             Db::Postgres(c) => {
-                c.lock()
-                    .await
-                    .execute(
-                        "INSERT INTO kiosks (kiosk_id, token_sha256, created_at_ms) VALUES ($1, $2, $3)
-                         ON CONFLICT(kiosk_id) DO UPDATE SET token_sha256 = excluded.token_sha256",
-                        &[&id, &t, &now],
-                    )
+                let mut client = c.lock().await;
+                let tx = client.transaction().await?;
+                let service: bool = tx
+                    .query_one(&TOKEN_IS_SERVICE_SQL.replace('?', "$"), &[&t])
+                    .await?
+                    .get(0);
+                if service {
+                    return Err(token_taken("a service", "kiosk"));
+                }
+                tx.execute(&ADD_KIOSK_SQL.replace('?', "$"), &[&id, &t, &now])
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
         }
@@ -1411,6 +1463,8 @@ mod tests {
             s.ingest("K1", vec![ev("a", "{}")], 5).await.unwrap();
             assert_eq!(s.confirmation_counts().await.unwrap().records, 0);
             assert_eq!(s.credential_counts().await.unwrap().recorded, 0);
+            assert!(s.binding_codes(10).await.unwrap().is_empty());
+            assert_eq!(s.service_for_token("00").await.unwrap(), None);
         }
         let c = rusqlite::Connection::open(&p).unwrap();
         let v: i64 = c

@@ -6,9 +6,14 @@
 //! schemathesis lives in a venv the test creates under the target directory
 //! (`target/schemathesis-venv`, needs the Debian package `python3-venv` and PyPI).
 //!
-//! One allowance, in `schemathesis.toml`: `PUT /v1/kiosk-keys` may answer 422 to a body the
+//! Each security scheme gets its token (`kioskToken` a registered kiosk's, `serviceToken` a
+//! registered service's), and the documented binding-code examples name a credential and a
+//! verified identity session the database holds, so that codes are issued.
+//!
+//! Two allowances, in `schemathesis.toml`: `PUT /v1/kiosk-keys` may answer 422 to a body the
 //! schema allows, since no JSON schema can say which 32-byte strings are Ed25519 points or
-//! X25519 keys of large order.
+//! X25519 keys of large order; `POST /v1/binding-codes` may answer 422 (a proof the backend
+//! does not hold) and 429 (five live codes) to one.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
 #[path = "../../card/tests/virtual_support/mod.rs"]
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const TOKEN: &str = "schemathesis-kiosk-token-0123456789";
+const SERVICE_TOKEN: &str = "schemathesis-service-token-0123456789";
 
 fn central_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_madoguchi-central"))
@@ -59,14 +65,34 @@ fn schemathesis() -> PathBuf {
     st
 }
 
-const CONFIG: &str = r#"
+fn st_config() -> String {
+    format!(
+        r#"
+[auth.openapi.kioskToken]
+bearer = "{TOKEN}"
+
+[auth.openapi.serviceToken]
+bearer = "{SERVICE_TOKEN}"
+
 [[operations]]
 include-path = "/v1/kiosk-keys"
 include-method = "PUT"
 
 [operations.checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "409", "422"]
-"#;
+
+[[operations]]
+include-operation-id = "issueBindingCode"
+
+[operations.checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "422", "429"]
+
+[[operations]]
+include-operation-id = "redeemBindingCode"
+warnings = false
+"#
+    )
+}
 
 fn key_file(db: &Path) -> PathBuf {
     db.with_extension("key")
@@ -93,6 +119,8 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
     let db = dir.path().join("central.sqlite");
     let tok = dir.path().join("kiosk.token");
     std::fs::write(&tok, TOKEN).unwrap();
+    let service_tok = dir.path().join("service.token");
+    std::fs::write(&service_tok, SERVICE_TOKEN).unwrap();
     let thresholds = dir.path().join("thresholds.json");
     std::fs::write(&thresholds, r#"{"face_match": 0.55}"#).unwrap();
     let master = || madoguchi_central::master_key::MasterKey::load(&key_file(&db)).unwrap();
@@ -108,6 +136,15 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
             "K-ST",
             "--token-file",
             tok.to_str().unwrap(),
+        ],
+    );
+    admin(
+        &db,
+        &[
+            "service-add",
+            "st-passkeys",
+            "--token-file",
+            service_tok.to_str().unwrap(),
         ],
     );
     admin(&db, &["rotate-keys"]);
@@ -140,7 +177,8 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
     );
     admin(&db, &["teller-disable", "sup-1"]);
     // A key registered at the kiosk, so that `/v1/tellers` serves a credential; the kiosk's
-    // own keys, so that `/v1/template-keys` serves them; a credential it issued.
+    // own keys, so that `/v1/template-keys` serves them; a credential it issued and an identity
+    // it verified (those of the documented binding-code examples).
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let s = madoguchi_central::store::Store::open_sqlite(&db, master())
             .await
@@ -163,6 +201,19 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
             event_id: "00000000-0000-4000-8000-00000000abce".into(),
             kind: "face_credential.issued".into(),
             payload: issued.to_string(),
+            created_at_ms: 1,
+            verification: "not_checked".into(),
+        };
+        s.ingest("K-ST", vec![e], now).await.unwrap();
+        let record = serde_json::json!({"format": "madoguchi-confirmation/1",
+            "record_id": "rec-st-1", "session_id": "sess-verified-0001",
+            "verified_at_ms": now, "outcome": "verified"});
+        let payload = serde_json::json!({"record_id": "rec-st-1",
+            "session_id": "sess-verified-0001", "at_ms": now, "record": record});
+        let e = madoguchi_central::store::NewEvent {
+            event_id: "00000000-0000-4000-8000-00000000abcf".into(),
+            kind: "confirmation.recorded".into(),
+            payload: payload.to_string(),
             created_at_ms: 1,
             verification: "not_checked".into(),
         };
@@ -208,14 +259,13 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
     let report = dir.path().join("st.out");
     let config = dir.path().join("schemathesis.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, st_config()).unwrap();
     let mut run = Command::new(&st)
         .arg("--config-file")
         .arg(&config)
         .arg("run")
         .arg(&spec)
         .args(["--url", &base])
-        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
         .args(["--checks", "all", "--max-examples", "30", "--seed", "1"])
         .args(["--workers", "1", "--request-timeout", "10", "--no-color"])
         .stdout(std::fs::File::create(&report).unwrap())
@@ -261,4 +311,14 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
         .find(|l| l.contains("generated,"))
         .unwrap_or_default();
     assert!(!generated.contains(" 0 generated"), "{generated}");
+    // The documented examples issued codes on both proofs (so 201 answers were checked too).
+    let codes = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let s = madoguchi_central::store::Store::open_sqlite(&db, master())
+            .await
+            .unwrap();
+        s.binding_codes(1000).await.unwrap()
+    });
+    for kind in ["credential", "identity"] {
+        assert!(codes.iter().any(|c| c.proof_kind == kind), "{codes:?}");
+    }
 }
