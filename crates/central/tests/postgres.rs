@@ -1,10 +1,11 @@
 //! The store and the API on a real PostgreSQL server (a temporary cluster started by the
 //! test; needs the Debian package `postgresql`), including the confirmation-record,
-//! teller-list and trust-data scenarios shared with the SQLite tests, the upgrade of a
-//! version-1 schema holding clear template secrets and backend-made issuer keys, and the
-//! refusal of another master key.
+//! teller-list, trust-data and binding-code scenarios shared with the SQLite tests, the
+//! upgrade of a version-1 schema holding clear template secrets and backend-made issuer keys,
+//! and the refusal of another master key.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
+mod binding_support;
 mod confirmation_support;
 mod tellers_support;
 mod trust_support;
@@ -116,7 +117,7 @@ fn store_and_api_on_postgresql() {
             .batch_execute(
                 "DROP TABLE confirmation_records, confirmation_malformed, confirmation_purged,
                    tellers, teller_credentials, kiosk_keys, face_credentials,
-                   face_credentials_malformed;
+                   face_credentials_malformed, binding_codes, services;
                  DROP INDEX keys_one_list_key;
                  DROP INDEX keys_kiosk;
                  DELETE FROM keys WHERE purpose = 'template';
@@ -158,6 +159,7 @@ fn store_and_api_on_postgresql() {
         confirmation_support::scenario(&upgraded).await;
         tellers_support::scenario(&upgraded).await;
         trust_support::scenario(&upgraded).await;
+        binding_support::scenario(&upgraded).await;
     });
     drop(rt);
 
@@ -204,7 +206,54 @@ fn store_and_api_on_postgresql() {
         c.with_store(|s| async move { s.event_count().await })
             .unwrap(),
         // a, b, c, the confirmation scenario's four, the teller scenario's eleven, the trust
-        // scenario's five and the two above.
-        25
+        // scenario's five, the binding scenario's five and the two above.
+        30
     );
+    // A binding code over PostgreSQL: issued to the binding scenario's kiosk on its
+    // credential, redeemed once by its service.
+    let post = |token: &str, path: &str, body: Value| {
+        let r = http
+            .post(format!("{}/v1/{path}", c.base_url()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let (status, issued) = post(
+        "kiosk-bind-token-0123456789",
+        "binding-codes",
+        json!({"session_id": "sess-pg", "proof": {"kind": "credential", "credential_id": "b1b1b1b1"}}),
+    );
+    assert_eq!(
+        (status, issued["customer_ref"].as_str()),
+        (201, Some("sess-bind-cred")),
+        "{issued}"
+    );
+    let redeem = json!({"code": issued["code"]});
+    let (status, r) = post(
+        "svc-bind-token-0123456789",
+        "binding-codes/redeem",
+        redeem.clone(),
+    );
+    assert_eq!(
+        (status, r["session_id"].as_str()),
+        (200, Some("sess-pg")),
+        "{r}"
+    );
+    let (status, r) = post(
+        "svc-bind-token-0123456789",
+        "binding-codes/redeem",
+        redeem.clone(),
+    );
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (409, Some("already_redeemed"))
+    );
+    let (status, r) = post(
+        "kiosk-bind-token-0123456789",
+        "binding-codes/redeem",
+        redeem,
+    );
+    assert_eq!((status, r["code"].as_str()), (403, Some("not_a_service")));
 }
