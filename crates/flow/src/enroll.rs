@@ -16,11 +16,12 @@
 
 use crate::engine::{Cx, Flow, Input, ProcView, Procedure, Refusal};
 use crate::face_step::{
-    ChallengeChoice, completed, end, outcome_record, proposal, record_decision,
+    CameraStart, ChallengeChoice, camera_start, completed, end, outcome_record, proposal,
+    record_decision,
 };
 use crate::messages as m;
 use crate::ports::{
-    ChipPhoto, CredentialRequest, EvidenceKind, FaceDecision, FaceEvent, FaceFault, FaceReference,
+    ChipPhoto, CredentialRequest, EvidenceKind, FaceDecision, FaceEvent, FaceReference,
     FaceRequest, FaceResult, IssuedCredential, Millis, ProcedureKind, RecordDecision, SessionEnd,
 };
 use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
@@ -96,23 +97,20 @@ impl Enrollment {
             attempt: self.attempt,
             want_template: true,
         };
-        match cx.ports.face.start(request) {
-            Ok(()) => {
+        match camera_start(cx.ports.face.start(request), &mut self.notice) {
+            CameraStart::Running => {
                 self.step = Step::Face {
                     until: cx.now + cx.settings.timeouts.face,
                 };
                 Flow::Continue
             }
-            Err(FaceFault::NoCamera) => {
+            CameraStart::NoCamera => {
                 self.step = Step::CameraLost {
                     until: cx.now + cx.settings.timeouts.camera_back,
                 };
                 Flow::Continue
             }
-            Err(FaceFault::Unavailable(code)) => {
-                self.notice = Some(Msg::new(m::N_FACE_UNAVAILABLE));
-                end(Outcome::Cancelled, code, SessionEnd::Failed)
-            }
+            CameraStart::Ended(flow) => flow,
         }
     }
 

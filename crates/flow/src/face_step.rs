@@ -5,8 +5,10 @@
 
 use crate::engine::{Cx, Ending, Flow};
 use crate::messages as m;
-use crate::ports::{FaceDecision, FaceResult, OutcomeRecord, RecordDecision, SessionEnd, Turn};
-use crate::view::{Outcome, ResultSummary};
+use crate::ports::{
+    FaceDecision, FaceFault, FaceResult, OutcomeRecord, RecordDecision, SessionEnd, Turn,
+};
+use crate::view::{Msg, Outcome, ResultSummary};
 
 /// Which head turn to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,28 @@ pub(crate) fn proposal(
                 f.reasons.first().copied().unwrap_or("challenge.failed"),
             ),
         },
+    }
+}
+
+/// How starting the camera went (a face check or a QR scan), for the procedure's next step.
+pub(crate) enum CameraStart {
+    /// It runs: the procedure goes to its camera step.
+    Running,
+    /// No camera: the procedure waits for it.
+    NoCamera,
+    /// The face engine is unavailable: the procedure ends so (the teller's notice is set).
+    Ended(Flow),
+}
+
+/// The face port's answer to a start, as the procedure's next move.
+pub(crate) fn camera_start(answer: Result<(), FaceFault>, notice: &mut Option<Msg>) -> CameraStart {
+    match answer {
+        Ok(()) => CameraStart::Running,
+        Err(FaceFault::NoCamera) => CameraStart::NoCamera,
+        Err(FaceFault::Unavailable(code)) => {
+            *notice = Some(Msg::new(m::N_FACE_UNAVAILABLE));
+            CameraStart::Ended(end(Outcome::Cancelled, code, SessionEnd::Failed))
+        }
     }
 }
 

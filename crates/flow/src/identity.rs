@@ -26,13 +26,13 @@
 use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
 use crate::enroll::{EnrollStart, Enrollment};
 pub use crate::face_step::ChallengeChoice;
-use crate::face_step::{outcome_record, proposal};
+use crate::face_step::{CameraStart, camera_start, outcome_record, proposal};
 use crate::keypad::{Keypad, KeypadKind, Secret, SecretEntry, Typed};
 use crate::messages as m;
 use crate::ports::{
     CardFault, ChipData, CodeBInput, EvidenceBinding, EvidenceKind, FaceDecision, FaceEvent,
-    FaceFault, FaceReference, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind,
-    RecordDecision, Route, SessionEnd, SignedEvidence, TellerRef, Tries,
+    FaceReference, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind, RecordDecision,
+    Route, SessionEnd, SignedEvidence, TellerRef, Tries,
 };
 use crate::record::{ConfirmationRecord, Context, Override};
 use crate::view::{
@@ -478,26 +478,20 @@ impl IdentityVerification {
             attempt: self.attempt,
             want_template: false,
         };
-        match cx.ports.face.start(request) {
-            Ok(()) => {
+        match camera_start(cx.ports.face.start(request), &mut self.notice) {
+            CameraStart::Running => {
                 self.go(Step::Face {
                     until: cx.now + cx.settings.timeouts.face,
                 });
                 Flow::Continue
             }
-            Err(FaceFault::NoCamera) => {
+            CameraStart::NoCamera => {
                 self.go(Step::CameraLost {
                     until: cx.now + cx.settings.timeouts.camera_back,
                 });
                 Flow::Continue
             }
-            Err(FaceFault::Unavailable(code)) => {
-                self.notice = Some(Msg::new(m::N_FACE_UNAVAILABLE));
-                Flow::End(Ending {
-                    summary: summary(Outcome::Cancelled, code),
-                    end: SessionEnd::Failed,
-                })
-            }
+            CameraStart::Ended(flow) => flow,
         }
     }
 

@@ -10,12 +10,13 @@
 
 use crate::engine::{Cx, Flow, Input, ProcView, Procedure, Refusal};
 use crate::face_step::{
-    ChallengeChoice, completed, credential_reason, end, outcome_record, proposal, record_decision,
+    CameraStart, ChallengeChoice, camera_start, completed, credential_reason, end, outcome_record,
+    proposal, record_decision,
 };
 use crate::messages as m;
 use crate::ports::{
-    CheckedCredential, EvidenceKind, FaceEvent, FaceFault, FaceReference, FaceRequest, FaceResult,
-    Millis, Private, ProcedureKind, SessionEnd, TellerRef,
+    CheckedCredential, EvidenceKind, FaceEvent, FaceReference, FaceRequest, FaceResult, Millis,
+    Private, ProcedureKind, SessionEnd, TellerRef,
 };
 use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
 
@@ -85,21 +86,16 @@ impl QrAuthentication {
         Flow::Continue
     }
 
-    fn unavailable(&mut self, code: &'static str) -> Flow {
-        self.notice = Some(Msg::new(m::N_FACE_UNAVAILABLE));
-        end(Outcome::Cancelled, code, SessionEnd::Failed)
-    }
-
     fn scan(&mut self, cx: &mut Cx<'_, '_>) -> Flow {
-        match cx.ports.face.scan_qr() {
-            Ok(()) => {
+        match camera_start(cx.ports.face.scan_qr(), &mut self.notice) {
+            CameraStart::Running => {
                 self.step = Step::Scan {
                     until: cx.now + cx.settings.timeouts.scan_qr,
                 };
                 Flow::Continue
             }
-            Err(FaceFault::NoCamera) => self.camera_lost(cx),
-            Err(FaceFault::Unavailable(code)) => self.unavailable(code),
+            CameraStart::NoCamera => self.camera_lost(cx),
+            CameraStart::Ended(flow) => flow,
         }
     }
 
@@ -114,15 +110,15 @@ impl QrAuthentication {
             attempt: self.attempt,
             want_template: false,
         };
-        match cx.ports.face.start(request) {
-            Ok(()) => {
+        match camera_start(cx.ports.face.start(request), &mut self.notice) {
+            CameraStart::Running => {
                 self.step = Step::Face {
                     until: cx.now + cx.settings.timeouts.face,
                 };
                 Flow::Continue
             }
-            Err(FaceFault::NoCamera) => self.camera_lost(cx),
-            Err(FaceFault::Unavailable(code)) => self.unavailable(code),
+            CameraStart::NoCamera => self.camera_lost(cx),
+            CameraStart::Ended(flow) => flow,
         }
     }
 
