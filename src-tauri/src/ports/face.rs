@@ -212,12 +212,22 @@ impl FaceService {
     }
 }
 
-impl FacePort for FaceService {
-    fn start(&mut self, request: FaceRequest<'_>) -> Result<(), FaceFault> {
+impl FaceService {
+    /// Sends a command that needs the camera: without one, the face thread watches for it
+    /// and the procedure is told there is none.
+    fn with_camera(&self, cmd: FaceCmd) -> Result<(), FaceFault> {
         if !self.camera.available() {
             let _ = self.cmd.send(FaceCmd::WatchCamera);
             return Err(FaceFault::NoCamera);
         }
+        self.cmd
+            .send(cmd)
+            .map_err(|_| FaceFault::Unavailable("face.unavailable"))
+    }
+}
+
+impl FacePort for FaceService {
+    fn start(&mut self, request: FaceRequest<'_>) -> Result<(), FaceFault> {
         let reference = match request.reference {
             FaceReference::Chip(p) => Reference::Chip {
                 gray: Zeroizing::new(p.gray.expose().to_vec()),
@@ -228,23 +238,15 @@ impl FacePort for FaceService {
                 Reference::Template(Zeroizing::new(t.0.expose().to_vec()))
             }
         };
-        self.cmd
-            .send(FaceCmd::Start {
-                reference,
-                turn: request.challenge,
-                want_template: request.want_template,
-            })
-            .map_err(|_| FaceFault::Unavailable("face.unavailable"))
+        self.with_camera(FaceCmd::Start {
+            reference,
+            turn: request.challenge,
+            want_template: request.want_template,
+        })
     }
 
     fn scan_qr(&mut self) -> Result<(), FaceFault> {
-        if !self.camera.available() {
-            let _ = self.cmd.send(FaceCmd::WatchCamera);
-            return Err(FaceFault::NoCamera);
-        }
-        self.cmd
-            .send(FaceCmd::ScanQr)
-            .map_err(|_| FaceFault::Unavailable("face.unavailable"))
+        self.with_camera(FaceCmd::ScanQr)
     }
 
     fn stop(&mut self) {
@@ -412,38 +414,18 @@ fn begin(
 ) -> Result<Running, Begin> {
     let (template, chip) = reference_template(engine, reference)?;
     let face_turn = turn.map(to_face_turn);
-    let source: Box<dyn FrameSource> = match camera {
-        CameraSetup::Simulated {
-            clip: Some(dir), ..
-        } => Box::new(
-            madoguchi_camera::recorded::RecordedSource::open(dir, 15.0, true)
-                .map_err(|_| Begin::Camera)?,
-        ),
-        CameraSetup::Simulated {
-            presenter, plugged, ..
-        } => {
-            let choice = presenter
-                .lock()
-                .map_err(|_| Begin::Failed("face.camera"))?
-                .clone();
-            let photo: RgbImage = image::open(&choice.photo)
-                .map_err(|_| Begin::Failed("face.camera"))?
-                .to_rgb8();
-            let s = simulated_camera(engine, &photo, face_turn, false, choice.kind)
-                .map_err(|_| Begin::Failed("face.camera"))?;
-            Box::new(Pluggable {
-                inner: Box::new(s),
-                plugged: plugged.clone(),
-            })
-        }
-        CameraSetup::Webcam { selector } => Box::new(
-            madoguchi_camera::webcam::open_reconnecting(
-                madoguchi_camera::webcam::CameraSelector::parse(selector),
-                Default::default(),
-            )
-            .map_err(|_| Begin::Camera)?,
-        ),
-    };
+    let source = open_camera(camera, |presenter, _| {
+        let choice = presenter
+            .lock()
+            .map_err(|_| Begin::Failed("face.camera"))?
+            .clone();
+        let photo: RgbImage = image::open(&choice.photo)
+            .map_err(|_| Begin::Failed("face.camera"))?
+            .to_rgb8();
+        let s = simulated_camera(engine, &photo, face_turn, false, choice.kind)
+            .map_err(|_| Begin::Failed("face.camera"))?;
+        Ok(Box::new(s))
+    })?;
     // Pumped at the camera's pace: the preview gets every frame, the check the newest one.
     let source = Box::new(
         madoguchi_camera::pump::Pumped::new(source, Some(preview.clone()))
@@ -541,9 +523,15 @@ fn forward(ev: Event, r: &mut Running) -> Option<FaceEvent> {
     }
 }
 
-/// The camera for a QR scan: the configured camera or clip, or in simulation the simulated
-/// customer's phone held up to the camera.
-fn scan_source(camera: &CameraSetup) -> Result<Box<dyn FrameSource>, Begin> {
+/// The camera as configured: the webcam, the recorded clip, or in simulation what `simulated`
+/// makes of the simulator's presenter and phone (behind the simulated camera's plug).
+fn open_camera(
+    camera: &CameraSetup,
+    simulated: impl FnOnce(
+        &Arc<Mutex<PresenterChoice>>,
+        &SimPhone,
+    ) -> Result<Box<dyn FrameSource>, Begin>,
+) -> Result<Box<dyn FrameSource>, Begin> {
     Ok(match camera {
         CameraSetup::Simulated {
             clip: Some(dir), ..
@@ -551,8 +539,13 @@ fn scan_source(camera: &CameraSetup) -> Result<Box<dyn FrameSource>, Begin> {
             madoguchi_camera::recorded::RecordedSource::open(dir, 15.0, true)
                 .map_err(|_| Begin::Camera)?,
         ),
-        CameraSetup::Simulated { phone, plugged, .. } => Box::new(Pluggable {
-            inner: Box::new(PhoneSource::new(phone.clone())),
+        CameraSetup::Simulated {
+            presenter,
+            plugged,
+            phone,
+            ..
+        } => Box::new(Pluggable {
+            inner: simulated(presenter, phone)?,
             plugged: plugged.clone(),
         }),
         CameraSetup::Webcam { selector } => Box::new(
@@ -562,6 +555,14 @@ fn scan_source(camera: &CameraSetup) -> Result<Box<dyn FrameSource>, Begin> {
             )
             .map_err(|_| Begin::Camera)?,
         ),
+    })
+}
+
+/// The camera for a QR scan: the configured camera or clip, or in simulation the simulated
+/// customer's phone held up to the camera.
+fn scan_source(camera: &CameraSetup) -> Result<Box<dyn FrameSource>, Begin> {
+    open_camera(camera, |_, phone| {
+        Ok(Box::new(PhoneSource::new(phone.clone())))
     })
 }
 
