@@ -6,11 +6,11 @@
 //! them), hand them to anything but the caller, or log them (the audit entry names only the
 //! secret).
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{Ledger, LedgerError, audit, crypto, now_ms};
+use crate::{DataKey, Ledger, LedgerError, audit, crypto, now_ms};
 
 /// The sealed table.
 pub(crate) const TABLE: &str = "kiosk_secrets";
@@ -30,26 +30,17 @@ impl Ledger {
                 "a kiosk secret's name is 1 to 64 of a-z, 0-9 and _".into(),
             ));
         }
+        // Read first: every later call (each pull, each trust-list check) is a read, not a
+        // write transaction.
+        if let Some(secret) = self.read(|c, key| stored(c, key, name))? {
+            return Ok(secret);
+        }
         self.write(|tx, key| {
-            let sealed: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT sealed FROM kiosk_secrets WHERE name = ?1",
-                    params![name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let mut out = Zeroizing::new([0u8; 32]);
-            if let Some(sealed) = sealed {
-                let plain = crypto::open(key, TABLE, name, &sealed)?;
-                if plain.len() != 32 {
-                    return Err(LedgerError::Decrypt {
-                        table: TABLE,
-                        id: name.to_owned(),
-                    });
-                }
-                out.copy_from_slice(&plain);
-                return Ok(out);
+            // Another writer may have made it since the read.
+            if let Some(secret) = stored(tx, key, name)? {
+                return Ok(secret);
             }
+            let mut out = Zeroizing::new([0u8; 32]);
             getrandom::fill(out.as_mut_slice()).map_err(|e| LedgerError::Random(e.to_string()))?;
             let at = now_ms();
             tx.execute(
@@ -67,4 +58,32 @@ impl Ledger {
             Ok(out)
         })
     }
+}
+
+/// The secret called `name`, opened, if it is stored.
+fn stored(
+    c: &Connection,
+    key: &DataKey,
+    name: &str,
+) -> Result<Option<Zeroizing<[u8; 32]>>, LedgerError> {
+    let sealed: Option<Vec<u8>> = c
+        .query_row(
+            "SELECT sealed FROM kiosk_secrets WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let plain = crypto::open(key, TABLE, name, &sealed)?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    if plain.len() != 32 {
+        return Err(LedgerError::Decrypt {
+            table: TABLE,
+            id: name.to_owned(),
+        });
+    }
+    out.copy_from_slice(&plain);
+    Ok(Some(out))
 }
