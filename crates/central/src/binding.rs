@@ -46,7 +46,7 @@ use serde::Deserialize;
 use sha2::Digest as _;
 use zeroize::Zeroizing;
 
-use crate::store::{Db, Store, token_taken};
+use crate::store::{Db, Store, pg};
 use crate::{CentralError, random_bytes};
 
 /// How long a binding code can be redeemed after its issue: 300 s.
@@ -296,10 +296,6 @@ fn new_code() -> Result<(Zeroizing<String>, String), CentralError> {
     let code = Zeroizing::new(base32(bytes.as_slice()));
     let digest = code_digest(&code);
     Ok((code, digest))
-}
-
-fn pg(sql: &str) -> String {
-    sql.replace('?', "$")
 }
 
 fn check_service_id(id: &str) -> Result<(), CentralError> {
@@ -702,38 +698,14 @@ impl Store {
         token_sha256: &str,
     ) -> Result<(), CentralError> {
         check_service_id(service_id)?;
-        let (id, t, now) = (
-            service_id.to_owned(),
-            token_sha256.to_owned(),
-            crate::now_ms(),
-        );
-        match &self.db {
-            Db::Sqlite(c) => {
-                Store::sqlite(c, move |c| {
-                    let tx =
-                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let kiosk: bool = tx.query_row(TOKEN_IS_KIOSK_SQL, [&t], |r| r.get(0))?;
-                    if kiosk {
-                        return Err(token_taken("a kiosk", "service"));
-                    }
-                    tx.execute(ADD_SERVICE_SQL, rusqlite::params![id, t, now])?;
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await
-            }
-            Db::Postgres(c) => {
-                let mut client = c.lock().await;
-                let tx = client.transaction().await?;
-                let kiosk: bool = tx.query_one(&pg(TOKEN_IS_KIOSK_SQL), &[&t]).await?.get(0);
-                if kiosk {
-                    return Err(token_taken("a kiosk", "service"));
-                }
-                tx.execute(&pg(ADD_SERVICE_SQL), &[&id, &t, &now]).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-        }
+        self.add_token_holder(
+            TOKEN_IS_KIOSK_SQL,
+            ("a kiosk", "service"),
+            ADD_SERVICE_SQL,
+            service_id,
+            token_sha256,
+        )
+        .await
     }
 
     /// The service whose token has this digest.

@@ -24,7 +24,7 @@
 use madoguchi_wire::CredentialIssued;
 
 use crate::CentralError;
-use crate::store::{Db, Store};
+use crate::store::{Db, Store, pg};
 
 /// Event kind of an issued face credential.
 pub const KIND: &str = madoguchi_wire::events::CREDENTIAL_ISSUED;
@@ -168,10 +168,6 @@ pub(crate) fn keep_sqlite(
             at.received_at_ms
         ])?;
     Ok(())
-}
-
-fn pg(sql: &str) -> String {
-    sql.replace('?', "$")
 }
 
 /// [`keep_sqlite`] on PostgreSQL.

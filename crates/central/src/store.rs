@@ -231,6 +231,11 @@ const ADD_KIOSK_SQL: &str = "INSERT INTO kiosks (kiosk_id, token_sha256, created
 const TOKEN_IS_SERVICE_SQL: &str = "SELECT EXISTS (SELECT 1 FROM services WHERE token_sha256 = ?1)";
 
 /// The refusal of a token already held by `holder` for a `what` (`kiosk`, `service`).
+/// `?n` placeholders of the SQLite statements as PostgreSQL's `$n`.
+pub(crate) fn pg(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
 pub(crate) fn token_taken(holder: &str, what: &str) -> CentralError {
     CentralError::Invalid(format!(
         "this token is already {holder}'s: give the {what} a token file of its own"
@@ -466,21 +471,38 @@ impl Store {
     /// Registers (or re-keys) a kiosk with the digest of its token. `Invalid` when a service
     /// holds that token (a token is a kiosk's or a service's, never both).
     pub async fn add_kiosk(&self, kiosk_id: &str, token_sha256: &str) -> Result<(), CentralError> {
-        let (id, t, now) = (
-            kiosk_id.to_owned(),
-            token_sha256.to_owned(),
-            crate::now_ms(),
-        );
+        self.add_token_holder(
+            TOKEN_IS_SERVICE_SQL,
+            ("a service", "kiosk"),
+            ADD_KIOSK_SQL,
+            kiosk_id,
+            token_sha256,
+        )
+        .await
+    }
+
+    /// Inserts a token holder (`insert_sql`: id, token digest, time) in one transaction with
+    /// the check that the other kind of holder does not have the token (`taken_sql` answers
+    /// whether it does; `taken` names the holder and what was being added, for the error).
+    pub(crate) async fn add_token_holder(
+        &self,
+        taken_sql: &'static str,
+        taken: (&'static str, &'static str),
+        insert_sql: &'static str,
+        id: &str,
+        token_sha256: &str,
+    ) -> Result<(), CentralError> {
+        let (id, t, now) = (id.to_owned(), token_sha256.to_owned(), crate::now_ms());
         match &self.db {
             Db::Sqlite(c) => {
                 Self::sqlite(c, move |c| {
                     let tx =
                         c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let service: bool = tx.query_row(TOKEN_IS_SERVICE_SQL, [&t], |r| r.get(0))?;
-                    if service {
-                        return Err(token_taken("a service", "kiosk"));
+                    let held: bool = tx.query_row(taken_sql, [&t], |r| r.get(0))?;
+                    if held {
+                        return Err(token_taken(taken.0, taken.1));
                     }
-                    tx.execute(ADD_KIOSK_SQL, rusqlite::params![id, t, now])?;
+                    tx.execute(insert_sql, rusqlite::params![id, t, now])?;
                     tx.commit()?;
                     Ok(())
                 })
@@ -489,15 +511,11 @@ impl Store {
             Db::Postgres(c) => {
                 let mut client = c.lock().await;
                 let tx = client.transaction().await?;
-                let service: bool = tx
-                    .query_one(&TOKEN_IS_SERVICE_SQL.replace('?', "$"), &[&t])
-                    .await?
-                    .get(0);
-                if service {
-                    return Err(token_taken("a service", "kiosk"));
+                let held: bool = tx.query_one(&pg(taken_sql), &[&t]).await?.get(0);
+                if held {
+                    return Err(token_taken(taken.0, taken.1));
                 }
-                tx.execute(&ADD_KIOSK_SQL.replace('?', "$"), &[&id, &t, &now])
-                    .await?;
+                tx.execute(&pg(insert_sql), &[&id, &t, &now]).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -41,7 +41,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::CentralError;
-use crate::store::{Db, Store};
+use crate::store::{Db, Store, pg};
 
 /// Event kind of a key registered at a kiosk.
 pub const KEY_REGISTERED: &str = "teller.key_registered";
@@ -375,11 +375,6 @@ pub(crate) fn apply_sqlite(
 pub(crate) fn bump_sqlite(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(BUMP_SQLITE)?.execute([])?;
     Ok(())
-}
-
-/// `?n` placeholders of the SQLite statements as PostgreSQL's `$n`.
-fn pg(sql: &str) -> String {
-    sql.replace('?', "$")
 }
 
 /// [`apply_sqlite`] on PostgreSQL.

@@ -48,7 +48,7 @@ use rusqlite::OptionalExtension as _;
 use zeroize::Zeroizing;
 
 use crate::master_key::{MasterKey, SEALED_PREFIX};
-use crate::store::{Db, Store};
+use crate::store::{Db, Store, pg};
 use crate::{CentralError, random_bytes};
 
 /// `keys.purpose` of kiosk issuer keys.
@@ -104,10 +104,6 @@ pub struct Registered {
     pub trust_list_version: u64,
     /// Whether anything changed (a new issuer key or wrap key).
     pub changed: bool,
-}
-
-fn pg(sql: &str) -> String {
-    sql.replace('?', "$")
 }
 
 fn conflict(code: &'static str, message: String) -> CentralError {
