@@ -85,16 +85,12 @@ fn verify_identity(run: &Run, s: &Session<'_>) {
 
 /// Decodes the QR the customer display shows.
 fn shown_qr(run: &Run, s: &Session<'_>) -> String {
-    let src = run.customer_attr(s, "customer-qr", "data-src");
-    let src = if src.is_empty() {
-        run.on_customer(s)
-            .script("return document.querySelector('[data-testid=customer-qr] img')?.getAttribute('src') ?? '';")
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    } else {
-        src
-    };
+    let src = run
+        .on_customer(s)
+        .script("return document.querySelector('[data-testid=customer-qr] img')?.getAttribute('src') ?? '';")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let b64 = src
         .strip_prefix("data:image/png;base64,")
         .unwrap_or_else(|| panic!("{}: the customer display shows no PNG QR", run.name));
