@@ -46,8 +46,11 @@ pub struct Timeouts {
     pub review: Millis,
     /// For the customer to show the phone's QR.
     pub scan_qr: Millis,
-    /// For the customer to save the new credential's QR.
+    /// For the customer to save the new credential's QR (and to scan a binding code, at
+    /// most until it expires).
     pub show_qr: Millis,
+    /// For the bank's backend to answer a call a step waits for.
+    pub backend: Millis,
     /// The result screen, then the idle screen.
     pub result: Millis,
 }
@@ -65,6 +68,7 @@ impl Default for Timeouts {
             review: 180_000,
             scan_qr: 60_000,
             show_qr: 180_000,
+            backend: 30_000,
             result: 30_000,
         }
     }
@@ -102,6 +106,11 @@ pub enum Input {
     /// At review of a verified identity: confirm, then issue a face credential to the
     /// customer in the same visit.
     ConfirmEnroll,
+    /// At review of a verified identity: confirm, then re-bind the customer's passkey device
+    /// (a one-time binding code from the backend, shown on the customer display).
+    ConfirmRebind,
+    /// The bank's backend answered a call.
+    Backend(crate::ports::BackendEvent),
     /// The teller overrides it (`accept`: verified despite the kiosk, else not verified),
     /// with a written reason, approved by a supervisor (four eyes: another person, whose key
     /// the caller has verified just now).
@@ -383,7 +392,7 @@ impl Counter {
                 }
                 let device_event = matches!(
                     other,
-                    Input::CardInserted | Input::CardRemoved | Input::Face(_)
+                    Input::CardInserted | Input::CardRemoved | Input::Face(_) | Input::Backend(_)
                 );
                 let flow = self.with_running(p, now, |proc_, cx| proc_.input(other, cx));
                 match flow {
@@ -589,6 +598,8 @@ impl Counter {
                 let (message, picture) = match summary.outcome {
                     Outcome::Verified => (m::C_DONE_OK, Picture::Done),
                     Outcome::Issued => (m::C_DONE_ISSUED, Picture::Done),
+                    Outcome::CodeIssued => (m::C_DONE_CODE_ISSUED, Picture::Done),
+                    Outcome::CodeNotIssued => (m::C_DONE_CODE_NOT_ISSUED, Picture::Teller),
                     Outcome::Refused => (m::C_DONE_MUNICIPALITY, Picture::Teller),
                     Outcome::Cancelled => (m::C_CANCELLED, Picture::Welcome),
                     Outcome::NotVerified | Outcome::AttackSuspected => {

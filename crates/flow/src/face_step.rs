@@ -140,7 +140,7 @@ pub(crate) fn outcome_record(
 /// The record decision of an outcome.
 pub(crate) fn record_decision(outcome: Outcome) -> RecordDecision {
     match outcome {
-        Outcome::Verified | Outcome::Issued => RecordDecision::Accepted,
+        Outcome::Verified | Outcome::Issued | Outcome::CodeIssued => RecordDecision::Accepted,
         Outcome::Refused => RecordDecision::Referred,
         _ => RecordDecision::Rejected,
     }

@@ -25,12 +25,13 @@
 
 use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
 use crate::enroll::{EnrollStart, Enrollment};
+use crate::rebind::Rebinding;
 pub use crate::face_step::ChallengeChoice;
 use crate::face_step::{CameraStart, camera_start, outcome_record, proposal};
 use crate::keypad::{Keypad, KeypadKind, Secret, SecretEntry, Typed};
 use crate::messages as m;
 use crate::ports::{
-    CardFault, ChipData, CodeBInput, EvidenceBinding, EvidenceKind, FaceDecision, FaceEvent,
+    BindingProof, CardFault, ChipData, CodeBInput, EvidenceBinding, EvidenceKind, FaceDecision, FaceEvent,
     FaceReference, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind, RecordDecision,
     Route, SessionEnd, SignedEvidence, TellerRef, Tries,
 };
@@ -131,6 +132,17 @@ struct Written {
     confirmation_id: Option<String>,
 }
 
+/// What follows a verified identity in the same visit, as the teller chose at review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// The visit ends with the identity verification.
+    Nothing,
+    /// A face credential is issued (the chip photo moves to the enrollment).
+    Enroll,
+    /// The customer's passkey device is re-bound.
+    Rebind,
+}
+
 /// The identity verification procedure.
 pub struct IdentityVerification {
     route: Route,
@@ -148,8 +160,8 @@ pub struct IdentityVerification {
     notice: Option<Msg>,
     written: Written,
     pending: Option<Pending>,
-    /// The teller asked for a face credential after the confirmation.
-    enroll_after: bool,
+    /// What the teller asked for after the confirmation.
+    after: After,
 }
 
 impl std::fmt::Debug for IdentityVerification {
@@ -192,7 +204,7 @@ impl IdentityVerification {
             notice: None,
             written: Written::default(),
             pending: None,
-            enroll_after: false,
+            after: After::Nothing,
         })
     }
 
@@ -689,12 +701,13 @@ impl IdentityVerification {
                     },
                     end: SessionEnd::Completed,
                 };
-                match self.chip.take() {
-                    Some(chip)
-                        if self.enroll_after
-                            && override_.is_none()
-                            && outcome == Outcome::Verified =>
-                    {
+                let chip = self.chip.take();
+                let after = std::mem::replace(&mut self.after, After::Nothing);
+                if override_.is_some() || outcome != Outcome::Verified {
+                    return Flow::End(ending);
+                }
+                match (after, chip) {
+                    (After::Enroll, Some(chip)) => {
                         // The chip photo moves to the enrollment; nothing else of the card does.
                         let next = Enrollment::new(EnrollStart {
                             reference: chip.photo,
@@ -704,11 +717,18 @@ impl IdentityVerification {
                         });
                         Flow::Then(ending, Box::new(next))
                     }
+                    // Nothing of the card moves: the backend knows the customer by the session.
+                    (After::Rebind, _) => {
+                        let next = Rebinding::new(BindingProof::Identity {
+                            identity_session_id: cx.session_id.to_owned(),
+                        });
+                        Flow::Then(ending, Box::new(next))
+                    }
                     _ => Flow::End(ending),
                 }
             }
             Err(code) => {
-                self.enroll_after = false;
+                self.after = After::Nothing;
                 tracing::error!(code, "recording the identity verification failed");
                 self.notice = Some(Msg::new(m::N_RECORD_FAILED));
                 self.review(cx)
@@ -942,9 +962,13 @@ impl Procedure for IdentityVerification {
                 StepId::Review => Ok(self.conclude(None, cx)),
                 _ => Err(Refusal::NOT_NOW),
             },
-            Input::ConfirmEnroll => match step {
+            Input::ConfirmEnroll | Input::ConfirmRebind => match step {
                 StepId::Review if self.proposed().0 == Outcome::Verified => {
-                    self.enroll_after = true;
+                    self.after = if matches!(input, Input::ConfirmEnroll) {
+                        After::Enroll
+                    } else {
+                        After::Rebind
+                    };
                     Ok(self.conclude(None, cx))
                 }
                 _ => Err(Refusal::NOT_NOW),
@@ -979,6 +1003,8 @@ impl Procedure for IdentityVerification {
                 }
                 _ => Err(Refusal::NOT_NOW),
             },
+            // A backend answer is for a re-binding, never for this procedure.
+            Input::Backend(_) => Ok(Flow::Continue),
             Input::Start(_) | Input::Tick | Input::Cancel(_) | Input::Next => Err(Refusal::NOT_NOW),
         };
         if flow.is_err() && self.notice.is_none() {
@@ -1133,6 +1159,7 @@ impl Procedure for IdentityVerification {
                     confirm: true,
                     override_: true,
                     enroll: self.proposed().0 == Outcome::Verified,
+                    rebind: self.proposed().0 == Outcome::Verified,
                     ..cancel_only
                 },
                 m::C_REVIEW,

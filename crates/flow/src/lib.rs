@@ -32,6 +32,7 @@ pub mod keypad;
 pub mod messages;
 pub mod ports;
 pub mod qr_auth;
+pub mod rebind;
 pub mod record;
 pub mod view;
 
@@ -45,5 +46,6 @@ pub use ports::{
     FaceResult, Ports, RecordSink, Route, Screens,
 };
 pub use qr_auth::{QrAuthStart, QrAuthentication};
+pub use rebind::Rebinding;
 pub use record::ConfirmationRecord;
 pub use view::{Outcome, StepId, View};

@@ -52,6 +52,11 @@ codes! {
     T_ISSUING = "teller.issuing";
     /// The QR is on the customer display: the customer saves it, then the teller finishes.
     T_SHOW_QR = "teller.show_qr";
+    /// The kiosk asks the bank's backend for a passkey binding code.
+    T_REQUESTING_CODE = "teller.requesting_code";
+    /// The binding code is on the customer display ({minutes} left): the customer scans it
+    /// with the new phone, then the teller finishes.
+    T_SHOW_CODE = "teller.show_code";
 
     // The customer display.
     /// Welcome; the teller will guide.
@@ -90,8 +95,14 @@ codes! {
     C_CHECKING_QR = "customer.checking_qr";
     /// Save this QR with your phone.
     C_SAVE_QR = "customer.save_qr";
+    /// Scan the binding code with the bank app on the new phone.
+    C_SCAN_BINDING = "customer.scan_binding";
     /// Done: the face credential is issued.
     C_DONE_ISSUED = "customer.done_issued";
+    /// The binding code was shown: finish the registration on the new phone.
+    C_DONE_CODE_ISSUED = "customer.done_code_issued";
+    /// No binding code could be issued: the teller will explain.
+    C_DONE_CODE_NOT_ISSUED = "customer.done_code_not_issued";
 
     // Notices (either screen).
     /// The PIN was wrong ({tries} left).
@@ -195,6 +206,24 @@ codes! {
     R_NO_TEMPLATE_KEY = "credential.no_template_key";
     /// The enrolled face did not give a usable template.
     R_NO_TEMPLATE = "credential.no_template";
+    /// A binding code was issued and shown.
+    R_BINDING_ISSUED = "binding.issued";
+    /// The backend could not be reached: re-binding needs the network.
+    R_BINDING_UNREACHABLE = "binding.unreachable";
+    /// The backend does not know the proof (it has not received the record yet).
+    R_BINDING_UNKNOWN_PROOF = "binding.unknown_proof";
+    /// The credential (or its issuer key) is revoked at the backend.
+    R_BINDING_REVOKED = "binding.revoked";
+    /// The credential has expired at the backend.
+    R_BINDING_EXPIRED = "binding.expired_credential";
+    /// The identity verification behind the proof was not verified.
+    R_BINDING_NOT_VERIFIED = "binding.not_verified";
+    /// The customer has too many live codes.
+    R_BINDING_TOO_MANY = "binding.too_many_codes";
+    /// The backend refused for another reason, or answered something unexpected.
+    R_BINDING_FAILED = "binding.failed";
+    /// The backend did not answer in time.
+    R_TIMEOUT_BACKEND = "timeout.backend";
 }
 
 #[cfg(test)]

@@ -561,6 +561,8 @@ pub enum ProcedureKind {
     Enrollment,
     /// Authentication with the face credential QR and the live face.
     FaceQrAuthentication,
+    /// A passkey device re-binding right after a face proof.
+    DeviceRebinding,
 }
 
 impl ProcedureKind {
@@ -570,6 +572,7 @@ impl ProcedureKind {
             ProcedureKind::IdentityVerification => "identity_verification",
             ProcedureKind::Enrollment => "enrollment",
             ProcedureKind::FaceQrAuthentication => "face_qr_authentication",
+            ProcedureKind::DeviceRebinding => "device_rebinding",
         }
     }
 }
@@ -731,6 +734,72 @@ pub trait CredentialPort {
     fn check(&mut self, text: &Private) -> Result<CheckedCredential, CredentialFault>;
 }
 
+/// What a customer proves before the backend issues a passkey binding code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingProof {
+    /// The face credential just verified with the live face (its id, hex).
+    Credential {
+        /// The credential id.
+        credential_id: String,
+    },
+    /// The identity verification just completed (card and live face), by its session.
+    Identity {
+        /// That session's id.
+        identity_session_id: String,
+    },
+}
+
+/// A request for a one-time passkey binding code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingRequest {
+    /// The re-binding's own session (the answer names it).
+    pub session_id: String,
+    /// The proof the customer just gave.
+    pub proof: BindingProof,
+}
+
+/// A binding code the backend issued. `Debug` hides the code.
+pub struct BindingCode {
+    /// The code, for the customer's new phone only.
+    pub code: Private,
+    /// The code as a QR (PNG), for the customer display.
+    pub qr_png: PrivateBytes,
+    /// When the backend stops accepting it (Unix ms).
+    pub expires_at_ms: i64,
+}
+
+impl fmt::Debug for BindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BindingCode")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the backend gave no code: a stable code (`binding.unreachable`, `binding.revoked`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendFault(pub &'static str);
+
+/// What the backend answered, later, on the runner's channel.
+#[derive(Debug)]
+pub enum BackendEvent {
+    /// The answer to [`BackendPort::request_binding_code`] for `session_id`.
+    BindingCode {
+        /// The request's session.
+        session_id: String,
+        /// The code, or why there is none.
+        result: Result<BindingCode, BackendFault>,
+    },
+}
+
+/// The calls to the bank's backend that a procedure waits for (online only). Each call
+/// returns at once; the answer comes back as [`crate::Input::Backend`].
+pub trait BackendPort {
+    /// Asks for a binding code (the kiosk first delivers its pending records, so that the
+    /// backend knows the proof).
+    fn request_binding_code(&mut self, request: BindingRequest);
+}
+
 /// The windows (teller console, customer display).
 pub trait Screens {
     /// A step changed: show it.
@@ -749,6 +818,8 @@ pub struct Ports<'a> {
     pub face: &'a mut dyn FacePort,
     /// The face credential.
     pub credentials: &'a mut dyn CredentialPort,
+    /// The bank's backend (online calls).
+    pub backend: &'a mut dyn BackendPort,
     /// The records.
     pub records: &'a mut dyn RecordSink,
     /// The windows.

@@ -5,6 +5,9 @@
 //! with the head-turn challenge is matched against the credential's template — never a
 //! single still image; the outcome (and the captured face as evidence) is recorded.
 //!
+//! With `rebind`, a verified authentication goes on to re-bind the customer's passkey device
+//! ([`crate::rebind`]), with the credential as the proof.
+//!
 //! What it does not do: read a card, keep the QR's text beyond the check, or keep the
 //! template beyond the match.
 
@@ -15,9 +18,10 @@ use crate::face_step::{
 };
 use crate::messages as m;
 use crate::ports::{
-    CheckedCredential, EvidenceKind, FaceEvent, FaceReference, FaceRequest, FaceResult, Millis,
+    BindingProof, CheckedCredential, EvidenceKind, FaceEvent, FaceReference, FaceRequest, FaceResult, Millis,
     Private, ProcedureKind, SessionEnd, TellerRef,
 };
+use crate::rebind::Rebinding;
 use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
 
 /// How the teller starts a QR authentication.
@@ -27,6 +31,8 @@ pub struct QrAuthStart {
     pub teller: TellerRef,
     /// The head-turn challenge.
     pub challenge: ChallengeChoice,
+    /// Re-bind the customer's passkey device once the face matched the credential.
+    pub rebind: bool,
 }
 
 enum Step {
@@ -40,6 +46,7 @@ enum Step {
 /// The QR authentication procedure.
 pub struct QrAuthentication {
     challenge: ChallengeChoice,
+    rebind: bool,
     step: Step,
     pending: Option<Private>,
     credential: Option<CheckedCredential>,
@@ -61,6 +68,7 @@ impl QrAuthentication {
     pub fn new(s: QrAuthStart) -> Self {
         QrAuthentication {
             challenge: s.challenge,
+            rebind: s.rebind,
             step: Step::Scan { until: 0 },
             pending: None,
             credential: None,
@@ -124,7 +132,7 @@ impl QrAuthentication {
 
     /// Records the outcome (and the captured face) and ends.
     fn conclude(&mut self, outcome: Outcome, reason: &'static str, cx: &mut Cx<'_, '_>) -> Flow {
-        self.credential = None;
+        let credential_id = self.credential.take().map(|c| c.credential_id);
         let records = &mut *cx.ports.records;
         let mut written = Ok(());
         if let Some(c) = self.face.as_ref().and_then(|f| f.capture.as_ref()) {
@@ -143,7 +151,16 @@ impl QrAuthentication {
             self.notice = Some(Msg::new(m::N_RECORD_FAILED));
             return end(Outcome::Cancelled, m::N_RECORD_FAILED, SessionEnd::Failed);
         }
-        completed(outcome, reason, self.face.as_ref())
+        let flow = completed(outcome, reason, self.face.as_ref());
+        match (flow, credential_id) {
+            (Flow::End(ending), Some(credential_id))
+                if self.rebind && outcome == Outcome::Verified =>
+            {
+                let next = Rebinding::new(BindingProof::Credential { credential_id });
+                Flow::Then(ending, Box::new(next))
+            }
+            (flow, _) => flow,
+        }
     }
 }
 

@@ -68,6 +68,10 @@ pub enum StepId {
     Issuing,
     /// The new credential's QR is on the customer display for the phone to save.
     ShowQr,
+    /// The kiosk asks the backend for a passkey binding code.
+    RequestingCode,
+    /// The binding code's QR is on the customer display for the new phone to scan.
+    ShowCode,
     /// The outcome is recorded; nothing personal is held any more.
     Result,
 }
@@ -92,6 +96,8 @@ impl StepId {
             StepId::CheckingQr => "checking_qr",
             StepId::Issuing => "issuing",
             StepId::ShowQr => "show_qr",
+            StepId::RequestingCode => "requesting_code",
+            StepId::ShowCode => "show_code",
             StepId::Result => "result",
         }
     }
@@ -116,6 +122,8 @@ pub struct Actions {
     pub skip_sign: bool,
     /// Confirm and issue a face credential to the customer (at review, verified only).
     pub enroll: bool,
+    /// Confirm and re-bind the customer's passkey device (at review, verified only).
+    pub rebind: bool,
 }
 
 /// How a procedure ended.
@@ -133,6 +141,10 @@ pub enum Outcome {
     Cancelled,
     /// A face credential was issued.
     Issued,
+    /// A passkey binding code was issued and shown.
+    CodeIssued,
+    /// No binding code: the backend refused or could not be reached.
+    CodeNotIssued,
 }
 
 impl Outcome {
@@ -145,6 +157,8 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Cancelled => "cancelled",
             Outcome::Issued => "issued",
+            Outcome::CodeIssued => "code_issued",
+            Outcome::CodeNotIssued => "code_not_issued",
         }
     }
 }

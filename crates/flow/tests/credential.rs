@@ -39,6 +39,7 @@ fn start_qr(w: &mut World) {
     w.send(Input::Start(Start::QrAuth(QrAuthStart {
         teller: teller(),
         challenge: ChallengeChoice::Random,
+        rebind: false,
     })))
     .unwrap();
 }

@@ -57,10 +57,17 @@ enum Act {
     },
     Tick(u64),
     FailWrite,
-    StartQr,
+    StartQr {
+        rebind: bool,
+    },
     ConfirmEnroll,
+    ConfirmRebind,
     QrRead(u8),
     IssueFault,
+    /// The backend answers the last binding-code request (a code, or a refusal).
+    BindingAnswer {
+        ok: bool,
+    },
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -94,8 +101,10 @@ fn act() -> impl Strategy<Value = Act> {
         1 => any::<bool>().prop_map(|good| Act::CodeB { good }),
         3 => prop_oneof![0u64..2_000, 0u64..200_000].prop_map(Act::Tick),
         1 => Just(Act::FailWrite),
-        1 => Just(Act::StartQr),
+        1 => any::<bool>().prop_map(|rebind| Act::StartQr { rebind }),
         2 => Just(Act::ConfirmEnroll),
+        2 => Just(Act::ConfirmRebind),
+        2 => any::<bool>().prop_map(|ok| Act::BindingAnswer { ok }),
         2 => (0u8..3).prop_map(Act::QrRead),
         1 => Just(Act::IssueFault),
     ]
@@ -221,11 +230,20 @@ fn apply(w: &mut World, a: &Act) {
             w.records.fail_writes = 1;
             Ok(())
         }
-        Act::StartQr => w.send(Input::Start(Start::QrAuth(QrAuthStart {
+        Act::StartQr { rebind } => w.send(Input::Start(Start::QrAuth(QrAuthStart {
             teller: teller(),
             challenge: ChallengeChoice::Random,
+            rebind,
         }))),
         Act::ConfirmEnroll => w.send(Input::ConfirmEnroll),
+        Act::ConfirmRebind => w.send(Input::ConfirmRebind),
+        Act::BindingAnswer { ok } => {
+            if w.backend.requests.is_empty() {
+                Ok(())
+            } else {
+                w.answer_binding(300_000, (!ok).then_some("binding.revoked"))
+            }
+        }
         Act::QrRead(k) => w.send(Input::Face(FaceEvent::QrRead(Private::new(
             [QR_GOOD, QR_REVOKED, "junk"][usize::from(k % 3)],
         )))),
@@ -279,7 +297,16 @@ fn check(w: &World, trail: &[Act]) {
         );
     }
     // The new credential's QR is shown only in its own step, and only once recorded.
-    if w.screens.last.qr_shown {
+    if w.screens.last.qr_shown && c.step() == StepId::ShowCode {
+        // A binding code is shown only once its issue is recorded.
+        assert!(
+            w.records
+                .outcomes
+                .iter()
+                .any(|(_, _, o)| o.reasons[0] == m::R_BINDING_ISSUED),
+            "a binding code shown without its record after {trail:?}"
+        );
+    } else if w.screens.last.qr_shown {
         assert_eq!(c.step(), StepId::ShowQr, "{trail:?}");
         assert_eq!(
             w.records.credentials.len(),

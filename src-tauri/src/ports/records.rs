@@ -64,6 +64,7 @@ impl RecordSink for LedgerRecords {
             ProcedureKind::IdentityVerification => Procedure::IdentityVerification,
             ProcedureKind::Enrollment => Procedure::Enrollment,
             ProcedureKind::FaceQrAuthentication => Procedure::FaceQrAuthentication,
+            ProcedureKind::DeviceRebinding => Procedure::DeviceRebinding,
         };
         self.ledger
             .start_session(p, &teller.id)

@@ -612,12 +612,26 @@ impl Coin for FakeCoin {
     }
 }
 
+/// The backend: records each binding-code request; the test answers with
+/// [`World::answer_binding`].
+#[derive(Debug, Default)]
+pub struct FakeBackend {
+    pub requests: Vec<madoguchi_flow::ports::BindingRequest>,
+}
+
+impl madoguchi_flow::ports::BackendPort for FakeBackend {
+    fn request_binding_code(&mut self, request: madoguchi_flow::ports::BindingRequest) {
+        self.requests.push(request);
+    }
+}
+
 /// A counter with in-memory ports.
 pub struct World {
     pub counter: Counter,
     pub card: FakeCard,
     pub face: FakeFace,
     pub credentials: FakeCredentials,
+    pub backend: FakeBackend,
     pub records: FakeRecords,
     pub screens: FakeScreens,
     pub clock: FakeClock,
@@ -650,6 +664,7 @@ impl World {
             card: FakeCard::default(),
             face: FakeFace::default(),
             credentials: FakeCredentials::default(),
+            backend: FakeBackend::default(),
             records: FakeRecords::default(),
             screens: FakeScreens::default(),
             clock: FakeClock::default(),
@@ -662,6 +677,7 @@ impl World {
             card: &mut self.card,
             face: &mut self.face,
             credentials: &mut self.credentials,
+            backend: &mut self.backend,
             records: &mut self.records,
             screens: &mut self.screens,
             clock: &self.clock,
@@ -695,6 +711,32 @@ impl World {
 
     pub fn step(&self) -> StepId {
         self.counter.step()
+    }
+
+    /// The backend answers the last binding-code request: a code valid `valid_ms` from now,
+    /// or `fault`.
+    pub fn answer_binding(
+        &mut self,
+        valid_ms: i64,
+        fault: Option<&'static str>,
+    ) -> Result<(), Refusal> {
+        use madoguchi_flow::ports::{BackendEvent, BackendFault, BindingCode};
+        let session_id = self
+            .backend
+            .requests
+            .last()
+            .expect("a binding-code request")
+            .session_id
+            .clone();
+        let result = match fault {
+            Some(f) => Err(BackendFault(f)),
+            None => Ok(BindingCode {
+                code: Private::new("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+                qr_png: PrivateBytes::new(b"\x89PNG code".to_vec()),
+                expires_at_ms: madoguchi_flow::ports::Clock::unix_ms(&self.clock) + valid_ms,
+            }),
+        };
+        self.send(Input::Backend(BackendEvent::BindingCode { session_id, result }))
     }
 }
 
