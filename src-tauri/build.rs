@@ -11,6 +11,7 @@ fn main() {
             "procedure_code_b",
             "procedure_confirm",
             "procedure_confirm_enroll",
+            "procedure_confirm_rebind",
             "qr_auth_start",
             "procedure_override",
             "procedure_cancel",

@@ -12,8 +12,14 @@
 //! - stale trust lists (a kiosk offline for two days) and an expired credential, both refused
 //!   with the reason shown.
 //!
+//! - re-binding a passkey device after an identity verification (Japanese) and after a QR
+//!   authentication (English): the one-time binding code's QR on the customer display
+//!   (decoded here as the new phone would), redeemed once by the bank's passkey service at
+//!   the backend, the second redeem refused.
+//!
 //! Each checks the ledger and what the backend holds. Screenshots of every step of both
-//! windows: `target/e2e-shots/enroll-…`, `qr-auth-…`. In the nextest group `pcscd`.
+//! windows: `target/e2e-shots/enroll-…`, `qr-auth-…`, `rebind-…`. In the nextest group
+//! `pcscd`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -543,4 +549,176 @@ fn credential_stale_lists_and_an_expired_credential_are_refused() {
     let last = sessions_of(&l).pop().expect("sessions");
     assert_eq!(last.procedure, "face_qr_authentication");
     assert_eq!(last.reason.as_deref(), Some("trust.stale"));
+}
+
+/// The binding code step of a re-binding: the code's QR on the customer display (decoded
+/// here, as the new phone would), never on the teller console; the teller finishes. Returns
+/// the code.
+fn shown_binding_code(run: &Run, s: &Session<'_>) -> String {
+    run.wait_step(s, "teller", "show_code");
+    run.wait_step(s, "customer", "show_code");
+    run.shots(s, "03-show-code");
+    let code = shown_qr(run, s);
+    assert!(
+        code.len() == 32
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
+        "{}: a 32-character base32 binding code",
+        run.name
+    );
+    assert!(
+        !run.html(s, "teller").contains(&code),
+        "{}: the binding code on the teller console",
+        run.name
+    );
+    run.assert_customer(s, "customer-message", "data-code", "customer.scan_binding");
+    run.click_teller(s, "binding-done");
+    run.wait_step(s, "teller", "result");
+    run.wait_step(s, "customer", "result");
+    run.shots(s, "04-result");
+    run.assert_teller(s, "result-outcome", "data-outcome", "code_issued");
+    run.assert_customer(s, "customer-outcome", "data-outcome", "code_issued");
+    run.click_teller(s, "next-button");
+    run.wait_step(s, "teller", "idle");
+    code
+}
+
+/// The bank's passkey registration service redeems `code` at the backend: once, then refused.
+/// Returns whom the code bound.
+fn redeem_twice(data: &Path, code: &str) -> String {
+    use madoguchi_central::binding::Refusal;
+    let code = code.to_owned();
+    let (first, second) = backend_admin(data, |store| async move {
+        let token = madoguchi_central::token_digest("e2e-passkey-service-token");
+        store.add_service("passkey-registration", &token).await?;
+        let first = store
+            .redeem_binding_code("passkey-registration", &code, now_ms())
+            .await?;
+        let second = store
+            .redeem_binding_code("passkey-registration", &code, now_ms())
+            .await?;
+        Ok((first, second))
+    })
+    .expect("the backend");
+    let first = first.expect("the first redeem succeeds");
+    assert_eq!(first.kiosk_id, KIOSK_ID);
+    assert_eq!(
+        second.err(),
+        Some(Refusal::AlreadyRedeemed),
+        "second redeem"
+    );
+    first.customer_ref
+}
+
+/// A binding code's row at the backend: proof kind, customer, kiosk, session, redeemed by.
+fn binding_rows(data: &Path) -> Vec<Vec<String>> {
+    backend_rows(
+        data,
+        "SELECT proof_kind, customer_ref, kiosk_id, session_id, \
+         COALESCE(redeemed_by, '') FROM binding_codes ORDER BY created_at_ms",
+    )
+}
+
+#[test]
+fn credential_rebind_a_passkey_after_an_identity_verification_ja() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("rebind-identity");
+    let d = driver(&display, &data, "ja", &[]);
+    let (s, run) = start_kiosk("rebind", "ja", &d, &["--simulate"]);
+    verify_identity(&run, &s);
+    run.shots(&s, "01-review");
+    run.click_teller(&s, "confirm-rebind-button");
+    run.wait_step(&s, "teller", "requesting_code");
+    run.shots(&s, "02-requesting");
+    let code = shown_binding_code(&run, &s);
+    run.wait_synced(&s);
+    s.close();
+    madoguchi_e2e::wait_exited(&data);
+
+    let l = ledger(&data);
+    let sessions = sessions_of(&l);
+    let kinds: Vec<&str> = sessions.iter().map(|x| x.procedure.as_str()).collect();
+    assert_eq!(kinds, ["identity_verification", "device_rebinding"]);
+    assert_eq!(sessions[1].reason.as_deref(), Some("binding.issued"));
+    assert_eq!(
+        sessions[1].decision,
+        Some(madoguchi_ledger::Decision::Accepted)
+    );
+    let rows = binding_rows(&data);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0][..4],
+        [
+            "identity".to_owned(),
+            sessions[0].id.clone(),
+            KIOSK_ID.to_owned(),
+            sessions[1].id.clone()
+        ]
+    );
+    assert_eq!(rows[0][4], "", "not redeemed yet");
+    // Only the code's digest is held, never the code.
+    assert!(
+        backend_rows(&data, "SELECT * FROM binding_codes")
+            .iter()
+            .flatten()
+            .all(|v| !v.contains(&code))
+    );
+    let customer = redeem_twice(&data, &code);
+    assert_eq!(customer, sessions[0].id, "bound to the verified identity");
+    assert_eq!(binding_rows(&data)[0][4], "passkey-registration");
+}
+
+#[test]
+fn credential_rebind_a_passkey_with_the_face_qr_en() {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir("rebind-credential");
+    let d = driver(&display, &data, "en", &[]);
+    let (s, run) = start_kiosk("rebind", "en", &d, &["--simulate"]);
+    wait_trust(&run, &s, "fresh lists", |t| t["state"] == "ok");
+    verify_identity(&run, &s);
+    let (qr, credential) = enroll(&run, &s, false);
+    // A later visit: the customer brings only the phone.
+    run.invoke_teller(&s, "sim_phone_show", json!({ "text": qr }));
+    run.click_teller(&s, "start-route-face-qr");
+    run.click_teller(&s, "start-rebind");
+    run.shots(&s, "01-start");
+    run.click_teller(&s, "start-button");
+    run.wait_step(&s, "teller", "face");
+    run.shots(&s, "02-face");
+    let code = shown_binding_code(&run, &s);
+    run.wait_synced(&s);
+    s.close();
+    madoguchi_e2e::wait_exited(&data);
+
+    let l = ledger(&data);
+    let sessions = sessions_of(&l);
+    let kinds: Vec<&str> = sessions.iter().map(|x| x.procedure.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "identity_verification",
+            "enrollment",
+            "face_qr_authentication",
+            "device_rebinding"
+        ]
+    );
+    assert_eq!(sessions[2].reason.as_deref(), Some("faceqr.match"));
+    assert_eq!(sessions[3].reason.as_deref(), Some("binding.issued"));
+    let rows = binding_rows(&data);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], "credential");
+    assert_eq!(rows[0][3], sessions[3].id);
+    // The credential's customer is the identity verification it was issued after.
+    let customer = redeem_twice(&data, &code);
+    assert_eq!(customer, sessions[0].id);
+    let held = backend_rows(
+        &data,
+        &format!(
+            "SELECT identity_session_id FROM face_credentials WHERE credential_id = '{credential}'"
+        ),
+    );
+    assert_eq!(held, [[sessions[0].id.clone()]]);
 }

@@ -24,6 +24,8 @@ pub struct Backend {
     pub url: Option<String>,
     /// Whether `url` is the embedded demo backend.
     pub embedded: bool,
+    /// The client the sync thread uses, for the calls a procedure waits for.
+    pub client: Option<Arc<Client>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     // Declared last: dropped after the sync thread stopped.
@@ -164,6 +166,7 @@ impl Backend {
             (None, None)
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let mut shared = None;
         let thread = match &url {
             Some(u) => {
                 let mut opts = ClientOptions::new(u);
@@ -171,7 +174,8 @@ impl Backend {
                 if let Some(ca) = &config.backend.ca_file {
                     opts.ca_pem = Some(std::fs::read(ca)?);
                 }
-                let client = Client::new(opts)?;
+                let client = Arc::new(Client::new(opts)?);
+                shared = Some(client.clone());
                 let (l, s) = (ledger.clone(), stop.clone());
                 let pull_interval = config.backend.pull_interval_seconds.duration();
                 let trust = madoguchi_sync::TrustOptions {
@@ -197,6 +201,7 @@ impl Backend {
         Ok(Backend {
             ledger,
             embedded: central.is_some(),
+            client: shared,
             url,
             stop,
             thread,

@@ -213,6 +213,15 @@ pub fn procedure_confirm_enroll<R: Runtime>(
     teller_input(&webview, &state, Input::ConfirmEnroll)
 }
 
+/// Confirms a verified identity and re-binds the customer's passkey device (teller console).
+#[tauri::command]
+pub fn procedure_confirm_rebind<R: Runtime>(
+    webview: Webview<R>,
+    state: State<'_, Procedures>,
+) -> Result<(), UiError> {
+    teller_input(&webview, &state, Input::ConfirmRebind)
+}
+
 fn challenge_choice(c: &str) -> Result<ChallengeChoice, UiError> {
     Ok(match c {
         "random" => ChallengeChoice::Random,
@@ -223,12 +232,14 @@ fn challenge_choice(c: &str) -> Result<ChallengeChoice, UiError> {
     })
 }
 
-/// Starts an authentication with the customer's face credential QR (teller console).
+/// Starts an authentication with the customer's face credential QR (teller console); with
+/// `rebind`, a verified one goes on to re-bind the customer's passkey device.
 #[tauri::command]
 pub fn qr_auth_start<R: Runtime>(
     webview: Webview<R>,
     state: State<'_, Procedures>,
     challenge: String,
+    rebind: Option<bool>,
 ) -> Result<(), UiError> {
     only(&webview, Side::Teller)?;
     let challenge = challenge_choice(&challenge)?;
@@ -238,6 +249,7 @@ pub fn qr_auth_start<R: Runtime>(
         .send(Input::Start(Start::QrAuth(QrAuthStart {
             teller,
             challenge,
+            rebind: rebind.unwrap_or(false),
         })))
         .map_err(refused)
 }

@@ -14,6 +14,7 @@ use madoguchi_flow::ports::TellerRef;
 use madoguchi_flow::{Screens, Settings, Timeouts};
 use madoguchi_ledger::Ledger;
 
+use crate::ports::binding::BackendLink;
 use crate::ports::card::{PcscCard, ReaderChoice};
 use crate::ports::credential::LedgerCredentials;
 use crate::ports::face::{CameraSetup, FaceService, PreviewSink, spawn_preview};
@@ -108,6 +109,7 @@ pub fn load_engine(config: &Config) -> Result<FaceEngine, String> {
 pub fn start(
     config: &Config,
     ledger: Arc<Ledger>,
+    client: Option<Arc<madoguchi_sync::Client>>,
     camera: CameraSetup,
     screens: Box<dyn Screens + Send>,
     preview: PreviewSink,
@@ -128,6 +130,7 @@ pub fn start(
         credential_model(),
         phone,
     );
+    let records_ledger = ledger.clone();
     let records = LedgerRecords::new(ledger);
     records.ensure_teller(UNVERIFIED_TELLER)?;
     let teller = TellerRef {
@@ -147,6 +150,10 @@ pub fn start(
         preview_tx,
         report,
     )?;
+    let link = {
+        let runner = runner.clone();
+        BackendLink::new(client, records_ledger, Arc::new(move |i| runner.post(i)))
+    };
     let reader = reader_choice(config);
     let card = PcscCard::new(reader.clone(), trust, config.kiosk.id.to_string());
     spawn_runner(
@@ -155,6 +162,7 @@ pub fn start(
             card: Box::new(card),
             face: Box::new(face),
             credentials: Box::new(credentials),
+            backend: Box::new(link),
             records: Box::new(records),
             screens,
         },

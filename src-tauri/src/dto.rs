@@ -137,7 +137,7 @@ pub fn msg(m: &Msg) -> Value {
 fn actions(a: &Actions) -> Value {
     json!({
         "start": a.start, "cancel": a.cancel, "confirm": a.confirm, "override": a.override_,
-        "next": a.next, "codeB": a.code_b, "skipSign": a.skip_sign, "enroll": a.enroll,
+        "next": a.next, "codeB": a.code_b, "skipSign": a.skip_sign, "enroll": a.enroll, "rebind": a.rebind,
     })
 }
 

@@ -169,6 +169,7 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             cmd::procedure_code_b,
             cmd::procedure_confirm,
             cmd::procedure_confirm_enroll,
+            cmd::procedure_confirm_rebind,
             cmd::qr_auth_start,
             cmd::procedure_override,
             cmd::procedure_cancel,
@@ -210,6 +211,7 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>, config: Config) ->
             let counter = crate::counter::start(
                 &config,
                 backend.ledger.clone(),
+                backend.client.clone(),
                 camera,
                 Box::new(WindowScreens::new(hub.clone(), current.clone())),
                 preview,

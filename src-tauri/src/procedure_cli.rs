@@ -341,6 +341,7 @@ pub fn run(cmd: ProcedureCommand, config_path: Option<&std::path::Path>) -> Exit
     let counter = match crate::counter::start(
         &config,
         backend.ledger.clone(),
+        backend.client.clone(),
         camera,
         Box::new(screens),
         Arc::new(|_| {}),

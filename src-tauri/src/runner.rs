@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use madoguchi_flow::ports::{
-    CardPort, Clock, Coin, CredentialPort, FacePort, Millis, Ports, RecordSink,
+    BackendPort, CardPort, Clock, Coin, CredentialPort, FacePort, Millis, Ports, RecordSink,
 };
 use madoguchi_flow::{Counter, Input, Refusal, Screens, Settings};
 
@@ -125,6 +125,8 @@ pub struct RunnerPorts {
     pub face: Box<dyn FacePort + Send>,
     /// The face credential.
     pub credentials: Box<dyn CredentialPort + Send>,
+    /// The bank's backend.
+    pub backend: Box<dyn BackendPort + Send>,
     /// The ledger.
     pub records: Box<dyn RecordSink + Send>,
     /// The windows (or the headless runner's output).
@@ -138,6 +140,7 @@ impl RunnerPorts {
             card: self.card.as_mut(),
             face: self.face.as_mut(),
             credentials: self.credentials.as_mut(),
+            backend: self.backend.as_mut(),
             records: self.records.as_mut(),
             screens: self.screens.as_mut(),
             clock,

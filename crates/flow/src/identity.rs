@@ -25,16 +25,16 @@
 
 use crate::engine::{Cx, Ending, Flow, Input, ProcView, Procedure, Refusal};
 use crate::enroll::{EnrollStart, Enrollment};
-use crate::rebind::Rebinding;
 pub use crate::face_step::ChallengeChoice;
 use crate::face_step::{CameraStart, camera_start, outcome_record, proposal};
 use crate::keypad::{Keypad, KeypadKind, Secret, SecretEntry, Typed};
 use crate::messages as m;
 use crate::ports::{
-    BindingProof, CardFault, ChipData, CodeBInput, EvidenceBinding, EvidenceKind, FaceDecision, FaceEvent,
-    FaceReference, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind, RecordDecision,
-    Route, SessionEnd, SignedEvidence, TellerRef, Tries,
+    BindingProof, CardFault, ChipData, CodeBInput, EvidenceBinding, EvidenceKind, FaceDecision,
+    FaceEvent, FaceReference, FaceRequest, FaceResult, Millis, OutcomeRecord, ProcedureKind,
+    RecordDecision, Route, SessionEnd, SignedEvidence, TellerRef, Tries,
 };
+use crate::rebind::Rebinding;
 use crate::record::{ConfirmationRecord, Context, Override};
 use crate::view::{
     Actions, CustomerPanel, KeypadView, Msg, Outcome, Picture, ResultSummary, SignatureState,

@@ -18,8 +18,8 @@ use crate::face_step::{
 };
 use crate::messages as m;
 use crate::ports::{
-    BindingProof, CheckedCredential, EvidenceKind, FaceEvent, FaceReference, FaceRequest, FaceResult, Millis,
-    Private, ProcedureKind, SessionEnd, TellerRef,
+    BindingProof, CheckedCredential, EvidenceKind, FaceEvent, FaceReference, FaceRequest,
+    FaceResult, Millis, Private, ProcedureKind, SessionEnd, TellerRef,
 };
 use crate::rebind::Rebinding;
 use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};

@@ -16,8 +16,8 @@ use crate::engine::{Cx, Flow, Input, ProcView, Procedure, Refusal};
 use crate::face_step::end;
 use crate::messages as m;
 use crate::ports::{
-    BackendEvent, BindingCode, BindingProof, BindingRequest, Millis, OutcomeRecord,
-    ProcedureKind, RecordDecision, SessionEnd,
+    BackendEvent, BindingCode, BindingProof, BindingRequest, Millis, OutcomeRecord, ProcedureKind,
+    RecordDecision, SessionEnd,
 };
 use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
 
@@ -96,7 +96,10 @@ impl Rebinding {
     fn answered(&mut self, result: Result<BindingCode, &'static str>, cx: &mut Cx<'_, '_>) -> Flow {
         match result {
             Ok(code) => {
-                if self.record(RecordDecision::Accepted, m::R_BINDING_ISSUED, cx).is_err() {
+                if self
+                    .record(RecordDecision::Accepted, m::R_BINDING_ISSUED, cx)
+                    .is_err()
+                {
                     return end(Outcome::Cancelled, m::N_RECORD_FAILED, SessionEnd::Failed);
                 }
                 let left = code.expires_at_ms.saturating_sub(cx.ports.clock.unix_ms());
@@ -124,7 +127,11 @@ impl Rebinding {
 
     fn finished(&mut self) -> Flow {
         self.code = None;
-        end(Outcome::CodeIssued, m::R_BINDING_ISSUED, SessionEnd::Completed)
+        end(
+            Outcome::CodeIssued,
+            m::R_BINDING_ISSUED,
+            SessionEnd::Completed,
+        )
     }
 }
 
@@ -207,18 +214,16 @@ impl Procedure for Rebinding {
                 m::C_WAIT,
                 Picture::Wait,
             ),
-            Step::ShowCode { .. } => {
-                (
-                    Msg::new(m::T_SHOW_CODE).with("minutes", self.minutes),
-                    Actions {
-                        confirm: true,
-                        cancel: true,
-                        ..Actions::default()
-                    },
-                    m::C_SCAN_BINDING,
-                    Picture::Phone,
-                )
-            }
+            Step::ShowCode { .. } => (
+                Msg::new(m::T_SHOW_CODE).with("minutes", self.minutes),
+                Actions {
+                    confirm: true,
+                    cancel: true,
+                    ..Actions::default()
+                },
+                m::C_SCAN_BINDING,
+                Picture::Phone,
+            ),
         };
         ProcView {
             step: self.step_id(),

@@ -54,7 +54,10 @@ fn assert_clean_end(w: &World) {
 fn a_verified_identity_rebinds_with_a_code_shown_to_the_customer_and_recorded() {
     let mut w = World::new();
     at_review(&mut w, FaceDecision::Match);
-    assert!(w.screens.last.actions.rebind, "offered for a verified identity");
+    assert!(
+        w.screens.last.actions.rebind,
+        "offered for a verified identity"
+    );
     w.send(Input::ConfirmRebind).unwrap();
     let ids: Vec<String> = w.records.sessions.keys().cloned().collect();
     assert_eq!(ids.len(), 2);
@@ -102,7 +105,10 @@ fn a_verified_face_credential_rebinds_with_the_credential_as_proof() {
     assert_eq!(w.step(), StepId::RequestingCode);
     let (auth_id, auth) = w.records.sessions.iter().next().unwrap();
     assert_eq!(auth.procedure, ProcedureKind::FaceQrAuthentication);
-    assert_eq!(auth.end, Some((SessionEnd::Completed, m::R_QR_MATCH.into())));
+    assert_eq!(
+        auth.end,
+        Some((SessionEnd::Completed, m::R_QR_MATCH.into()))
+    );
     let req = w.backend.requests.last().unwrap();
     assert_ne!(&req.session_id, auth_id);
     assert_eq!(
@@ -119,7 +125,10 @@ fn a_verified_face_credential_rebinds_with_the_credential_as_proof() {
     assert_eq!(w.screens.last.customer, m::C_DONE_CODE_NOT_ISSUED);
     let (_, _, o) = w.records.outcomes.last().unwrap();
     assert_eq!(o.decision, RecordDecision::Rejected);
-    assert_eq!(o.reasons, [m::R_BINDING_REVOKED, "binding.proof_credential"]);
+    assert_eq!(
+        o.reasons,
+        [m::R_BINDING_REVOKED, "binding.proof_credential"]
+    );
     assert_clean_end(&w);
 }
 

@@ -131,7 +131,7 @@ function previewFrame(n: number, turn: number): PreviewFrame {
 
 // ---- Views ---------------------------------------------------------------------------------
 
-const NO_ACTIONS: Actions = { start: false, cancel: false, confirm: false, override: false, next: false, codeB: false, skipSign: false, enroll: false };
+const NO_ACTIONS: Actions = { start: false, cancel: false, confirm: false, override: false, next: false, codeB: false, skipSign: false, enroll: false, rebind: false };
 const msg = (code: string, p: Record<string, number> = {}): Msg => ({ code, params: p });
 
 let seq = 1;
@@ -314,6 +314,8 @@ const TELLER_MSG: Record<Step, string> = {
   checking_qr: "teller.checking_qr",
   issuing: "teller.issuing",
   show_qr: "teller.show_qr",
+  requesting_code: "teller.requesting_code",
+  show_code: "teller.show_code",
   result: "teller.result",
 };
 const CUSTOMER: Record<Step, [string, Picture]> = {
@@ -333,6 +335,8 @@ const CUSTOMER: Record<Step, [string, Picture]> = {
   checking_qr: ["customer.checking_qr", "wait"],
   issuing: ["customer.wait", "wait"],
   show_qr: ["customer.save_qr", "phone"],
+  requesting_code: ["customer.wait", "wait"],
+  show_code: ["customer.scan_binding", "phone"],
   result: ["customer.done_ok", "done"],
 };
 const DONE: Record<Outcome, [string, Picture]> = {
@@ -342,6 +346,8 @@ const DONE: Record<Outcome, [string, Picture]> = {
   refused: ["customer.done_municipality", "teller"],
   cancelled: ["customer.cancelled", "welcome"],
   issued: ["customer.done_issued", "done"],
+  code_issued: ["customer.done_code_issued", "done"],
+  code_not_issued: ["customer.done_code_not_issued", "teller"],
 };
 
 function actionsFor(step: Step): Actions {

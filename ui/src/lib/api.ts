@@ -33,11 +33,13 @@ export type Step =
   | "checking_qr"
   | "issuing"
   | "show_qr"
+  | "requesting_code"
+  | "show_code"
   | "result";
 
 export type Route = "pin" | "code_b";
-export type Outcome = "verified" | "not_verified" | "attack_suspected" | "refused" | "cancelled" | "issued";
-export type Procedure = "identity_verification" | "enrollment" | "face_qr_authentication";
+export type Outcome = "verified" | "not_verified" | "attack_suspected" | "refused" | "cancelled" | "issued" | "code_issued" | "code_not_issued";
+export type Procedure = "identity_verification" | "enrollment" | "face_qr_authentication" | "device_rebinding";
 export type Challenge = "random" | "left" | "right" | "none";
 
 export interface Actions {
@@ -50,6 +52,8 @@ export interface Actions {
   skipSign: boolean;
   /** At review of a verified identity: confirm and issue a face credential. */
   enroll: boolean;
+  /** At review of a verified identity: confirm and re-bind the passkey device. */
+  rebind: boolean;
 }
 
 export interface Checks {
@@ -309,7 +313,8 @@ export const api = {
   codeB: (code: CodeB) => invoke<void>("procedure_code_b", { code }),
   confirm: () => invoke<void>("procedure_confirm"),
   confirmEnroll: () => invoke<void>("procedure_confirm_enroll"),
-  qrAuthStart: (challenge: Challenge) => invoke<void>("qr_auth_start", { challenge }),
+  confirmRebind: () => invoke<void>("procedure_confirm_rebind"),
+  qrAuthStart: (challenge: Challenge, rebind = false) => invoke<void>("qr_auth_start", { challenge, rebind }),
   override: (accept: boolean, reason: string, approval: KeyRequest | null) =>
     invoke<void>("procedure_override", { accept, reason, approval }),
   cancel: () => invoke<void>("procedure_cancel"),

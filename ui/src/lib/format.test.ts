@@ -137,6 +137,8 @@ describe("steps of a route", () => {
     expect(stagesOf("identity_verification", "code_b", true)).toEqual(["card", "reading", "face", "sign", "review", "result"]);
     expect(stagesOf("enrollment", null, false)).toEqual(["face", "issue", "result"]);
     expect(stagesOf("face_qr_authentication", null, false)).toEqual(["qr", "face", "result"]);
+    expect(stagesOf("device_rebinding", null, false)).toEqual(["code", "result"]);
+    expect(stageOf("show_code", null)).toBe("code");
   });
 
   it("places every step, card_back on the stage it interrupted", () => {

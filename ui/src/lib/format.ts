@@ -91,6 +91,8 @@ export const OUTCOME_SYMBOL: Record<Outcome, string> = {
   refused: "⊘",
   cancelled: "–",
   issued: "✓",
+  code_issued: "✓",
+  code_not_issued: "✕",
 };
 
 /** A calendar date (a credential's expiry) in the screen's language. */
@@ -166,13 +168,14 @@ export function historyLines(lang: Lang, rows: readonly HistoryRow[]): HistoryLi
 
 // ---- The steps of a procedure --------------------------------------------------------------
 
-export type Stage = "card" | "pin" | "reading" | "face" | "sign" | "review" | "qr" | "issue" | "result";
+export type Stage = "card" | "pin" | "reading" | "face" | "sign" | "review" | "qr" | "issue" | "code" | "result";
 
 /** The stages of a procedure (and, for identity verification, its route) in order (the step
  * indicator). */
 export function stagesOf(procedure: Procedure | null, route: Route | null, sign: boolean): Stage[] {
   if (procedure === "enrollment") return ["face", "issue", "result"];
   if (procedure === "face_qr_authentication") return ["qr", "face", "result"];
+  if (procedure === "device_rebinding") return ["code", "result"];
   const stages: Stage[] = ["card"];
   if (route !== "code_b") stages.push("pin");
   stages.push("reading", "face");
@@ -210,6 +213,9 @@ export function stageOf(step: Step, previous: Stage | null): Stage | null {
     case "issuing":
     case "show_qr":
       return "issue";
+    case "requesting_code":
+    case "show_code":
+      return "code";
     case "result":
       return "result";
   }

@@ -736,7 +736,10 @@ impl World {
                 expires_at_ms: madoguchi_flow::ports::Clock::unix_ms(&self.clock) + valid_ms,
             }),
         };
-        self.send(Input::Backend(BackendEvent::BindingCode { session_id, result }))
+        self.send(Input::Backend(BackendEvent::BindingCode {
+            session_id,
+            result,
+        }))
     }
 }
 
