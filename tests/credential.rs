@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use madoguchi_e2e::{
-    Display, Driver, Run, STEP, Session, TELLER, backend_admin, backend_events, backend_rows,
-    ledger, start_kiosk,
+    Display, Driver, Run, STEP, Session, TELLER, assert_logs_clean, backend_admin, backend_events,
+    backend_rows, ledger, start_kiosk,
 };
 use madoguchi_faceqr::{
     IssueRequest, TemplateKeyring, TrustList,
@@ -245,6 +245,8 @@ fn enroll_then_authenticate(lang: &'static str, name: &'static str) {
     run.wait_synced(&s);
     s.close();
     madoguchi_e2e::wait_exited(&data);
+    // Neither the customer's data nor the credential's text in any log line.
+    assert_logs_clean(&data, "hopper", &[&text]);
 
     let l = ledger(&data);
     let sessions = sessions_of(&l);
@@ -636,6 +638,7 @@ fn credential_rebind_a_passkey_after_an_identity_verification_ja() {
     run.wait_synced(&s);
     s.close();
     madoguchi_e2e::wait_exited(&data);
+    assert_logs_clean(&data, "hopper", &[&code]);
 
     let l = ledger(&data);
     let sessions = sessions_of(&l);
@@ -692,6 +695,7 @@ fn credential_rebind_a_passkey_with_the_face_qr_en() {
     run.wait_synced(&s);
     s.close();
     madoguchi_e2e::wait_exited(&data);
+    assert_logs_clean(&data, "hopper", &[&code, &qr]);
 
     let l = ledger(&data);
     let sessions = sessions_of(&l);

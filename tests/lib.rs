@@ -644,6 +644,49 @@ where
     })
 }
 
+/// No value of the profile (name, address, birth date, My Number, PINs, password) in any log
+/// line; timestamps are left out of the search (digits collide by chance).
+pub fn assert_logs_clean(data: &Path, profile: &str, extra: &[&str]) {
+    let p = madoguchi_virtual_card::profile(profile).expect("profile");
+    let mut needles = vec![
+        p.identity.name.clone(),
+        p.identity.name.replace('\u{3000}', " "),
+        p.identity.address.clone(),
+        p.identity.birth_date.clone(),
+        p.identity.birth_date.replace('-', ""),
+        p.identity.my_number.clone(),
+        p.identity.security_code.clone(),
+        p.credentials.text_pin.clone(),
+        p.credentials.code_b.clone(),
+    ];
+    needles.extend(p.credentials.sign_password.clone());
+    needles.extend(extra.iter().map(|e| (*e).to_owned()));
+    let mut lines = 0;
+    for entry in std::fs::read_dir(data.join("logs")).expect("logs") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("log");
+        for line in text.lines() {
+            lines += 1;
+            let mut v: Value = serde_json::from_str(line).expect("a JSON log line");
+            if let Some(o) = v.as_object_mut() {
+                o.remove("timestamp");
+            }
+            // Durations are numbers that collide with a PIN by chance (`ms=1234`): a
+            // number-valued timing field is not a profile value.
+            if let Some(f) = v.get_mut("fields").and_then(Value::as_object_mut) {
+                f.retain(|k, val| !(val.is_number() && (k == "ms" || k.ends_with("_ms"))));
+            }
+            let flat = v.to_string();
+            for n in &needles {
+                assert!(
+                    !flat.contains(n.as_str()),
+                    "a profile value or secret in a log line: {flat}"
+                );
+            }
+        }
+    }
+    assert!(lines > 5, "the kiosk logged ({lines} lines)");
+}
+
 /// Rows of a query on the embedded backend's database in `data`, every column as text.
 pub fn backend_rows(data: &Path, sql: &str) -> Vec<Vec<String>> {
     let c = rusqlite::Connection::open(data.join("central-demo.sqlite")).expect("backend db");

@@ -127,6 +127,7 @@ pub fn start(
         ledger.clone(),
         config.kiosk.id.to_string(),
         config.face_credential.max_list_age_hours.millis(),
+        config.face_credential.validity_days.days(),
         credential_model(),
         phone,
     );

@@ -232,12 +232,40 @@ pub struct FaceCredentialConfig {
     /// The kiosk refuses to verify or issue credentials with trust lists older than this:
     /// 1–720 hours. Default 24.
     pub max_list_age_hours: ListAgeHours,
+    /// How long a credential issued at this kiosk is valid: 1–1825 days. Default 365.
+    pub validity_days: ValidityDays,
 }
 
 impl Default for FaceCredentialConfig {
     fn default() -> Self {
         Self {
             max_list_age_hours: ListAgeHours(24),
+            validity_days: ValidityDays(365),
+        }
+    }
+}
+
+/// How long an issued face credential is valid: 1–1825 days (five years).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ValidityDays(u16);
+
+impl ValidityDays {
+    /// In days.
+    pub fn days(self) -> i64 {
+        i64::from(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ValidityDays {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if (1..=1825).contains(&n) {
+            Ok(ValidityDays(n as u16))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "the credential validity must be between 1 and 1825 days, got {n}"
+            )))
         }
     }
 }

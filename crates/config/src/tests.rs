@@ -238,4 +238,22 @@ fn list_keys_and_list_ages_are_checked() {
     );
     assert!(parse("[face_credential]\nmax_list_age_hours = 0\n").is_err());
     assert!(parse("[face_credential]\nmax_list_age_hours = 721\n").is_err());
+    assert_eq!(
+        parse("")
+            .expect("empty")
+            .face_credential
+            .validity_days
+            .days(),
+        365
+    );
+    assert_eq!(
+        parse("[face_credential]\nvalidity_days = 30\n")
+            .expect("30 days")
+            .face_credential
+            .validity_days
+            .days(),
+        30
+    );
+    assert!(parse("[face_credential]\nvalidity_days = 0\n").is_err());
+    assert!(parse("[face_credential]\nvalidity_days = 1826\n").is_err());
 }

@@ -29,8 +29,6 @@ use zeroize::Zeroizing;
 /// The simulated customer's phone: the credential it holds (QR text), if any.
 pub type SimPhone = Arc<Mutex<Option<Zeroizing<String>>>>;
 
-/// How long a credential issued here is valid.
-pub const VALIDITY_DAYS: i64 = 365;
 /// Allowed clock difference for a credential's issue time (seconds).
 const CLOCK_SKEW_S: i64 = 300;
 /// QR module size in the PNG (pixels): a version ≤ 25 symbol is under 1000 px wide.
@@ -41,6 +39,7 @@ pub struct LedgerCredentials {
     ledger: Arc<Ledger>,
     kiosk_id: String,
     max_age_ms: i64,
+    validity_days: i64,
     model: Option<ModelRef>,
     phone: Option<SimPhone>,
 }
@@ -62,11 +61,13 @@ fn now_ms() -> i64 {
 
 impl LedgerCredentials {
     /// Over `ledger` for kiosk `kiosk_id`; `model` is the embedding model the face port runs
-    /// (from the manifest; `None` when the models are missing: nothing is issued or checked).
+    /// (from the manifest; `None` when the models are missing: nothing is issued or checked);
+    /// credentials issued here are valid `validity_days` (`face_credential.validity_days`).
     pub fn new(
         ledger: Arc<Ledger>,
         kiosk_id: String,
         max_age_ms: i64,
+        validity_days: i64,
         model: Option<ModelRef>,
         phone: Option<SimPhone>,
     ) -> Self {
@@ -74,6 +75,7 @@ impl LedgerCredentials {
             ledger,
             kiosk_id,
             max_age_ms,
+            validity_days,
             model,
             phone,
         }
@@ -134,7 +136,7 @@ impl CredentialPort for LedgerCredentials {
         let template = Template::from_bytes(request.template.0.expose())
             .ok_or(CredentialFault(m::R_NO_TEMPLATE))?;
         let issued_at = now / 1000;
-        let expires_at = issued_at + VALIDITY_DAYS * 86_400;
+        let expires_at = issued_at + self.validity_days * 86_400;
         let failed = |e: madoguchi_faceqr::Error| {
             tracing::error!(error = %e, "the credential could not be issued");
             CredentialFault("credential.issue_failed")
