@@ -14,7 +14,7 @@ use madoguchi_flow::ports::TellerRef;
 use madoguchi_flow::{Screens, Settings, Timeouts};
 use madoguchi_ledger::Ledger;
 
-use crate::ports::binding::BackendLink;
+use crate::ports::backend::BackendLink;
 use crate::ports::card::{PcscCard, ReaderChoice};
 use crate::ports::credential::LedgerCredentials;
 use crate::ports::face::{CameraSetup, FaceService, PreviewSink, spawn_preview};

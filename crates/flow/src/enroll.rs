@@ -4,7 +4,11 @@
 //!
 //! Steps: the live capture with the head-turn challenge, matched against the chip photo (the
 //! face enrolled is the face just verified, not whoever steps in after), with the template
-//! of the captured face; the credential issued offline by the credential port (which refuses
+//! of the captured face; the duplicate-face check: the backend port sends the template to the
+//! bank's backend, which searches the enrolled faces of other identities (1:N) — a match is
+//! flagged and the teller reviews (issue after checking the documents, or cancel: recorded as
+//! `duplicate.refused`); no answer (offline, 30 s) issues unchecked with a notice and
+//! `duplicate.unchecked` in the record; the credential issued offline by the credential port (which refuses
 //! with stale trust lists or an issuer key the backend does not list as active); the records
 //! (the captured face as evidence, the outcome, the `face_credential.issued` event binding the
 //! credential to the verified identity); then the QR on the customer display for the phone to
@@ -21,8 +25,9 @@ use crate::face_step::{
 };
 use crate::messages as m;
 use crate::ports::{
-    ChipPhoto, CredentialRequest, EvidenceKind, FaceDecision, FaceEvent, FaceReference,
-    FaceRequest, FaceResult, IssuedCredential, Millis, ProcedureKind, RecordDecision, SessionEnd,
+    BackendEvent, ChipPhoto, CredentialRequest, DuplicateAnswer, DuplicateRequest, EvidenceKind,
+    FaceDecision, FaceEvent, FaceReference, FaceRequest, FaceResult, IssuedCredential, Millis,
+    ProcedureKind, RecordDecision, SessionEnd,
 };
 use crate::view::{Actions, CustomerPanel, Msg, Outcome, Picture, StepId, TellerPanel};
 
@@ -42,6 +47,8 @@ pub struct EnrollStart {
 enum Step {
     Face { until: Millis },
     CameraLost { until: Millis },
+    DuplicateCheck { until: Millis },
+    DuplicateReview { until: Millis },
     Issuing { until: Millis },
     ShowQr { until: Millis },
     Done { until: Millis },
@@ -55,6 +62,10 @@ pub struct Enrollment {
     face: Option<FaceResult>,
     issued: Option<IssuedCredential>,
     issue_pending: bool,
+    /// What the duplicate-face check said ([`m::R_DUPLICATE_NONE`], …), once it answered.
+    duplicate: Option<&'static str>,
+    /// A flagged duplicate's answer, for the teller's review.
+    flagged: Option<DuplicateAnswer>,
     notice: Option<Msg>,
 }
 
@@ -76,6 +87,8 @@ impl Enrollment {
             face: None,
             issued: None,
             issue_pending: false,
+            duplicate: None,
+            flagged: None,
             notice: None,
         }
     }
@@ -84,6 +97,8 @@ impl Enrollment {
         match self.step {
             Step::Face { .. } => StepId::Face,
             Step::CameraLost { .. } => StepId::CameraLost,
+            Step::DuplicateCheck { .. } => StepId::DuplicateCheck,
+            Step::DuplicateReview { .. } => StepId::DuplicateReview,
             Step::Issuing { .. } | Step::Done { .. } => StepId::Issuing,
             Step::ShowQr { .. } => StepId::ShowQr,
         }
@@ -135,14 +150,55 @@ impl Enrollment {
         self.face = Some(result);
         match outcome {
             Outcome::Verified if usable => {
-                self.issue_pending = true;
-                self.step = Step::Issuing {
-                    until: cx.now + cx.settings.timeouts.review,
+                let Some(template) = self.face.as_ref().and_then(|f| f.template.clone()) else {
+                    return self.refuse(Outcome::NotVerified, m::R_NO_TEMPLATE, cx);
+                };
+                // The backend searches its enrolled faces (1:N) before anything is issued.
+                cx.ports.backend.check_duplicate(DuplicateRequest {
+                    session_id: cx.session_id.to_owned(),
+                    identity_session_id: self.start.identity_session_id.clone(),
+                    template,
+                });
+                self.step = Step::DuplicateCheck {
+                    until: cx.now + cx.settings.timeouts.backend,
                 };
                 Flow::Continue
             }
             Outcome::Verified => self.refuse(Outcome::NotVerified, m::R_NO_TEMPLATE, cx),
             other => self.refuse(other, reason, cx),
+        }
+    }
+
+    /// Goes on to issue (after the duplicate check said `duplicate`).
+    fn go_issue(&mut self, duplicate: &'static str, cx: &mut Cx<'_, '_>) -> Flow {
+        self.duplicate = Some(duplicate);
+        self.issue_pending = true;
+        self.step = Step::Issuing {
+            until: cx.now + cx.settings.timeouts.review,
+        };
+        Flow::Continue
+    }
+
+    /// The backend's answer to the duplicate check.
+    fn duplicate_answer(
+        &mut self,
+        result: Result<DuplicateAnswer, &'static str>,
+        cx: &mut Cx<'_, '_>,
+    ) -> Flow {
+        match result {
+            Ok(a) if a.flagged => {
+                self.flagged = Some(a);
+                self.step = Step::DuplicateReview {
+                    until: cx.now + cx.settings.timeouts.review,
+                };
+                Flow::Continue
+            }
+            Ok(_) => self.go_issue(m::R_DUPLICATE_NONE, cx),
+            Err(code) => {
+                tracing::warn!(code, "duplicate-face check did not run; issuing unchecked");
+                self.notice = Some(Msg::new(m::N_DUPLICATE_UNCHECKED));
+                self.go_issue(m::R_DUPLICATE_UNCHECKED, cx)
+            }
         }
     }
 
@@ -186,7 +242,13 @@ impl Enrollment {
                 .store_evidence(session, EvidenceKind::FaceImage, c.jpeg.expose())
                 .map_err(|e| e.0)?;
         }
-        let record = outcome_record(RecordDecision::Accepted, m::R_ISSUED, self.face.as_ref());
+        let mut record = outcome_record(RecordDecision::Accepted, m::R_ISSUED, self.face.as_ref());
+        record.reasons.extend(self.duplicate.map(str::to_owned));
+        if let Some(best) = self.flagged.and_then(|a| a.best_score) {
+            record
+                .scores
+                .push(("duplicate_best_score", f64::from(best)));
+        }
         records
             .record_outcome(session, cx.teller, &record)
             .map_err(|e| e.0)?;
@@ -245,6 +307,16 @@ impl Procedure for Enrollment {
                 (StepId::CameraLost, FaceEvent::CameraBack) => self.start_face(cx),
                 _ => Flow::Continue,
             }),
+            Input::Backend(BackendEvent::Duplicate { session_id, result }) => {
+                // An answer for another session (a cancelled one), or a late one, is dropped.
+                if session_id != cx.session_id || step != StepId::DuplicateCheck {
+                    return Ok(Flow::Continue);
+                }
+                Ok(self.duplicate_answer(result.map_err(|f| f.0), cx))
+            }
+            Input::Confirm if step == StepId::DuplicateReview => {
+                Ok(self.go_issue(m::R_DUPLICATE_FLAGGED, cx))
+            }
             Input::Confirm if step == StepId::ShowQr => Ok(self.finished()),
             Input::CardInserted | Input::CardRemoved => Ok(Flow::Continue),
             _ => Err(Refusal::NOT_NOW),
@@ -255,6 +327,8 @@ impl Procedure for Enrollment {
         match self.step {
             Step::Face { until }
             | Step::CameraLost { until }
+            | Step::DuplicateCheck { until }
+            | Step::DuplicateReview { until }
             | Step::Issuing { until }
             | Step::ShowQr { until }
             | Step::Done { until } => until,
@@ -277,7 +351,9 @@ impl Procedure for Enrollment {
                     SessionEnd::Cancelled,
                 )
             }
-            Step::Issuing { .. } | Step::Done { .. } => {
+            // No answer in time: issued unchecked, as with an unreachable backend.
+            Step::DuplicateCheck { .. } => self.duplicate_answer(Err(m::R_TIMEOUT_BACKEND), cx),
+            Step::DuplicateReview { .. } | Step::Issuing { .. } | Step::Done { .. } => {
                 self.abort(cx);
                 end(Outcome::Cancelled, m::R_INACTIVITY, SessionEnd::Cancelled)
             }
@@ -293,6 +369,27 @@ impl Procedure for Enrollment {
 
     fn abort(&mut self, cx: &mut Cx<'_, '_>) {
         cx.ports.face.stop();
+        // A flagged duplicate the teller did not issue for is recorded as such.
+        if matches!(self.step, Step::DuplicateReview { .. }) {
+            let mut record = outcome_record(
+                RecordDecision::Rejected,
+                m::R_DUPLICATE_REFUSED,
+                self.face.as_ref(),
+            );
+            record.reasons.push(m::R_DUPLICATE_FLAGGED.to_owned());
+            if let Some(best) = self.flagged.and_then(|a| a.best_score) {
+                record
+                    .scores
+                    .push(("duplicate_best_score", f64::from(best)));
+            }
+            if let Err(e) = cx
+                .ports
+                .records
+                .record_outcome(cx.session_id, cx.teller, &record)
+            {
+                tracing::error!(code = e.0, "recording the refused duplicate failed");
+            }
+        }
         self.issue_pending = false;
         self.issued = None;
         self.face = None;
@@ -319,6 +416,24 @@ impl Procedure for Enrollment {
                 Picture::Wait,
                 false,
             ),
+            Step::DuplicateCheck { .. } => (
+                m::T_DUPLICATE_CHECK,
+                Actions::default(),
+                m::C_WAIT,
+                Picture::Wait,
+                false,
+            ),
+            Step::DuplicateReview { .. } => (
+                m::T_DUPLICATE_REVIEW,
+                Actions {
+                    confirm: true,
+                    cancel: true,
+                    ..Actions::default()
+                },
+                m::C_WAIT,
+                Picture::Wait,
+                false,
+            ),
             Step::Issuing { .. } | Step::Done { .. } => (
                 m::T_ISSUING,
                 Actions::default(),
@@ -341,7 +456,15 @@ impl Procedure for Enrollment {
             step: self.step_id(),
             route: None,
             teller: TellerPanel {
-                message: Msg::new(t_msg),
+                message: match (&self.step, self.flagged) {
+                    (Step::DuplicateReview { .. }, Some(a)) => {
+                        Msg::new(t_msg).with("matches", i64::from(a.matches)).with(
+                            "percent",
+                            a.best_score.map_or(0, |s| (s * 100.0).round() as i64),
+                        )
+                    }
+                    _ => Msg::new(t_msg),
+                },
                 notice: self.notice.clone(),
                 actions,
                 tries_left: None,

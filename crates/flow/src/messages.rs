@@ -52,6 +52,11 @@ codes! {
     T_ISSUING = "teller.issuing";
     /// The QR is on the customer display: the customer saves it, then the teller finishes.
     T_SHOW_QR = "teller.show_qr";
+    /// The backend searches the enrolled faces for this one under another identity.
+    T_DUPLICATE_CHECK = "teller.duplicate_check";
+    /// The face matches {matches} customer(s) enrolled under another identity (best
+    /// {percent} % similar): check the customer's documents, then issue or cancel.
+    T_DUPLICATE_REVIEW = "teller.duplicate_review";
     /// The kiosk asks the bank's backend for a passkey binding code.
     T_REQUESTING_CODE = "teller.requesting_code";
     /// The binding code is on the customer display ({minutes} left): the customer scans it
@@ -119,6 +124,8 @@ codes! {
     N_NOT_MY_NUMBER_CARD = "notice.not_my_number_card";
     /// The record could not be written; try again.
     N_RECORD_FAILED = "notice.record_failed";
+    /// The duplicate-face check could not run (the backend did not answer): issued unchecked.
+    N_DUPLICATE_UNCHECKED = "notice.duplicate_unchecked";
     /// The signature was skipped (the reason code is the result's note).
     N_SIGN_SKIPPED = "notice.sign_skipped";
     /// Signed.
@@ -206,6 +213,14 @@ codes! {
     R_NO_TEMPLATE_KEY = "credential.no_template_key";
     /// The enrolled face did not give a usable template.
     R_NO_TEMPLATE = "credential.no_template";
+    /// The backend found the enrolled face under another identity (the teller reviewed).
+    R_DUPLICATE_FLAGGED = "duplicate.flagged";
+    /// The backend found no enrolled face of another identity like it.
+    R_DUPLICATE_NONE = "duplicate.none";
+    /// The duplicate check could not run (no answer from the backend): issued unchecked.
+    R_DUPLICATE_UNCHECKED = "duplicate.unchecked";
+    /// The teller did not issue after a flagged duplicate.
+    R_DUPLICATE_REFUSED = "duplicate.refused";
     /// A binding code was issued and shown.
     R_BINDING_ISSUED = "binding.issued";
     /// The backend could not be reached: re-binding needs the network.

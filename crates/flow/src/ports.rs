@@ -780,9 +780,38 @@ impl fmt::Debug for BindingCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackendFault(pub &'static str);
 
+/// A duplicate-face check at enrollment: the new template, and whose identity it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateRequest {
+    /// The enrollment's session (the answer names it).
+    pub session_id: String,
+    /// The identity verification the customer was verified in just now.
+    pub identity_session_id: String,
+    /// The template of the face being enrolled.
+    pub template: LiveTemplate,
+}
+
+/// The backend's answer: does the face match anyone enrolled under another identity?
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DuplicateAnswer {
+    /// At least one match at or above the backend's threshold: the teller reviews.
+    pub flagged: bool,
+    /// How many enrolled faces of other identities matched.
+    pub matches: u32,
+    /// The best match's similarity, if any.
+    pub best_score: Option<f32>,
+}
+
 /// What the backend answered, later, on the runner's channel.
 #[derive(Debug)]
 pub enum BackendEvent {
+    /// The answer to [`BackendPort::check_duplicate`] for `session_id`.
+    Duplicate {
+        /// The request's session.
+        session_id: String,
+        /// The answer, or why there is none.
+        result: Result<DuplicateAnswer, BackendFault>,
+    },
     /// The answer to [`BackendPort::request_binding_code`] for `session_id`.
     BindingCode {
         /// The request's session.
@@ -798,6 +827,9 @@ pub trait BackendPort {
     /// Asks for a binding code (the kiosk first delivers its pending records, so that the
     /// backend knows the proof).
     fn request_binding_code(&mut self, request: BindingRequest);
+    /// Asks whether the face being enrolled is already enrolled under another identity (the
+    /// kiosk first delivers its pending records, so that the backend knows the identity).
+    fn check_duplicate(&mut self, request: DuplicateRequest);
 }
 
 /// The windows (teller console, customer display).

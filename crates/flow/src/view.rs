@@ -64,6 +64,10 @@ pub enum StepId {
     ScanQr,
     /// The credential read from the QR is checked.
     CheckingQr,
+    /// The backend checks the enrolled face against the other identities' (1:N).
+    DuplicateCheck,
+    /// The face matches another identity's: the teller reviews before issuing.
+    DuplicateReview,
     /// The credential is issued.
     Issuing,
     /// The new credential's QR is on the customer display for the phone to save.
@@ -94,6 +98,8 @@ impl StepId {
             StepId::Recording => "recording",
             StepId::ScanQr => "scan_qr",
             StepId::CheckingQr => "checking_qr",
+            StepId::DuplicateCheck => "duplicate_check",
+            StepId::DuplicateReview => "duplicate_review",
             StepId::Issuing => "issuing",
             StepId::ShowQr => "show_qr",
             StepId::RequestingCode => "requesting_code",

@@ -262,3 +262,103 @@ fn no_qr_in_time_or_a_lost_camera_end_cleanly() {
     assert_eq!(w.step(), StepId::ScanQr, "scanning again");
     assert_eq!(w.face.scans, 2);
 }
+
+fn flagged() -> madoguchi_flow::ports::DuplicateAnswer {
+    madoguchi_flow::ports::DuplicateAnswer {
+        flagged: true,
+        matches: 1,
+        best_score: Some(0.91),
+    }
+}
+
+/// Enrollment up to the duplicate check's question, answered by the test.
+fn at_duplicate_check(w: &mut World) -> (String, String) {
+    w.backend.auto_duplicate = None;
+    verified_at_review(w);
+    w.send(Input::ConfirmEnroll).unwrap();
+    face_done(w, FaceDecision::Match);
+    assert_eq!(w.step(), StepId::DuplicateCheck);
+    assert!(
+        w.credentials.issued.is_empty(),
+        "nothing issued before the check"
+    );
+    let ids: Vec<String> = w.records.sessions.keys().cloned().collect();
+    let req = w.backend.duplicates.last().unwrap();
+    assert_eq!(req.session_id, ids[1]);
+    assert_eq!(req.identity_session_id, ids[0]);
+    assert!(!req.template.0.expose().is_empty());
+    (ids[0].clone(), ids[1].clone())
+}
+
+#[test]
+fn a_face_enrolled_under_another_identity_is_flagged_for_the_teller_before_issuing() {
+    let mut w = World::new();
+    let (_, enroll_id) = at_duplicate_check(&mut w);
+    w.answer_duplicate(Ok(flagged())).unwrap();
+    assert_eq!(w.step(), StepId::DuplicateReview);
+    assert_eq!(w.screens.last.teller, m::T_DUPLICATE_REVIEW);
+    assert!(w.screens.last.actions.confirm && w.screens.last.actions.cancel);
+    assert!(w.credentials.issued.is_empty());
+    // The teller checked the documents and issues.
+    w.send(Input::Confirm).unwrap();
+    assert_eq!(w.step(), StepId::ShowQr);
+    let (s, _, o) = w.records.outcomes.last().unwrap();
+    assert_eq!((s, o.decision), (&enroll_id, RecordDecision::Accepted));
+    assert_eq!(o.reasons[0], m::R_ISSUED);
+    assert!(o.reasons.iter().any(|r| r == m::R_DUPLICATE_FLAGGED));
+    assert!(
+        o.scores
+            .iter()
+            .any(|(k, v)| *k == "duplicate_best_score" && (*v - 0.91).abs() < 1e-6)
+    );
+
+    // Or cancels: nothing issued, the refusal recorded.
+    let mut w = World::new();
+    let (_, enroll_id) = at_duplicate_check(&mut w);
+    w.answer_duplicate(Ok(flagged())).unwrap();
+    w.send(Input::Cancel(m::R_CANCELLED_TELLER)).unwrap();
+    assert!(w.credentials.issued.is_empty());
+    let (s, _, o) = w.records.outcomes.last().unwrap();
+    assert_eq!((s, o.decision), (&enroll_id, RecordDecision::Rejected));
+    assert_eq!(
+        o.reasons[..2],
+        [m::R_DUPLICATE_REFUSED, m::R_DUPLICATE_FLAGGED]
+    );
+    assert_clean_end(&w);
+}
+
+#[test]
+fn no_duplicate_issues_and_an_unanswered_check_issues_unchecked_with_a_notice() {
+    let mut w = World::new();
+    at_duplicate_check(&mut w);
+    w.answer_duplicate(Ok(madoguchi_flow::ports::DuplicateAnswer {
+        flagged: false,
+        matches: 0,
+        best_score: Some(0.2),
+    }))
+    .unwrap();
+    assert_eq!(w.step(), StepId::ShowQr);
+    let (_, _, o) = w.records.outcomes.last().unwrap();
+    assert!(o.reasons.iter().any(|r| r == m::R_DUPLICATE_NONE));
+
+    let mut w = World::new();
+    at_duplicate_check(&mut w);
+    w.answer_duplicate(Err("binding.unreachable")).unwrap();
+    assert_eq!(w.step(), StepId::ShowQr);
+    assert_eq!(
+        w.screens.last.teller_notice.as_deref(),
+        Some(m::N_DUPLICATE_UNCHECKED)
+    );
+    let (_, _, o) = w.records.outcomes.last().unwrap();
+    assert!(o.reasons.iter().any(|r| r == m::R_DUPLICATE_UNCHECKED));
+
+    let mut w = World::new();
+    at_duplicate_check(&mut w);
+    w.advance(31_000);
+    assert_eq!(w.step(), StepId::ShowQr);
+    // A late answer changes nothing.
+    let _ = w.answer_duplicate(Ok(flagged()));
+    assert_eq!(w.step(), StepId::ShowQr);
+    let (_, _, o) = w.records.outcomes.last().unwrap();
+    assert!(o.reasons.iter().any(|r| r == m::R_DUPLICATE_UNCHECKED));
+}

@@ -68,6 +68,10 @@ enum Act {
     BindingAnswer {
         ok: bool,
     },
+    /// Duplicate checks are answered by the test from now on (or again automatically).
+    DuplicateManual(bool),
+    /// The backend answers the last duplicate check (0: none, 1: flagged, 2: unreachable).
+    DuplicateAnswer(u8),
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -105,6 +109,8 @@ fn act() -> impl Strategy<Value = Act> {
         2 => Just(Act::ConfirmEnroll),
         2 => Just(Act::ConfirmRebind),
         2 => any::<bool>().prop_map(|ok| Act::BindingAnswer { ok }),
+        1 => any::<bool>().prop_map(Act::DuplicateManual),
+        2 => (0u8..3).prop_map(Act::DuplicateAnswer),
         2 => (0u8..3).prop_map(Act::QrRead),
         1 => Just(Act::IssueFault),
     ]
@@ -237,6 +243,34 @@ fn apply(w: &mut World, a: &Act) {
         }))),
         Act::ConfirmEnroll => w.send(Input::ConfirmEnroll),
         Act::ConfirmRebind => w.send(Input::ConfirmRebind),
+        Act::DuplicateManual(manual) => {
+            w.backend.auto_duplicate =
+                (!manual).then_some(madoguchi_flow::ports::DuplicateAnswer {
+                    flagged: false,
+                    matches: 0,
+                    best_score: None,
+                });
+            Ok(())
+        }
+        Act::DuplicateAnswer(k) => {
+            if w.backend.duplicates.is_empty() {
+                Ok(())
+            } else {
+                w.answer_duplicate(match k {
+                    0 => Ok(madoguchi_flow::ports::DuplicateAnswer {
+                        flagged: false,
+                        matches: 0,
+                        best_score: None,
+                    }),
+                    1 => Ok(madoguchi_flow::ports::DuplicateAnswer {
+                        flagged: true,
+                        matches: 2,
+                        best_score: Some(0.8),
+                    }),
+                    _ => Err("binding.unreachable"),
+                })
+            }
+        }
         Act::BindingAnswer { ok } => {
             if w.backend.requests.is_empty() {
                 Ok(())

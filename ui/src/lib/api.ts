@@ -31,6 +31,8 @@ export type Step =
   | "recording"
   | "scan_qr"
   | "checking_qr"
+  | "duplicate_check"
+  | "duplicate_review"
   | "issuing"
   | "show_qr"
   | "requesting_code"

@@ -210,6 +210,8 @@ export function stageOf(step: Step, previous: Stage | null): Stage | null {
     case "scan_qr":
     case "checking_qr":
       return "qr";
+    case "duplicate_check":
+    case "duplicate_review":
     case "issuing":
     case "show_qr":
       return "issue";

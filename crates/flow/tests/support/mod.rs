@@ -612,16 +612,40 @@ impl Coin for FakeCoin {
     }
 }
 
-/// The backend: records each binding-code request; the test answers with
-/// [`World::answer_binding`].
-#[derive(Debug, Default)]
+/// The backend: records each request; the test answers a binding code with
+/// [`World::answer_binding`]; a duplicate check is answered with `auto_duplicate` right after
+/// the input that asked (default: no duplicate), or, when that is `None`, by the test with
+/// [`World::answer_duplicate`].
+#[derive(Debug)]
 pub struct FakeBackend {
     pub requests: Vec<madoguchi_flow::ports::BindingRequest>,
+    pub duplicates: Vec<madoguchi_flow::ports::DuplicateRequest>,
+    pub auto_duplicate: Option<madoguchi_flow::ports::DuplicateAnswer>,
+    unanswered: bool,
+}
+
+impl Default for FakeBackend {
+    fn default() -> Self {
+        FakeBackend {
+            requests: Vec::new(),
+            duplicates: Vec::new(),
+            auto_duplicate: Some(madoguchi_flow::ports::DuplicateAnswer {
+                flagged: false,
+                matches: 0,
+                best_score: None,
+            }),
+            unanswered: false,
+        }
+    }
 }
 
 impl madoguchi_flow::ports::BackendPort for FakeBackend {
     fn request_binding_code(&mut self, request: madoguchi_flow::ports::BindingRequest) {
         self.requests.push(request);
+    }
+    fn check_duplicate(&mut self, request: madoguchi_flow::ports::DuplicateRequest) {
+        self.duplicates.push(request);
+        self.unanswered = true;
     }
 }
 
@@ -673,6 +697,36 @@ impl World {
     }
 
     pub fn send(&mut self, input: Input) -> Result<(), Refusal> {
+        let result = self.send_one(input);
+        if std::mem::take(&mut self.backend.unanswered)
+            && let Some(a) = self.backend.auto_duplicate
+        {
+            let _ = self.answer_duplicate(Ok(a));
+        }
+        result
+    }
+
+    /// The backend answers the last duplicate check.
+    pub fn answer_duplicate(
+        &mut self,
+        result: Result<madoguchi_flow::ports::DuplicateAnswer, &'static str>,
+    ) -> Result<(), Refusal> {
+        use madoguchi_flow::ports::{BackendEvent, BackendFault};
+        self.backend.unanswered = false;
+        let session_id = self
+            .backend
+            .duplicates
+            .last()
+            .expect("a duplicate check")
+            .session_id
+            .clone();
+        self.send_one(Input::Backend(BackendEvent::Duplicate {
+            session_id,
+            result: result.map_err(BackendFault),
+        }))
+    }
+
+    fn send_one(&mut self, input: Input) -> Result<(), Refusal> {
         let mut ports = Ports {
             card: &mut self.card,
             face: &mut self.face,

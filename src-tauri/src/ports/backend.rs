@@ -1,5 +1,7 @@
-//! The backend port: the calls to the bank's backend that a procedure waits for. Today one:
-//! the passkey binding code of a re-binding (`POST /v1/binding-codes`).
+//! The backend port: the calls to the bank's backend that a procedure waits for: the passkey
+//! binding code of a re-binding (`POST /v1/binding-codes`) and the duplicate-face check of an
+//! enrollment (`POST /v1/duplicate-checks`: the enrolled face's int8 template, which the
+//! backend keeps sealed at rest and searches 1:N against the other identities' templates).
 //!
 //! Each request runs on a short-lived thread of its own, so the procedure runner never waits
 //! on the network: it first delivers the ledger's pending records (the same idempotent drain
@@ -9,18 +11,19 @@
 //! (`binding.unreachable`, `binding.revoked`, …) — the backend's refusal codes mapped one to
 //! one, anything unexpected as `binding.failed`.
 //!
-//! What it does not do: retry (the teller asks again), keep or log the code (it travels
+//! What it does not do: retry (the teller asks again), keep or log the code or the template (it travels
 //! zeroizing to the customer display and is dropped with the step), or work without a
 //! backend (no link configured → `binding.unreachable` at once).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use madoguchi_flow::Input;
 use madoguchi_flow::messages as m;
 use madoguchi_flow::ports::{
-    BackendEvent, BackendFault, BackendPort, BindingCode, BindingProof, BindingRequest, Private,
-    PrivateBytes,
+    BackendEvent, BackendFault, BackendPort, BindingCode, BindingProof, BindingRequest,
+    DuplicateAnswer, DuplicateRequest, Private, PrivateBytes,
 };
 use madoguchi_ledger::Ledger;
 use madoguchi_sync::{Client, DrainOptions, SyncError};
@@ -98,26 +101,73 @@ fn fault(e: &SyncError) -> BackendFault {
     })
 }
 
+/// Delivers the ledger's pending records (the backend must hold the proof or the identity).
+fn deliver(client: &Client, ledger: &Ledger) -> Result<(), BackendFault> {
+    let opts = DrainOptions {
+        deadline: Some(Instant::now() + DELIVER_FOR),
+        max_attempts: Some(2),
+        ..DrainOptions::default()
+    };
+    match madoguchi_sync::drain::drain(ledger, client, &opts, &mut |d| std::thread::sleep(d)) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(
+                code = e.code(),
+                "records not delivered before a backend call"
+            );
+            Err(fault(&e))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Checked {
+    flagged: bool,
+    matches: u32,
+    best_score: Option<f32>,
+}
+
+/// Delivers the pending records, sends the template, reads the answer.
+fn duplicate(
+    client: &Client,
+    ledger: &Ledger,
+    request: &DuplicateRequest,
+) -> Result<DuplicateAnswer, BackendFault> {
+    let failed = BackendFault(m::R_BINDING_FAILED);
+    let template = madoguchi_faceqr::template::Template::from_bytes(request.template.0.expose())
+        .ok_or(failed)?;
+    let values: Zeroizing<Vec<u8>> =
+        Zeroizing::new(template.values().iter().map(|v| *v as u8).collect());
+    deliver(client, ledger)?;
+    let body = Zeroizing::new(
+        serde_json::to_vec(&serde_json::json!({
+            "session_id": request.session_id,
+            "identity_session_id": request.identity_session_id,
+            "template": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*values),
+        }))
+        .map_err(|_| failed)?,
+    );
+    let answer = client
+        .post_json("/v1/duplicate-checks", body.to_vec())
+        .map_err(|e| fault(&e))?;
+    let c: Checked = serde_json::from_slice(&answer).map_err(|_| {
+        tracing::warn!("the backend's duplicate check answer did not parse");
+        failed
+    })?;
+    Ok(DuplicateAnswer {
+        flagged: c.flagged,
+        matches: c.matches,
+        best_score: c.best_score,
+    })
+}
+
 /// Delivers the pending records, asks for the code, renders it.
 fn request(
     client: &Client,
     ledger: &Ledger,
     request: &BindingRequest,
 ) -> Result<BindingCode, BackendFault> {
-    let opts = DrainOptions {
-        deadline: Some(Instant::now() + DELIVER_FOR),
-        max_attempts: Some(2),
-        ..DrainOptions::default()
-    };
-    let delivered =
-        madoguchi_sync::drain::drain(ledger, client, &opts, &mut |d| std::thread::sleep(d));
-    if let Err(e) = &delivered {
-        tracing::warn!(
-            code = e.code(),
-            "records not delivered before the binding code"
-        );
-        return Err(fault(e));
-    }
+    deliver(client, ledger)?;
     let body = serde_json::to_vec(&body(request)).map_err(|_| BackendFault(m::R_BINDING_FAILED))?;
     let answer = client
         .post_json("/v1/binding-codes", body)
@@ -136,38 +186,77 @@ fn request(
     })
 }
 
-impl BackendPort for BackendLink {
-    fn request_binding_code(&mut self, req: BindingRequest) {
-        let answer = self.answer.clone();
-        let session_id = req.session_id.clone();
+impl BackendLink {
+    /// Runs `call` on a thread of its own and posts its answer; without a backend, or when no
+    /// thread can start, answers with `refused(unreachable)` / `refused(failed)` at once.
+    fn spawn(
+        &self,
+        what: &'static str,
+        call: impl FnOnce(&Client, &Ledger) -> Input + Send + 'static,
+        refused: impl Fn(BackendFault) -> Input,
+    ) {
         let Some(client) = self.client.clone() else {
-            answer(Input::Backend(BackendEvent::BindingCode {
-                session_id,
-                result: Err(BackendFault(m::R_BINDING_UNREACHABLE)),
-            }));
+            (self.answer)(refused(BackendFault(m::R_BINDING_UNREACHABLE)));
             return;
         };
-        let ledger = self.ledger.clone();
+        let (ledger, answer) = (self.ledger.clone(), self.answer.clone());
         let spawned = std::thread::Builder::new()
-            .name("binding-code".into())
-            .spawn(move || {
-                let result = request(&client, &ledger, &req);
+            .name(what.into())
+            .spawn(move || answer(call(&client, &ledger)));
+        if spawned.is_err() {
+            tracing::error!(what, "could not start the backend call");
+            (self.answer)(refused(BackendFault(m::R_BINDING_FAILED)));
+        }
+    }
+}
+
+impl BackendPort for BackendLink {
+    fn request_binding_code(&mut self, req: BindingRequest) {
+        let session_id = req.session_id.clone();
+        self.spawn(
+            "binding-code",
+            move |client, ledger| {
+                let result = request(client, ledger, &req);
                 match &result {
                     Ok(_) => tracing::info!("binding code issued by the backend"),
                     Err(f) => tracing::info!(code = f.0, "no binding code"),
                 }
-                answer(Input::Backend(BackendEvent::BindingCode {
+                Input::Backend(BackendEvent::BindingCode {
                     session_id: req.session_id,
                     result,
-                }));
-            });
-        if spawned.is_err() {
-            tracing::error!("could not start the binding code request");
-            (self.answer)(Input::Backend(BackendEvent::BindingCode {
-                session_id,
-                result: Err(BackendFault(m::R_BINDING_FAILED)),
-            }));
-        }
+                })
+            },
+            move |f| {
+                Input::Backend(BackendEvent::BindingCode {
+                    session_id: session_id.clone(),
+                    result: Err(f),
+                })
+            },
+        );
+    }
+
+    fn check_duplicate(&mut self, req: DuplicateRequest) {
+        let session_id = req.session_id.clone();
+        self.spawn(
+            "duplicate-check",
+            move |client, ledger| {
+                let result = duplicate(client, ledger, &req);
+                match &result {
+                    Ok(a) => tracing::info!(flagged = a.flagged, "duplicate-face check answered"),
+                    Err(f) => tracing::info!(code = f.0, "no duplicate-face check"),
+                }
+                Input::Backend(BackendEvent::Duplicate {
+                    session_id: req.session_id,
+                    result,
+                })
+            },
+            move |f| {
+                Input::Backend(BackendEvent::Duplicate {
+                    session_id: session_id.clone(),
+                    result: Err(f),
+                })
+            },
+        );
     }
 }
 
