@@ -452,42 +452,30 @@ impl Procedure for Enrollment {
                 false,
             ),
         };
+        let t_message = match (&self.step, self.flagged) {
+            (Step::DuplicateReview { .. }, Some(a)) => {
+                Msg::new(t_msg).with("matches", i64::from(a.matches)).with(
+                    "percent",
+                    a.best_score.map_or(0, |s| (s * 100.0).round() as i64),
+                )
+            }
+            _ => Msg::new(t_msg),
+        };
         ProcView {
             step: self.step_id(),
             route: None,
             teller: TellerPanel {
-                message: match (&self.step, self.flagged) {
-                    (Step::DuplicateReview { .. }, Some(a)) => {
-                        Msg::new(t_msg).with("matches", i64::from(a.matches)).with(
-                            "percent",
-                            a.best_score.map_or(0, |s| (s * 100.0).round() as i64),
-                        )
-                    }
-                    _ => Msg::new(t_msg),
-                },
-                notice: self.notice.clone(),
-                actions,
-                tries_left: None,
-                chip: None,
                 face: self.face.as_ref(),
-                proposed: None,
-                signature: None,
-                result: None,
                 issued: self.issued.as_ref(),
-                my_number_read: false,
+                ..TellerPanel::plain(t_message, self.notice.clone(), actions)
             },
             customer: CustomerPanel {
-                message: Msg::new(c_msg),
-                notice: None,
-                picture,
-                keypad: None,
                 camera,
-                qr_guide: false,
                 qr_png: match self.step {
                     Step::ShowQr { .. } => self.issued.as_ref().map(|i| i.qr_png.clone()),
                     _ => None,
                 },
-                outcome: None,
+                ..CustomerPanel::plain(Msg::new(c_msg), picture)
             },
         }
     }

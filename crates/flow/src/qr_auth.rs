@@ -286,17 +286,8 @@ impl Procedure for QrAuthentication {
             step: self.step_id(),
             route: None,
             teller: TellerPanel {
-                message: Msg::new(t_msg),
-                notice: self.notice.clone(),
-                actions: cancel_only,
-                tries_left: None,
-                chip: None,
                 face: self.face.as_ref(),
-                proposed: None,
-                signature: None,
-                result: None,
-                issued: None,
-                my_number_read: false,
+                ..TellerPanel::plain(Msg::new(t_msg), self.notice.clone(), cancel_only)
             },
             customer: CustomerPanel {
                 message: Msg::new(c_msg),

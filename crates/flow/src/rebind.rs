@@ -228,31 +228,13 @@ impl Procedure for Rebinding {
         ProcView {
             step: self.step_id(),
             route: None,
-            teller: TellerPanel {
-                message: t_msg,
-                notice: self.notice.clone(),
-                actions,
-                tries_left: None,
-                chip: None,
-                face: None,
-                proposed: None,
-                signature: None,
-                result: None,
-                issued: None,
-                my_number_read: false,
-            },
+            teller: TellerPanel::plain(t_msg, self.notice.clone(), actions),
             customer: CustomerPanel {
-                message: Msg::new(c_msg),
-                notice: None,
-                picture,
-                keypad: None,
-                camera: false,
-                qr_guide: false,
                 qr_png: match self.step {
                     Step::ShowCode { .. } => self.code.as_ref().map(|c| c.qr_png.clone()),
                     _ => None,
                 },
-                outcome: None,
+                ..CustomerPanel::plain(Msg::new(c_msg), picture)
             },
         }
     }

@@ -244,6 +244,26 @@ pub struct TellerPanel<'a> {
     pub my_number_read: bool,
 }
 
+impl TellerPanel<'_> {
+    /// A panel with a message, a notice and actions, and nothing of a customer (the
+    /// procedures fill in what their step shows).
+    pub fn plain(message: Msg, notice: Option<Msg>, actions: Actions) -> Self {
+        TellerPanel {
+            message,
+            notice,
+            actions,
+            tries_left: None,
+            chip: None,
+            face: None,
+            proposed: None,
+            signature: None,
+            result: None,
+            issued: None,
+            my_number_read: false,
+        }
+    }
+}
+
 /// Which picture the customer display shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Picture {
@@ -311,6 +331,22 @@ pub struct CustomerPanel {
     pub qr_png: Option<PrivateBytes>,
     /// The outcome in plain words, at the end.
     pub outcome: Option<Outcome>,
+}
+
+impl CustomerPanel {
+    /// A panel with a message and a picture only (no keypad, camera or QR).
+    pub fn plain(message: Msg, picture: Picture) -> Self {
+        CustomerPanel {
+            message,
+            notice: None,
+            picture,
+            keypad: None,
+            camera: false,
+            qr_guide: false,
+            qr_png: None,
+            outcome: None,
+        }
+    }
 }
 
 /// One step, for both screens.

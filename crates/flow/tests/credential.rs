@@ -7,29 +7,11 @@
 mod support;
 
 use madoguchi_flow::ports::{
-    EvidenceKind, FaceDecision, FaceEvent, Private, ProcedureKind, RecordDecision, Route,
-    SessionEnd,
+    EvidenceKind, FaceDecision, FaceEvent, Private, ProcedureKind, RecordDecision, SessionEnd,
 };
 use madoguchi_flow::view::{Outcome, Picture, StepId};
-use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, QrAuthStart, Start, messages as m};
+use madoguchi_flow::{ChallengeChoice, Input, QrAuthStart, Start, messages as m};
 use support::*;
-
-/// An identity verification (PIN route) up to the review, with this face decision.
-fn at_review(w: &mut World, decision: FaceDecision) {
-    w.send(Input::Start(Start::Identity(IdentityStart {
-        teller: teller(),
-        route: Route::Pin,
-        code_b: None,
-        sign: false,
-        challenge: ChallengeChoice::Random,
-        with_my_number: false,
-    })))
-    .unwrap();
-    w.insert_card();
-    w.type_keys(PIN);
-    face_done(w, decision);
-    assert_eq!(w.step(), StepId::Review);
-}
 
 fn verified_at_review(w: &mut World) {
     at_review(w, FaceDecision::Match);

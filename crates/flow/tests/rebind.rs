@@ -7,28 +7,11 @@
 mod support;
 
 use madoguchi_flow::ports::{
-    BindingProof, FaceDecision, FaceEvent, Private, ProcedureKind, RecordDecision, Route,
-    SessionEnd,
+    BindingProof, FaceDecision, FaceEvent, Private, ProcedureKind, RecordDecision, SessionEnd,
 };
 use madoguchi_flow::view::{Outcome, Picture, StepId};
-use madoguchi_flow::{ChallengeChoice, IdentityStart, Input, QrAuthStart, Start, messages as m};
+use madoguchi_flow::{ChallengeChoice, Input, QrAuthStart, Start, messages as m};
 use support::*;
-
-fn at_review(w: &mut World, decision: FaceDecision) {
-    w.send(Input::Start(Start::Identity(IdentityStart {
-        teller: teller(),
-        route: Route::Pin,
-        code_b: None,
-        sign: false,
-        challenge: ChallengeChoice::Random,
-        with_my_number: false,
-    })))
-    .unwrap();
-    w.insert_card();
-    w.type_keys(PIN);
-    face_done(w, decision);
-    assert_eq!(w.step(), StepId::Review);
-}
 
 /// A QR authentication for re-binding up to the face result `decision`.
 fn qr_auth(w: &mut World, decision: FaceDecision) {

@@ -523,9 +523,9 @@ const ja = {
   "duplicate.issue": "確認したので発行する",
   "duplicate.flagged": "別の本人で登録済みの顔と似ていました(担当者が確認)",
   "duplicate.none": "別の本人で登録済みの似た顔はありません",
-  "duplicate.unchecked": "重複登録の確認ができませんでした(センター未接続)",
+  "duplicate.unchecked": "重複登録の確認ができませんでした(センターの応答なし)",
   "duplicate.refused": "重複登録の疑いのため発行しませんでした",
-  "notice.duplicate_unchecked": "センターに接続できず、重複登録の確認をせずに発行します",
+  "notice.duplicate_unchecked": "重複登録の確認ができなかったため、確認なしで発行します(センターの応答なし)",
   // Passkey device re-binding (パスキー再登録).
   "teller.requesting_code": "センターにパスキー再登録用の登録コードを依頼しています",
   "teller.show_code": "お客さま用画面に登録コードのQRを表示しています(有効期限まで約{minutes}分)。新しいスマートフォンの銀行アプリで読み取れたら「完了」を押してください",
@@ -1065,9 +1065,9 @@ const en: Record<Key, string> = {
   "duplicate.issue": "Checked: issue",
   "duplicate.flagged": "The face resembled one enrolled under another identity (reviewed by the teller)",
   "duplicate.none": "No similar face enrolled under another identity",
-  "duplicate.unchecked": "The duplicate check could not run (bank's system unreachable)",
+  "duplicate.unchecked": "The duplicate check could not run (no answer from the bank's system)",
   "duplicate.refused": "Not issued: possible duplicate enrollment",
-  "notice.duplicate_unchecked": "The bank's system is unreachable: issuing without the duplicate check",
+  "notice.duplicate_unchecked": "The duplicate check could not run (no answer from the bank's system): issuing without it",
   // Passkey device re-binding.
   "teller.requesting_code": "Asking the bank's system for a passkey binding code",
   "teller.show_code": "The binding code's QR is on the customer display (valid for about {minutes} min). Press Done once the new phone's bank app has read it.",

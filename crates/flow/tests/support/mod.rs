@@ -856,3 +856,22 @@ pub fn code_b(security: &str) -> CodeBInput {
         security_code: madoguchi_flow::Secret::new(security.into()),
     }
 }
+
+/// An identity verification (PIN route) up to the review, with this face decision.
+pub fn at_review(w: &mut World, decision: madoguchi_flow::ports::FaceDecision) {
+    w.send(Input::Start(madoguchi_flow::Start::Identity(
+        madoguchi_flow::IdentityStart {
+            teller: teller(),
+            route: madoguchi_flow::ports::Route::Pin,
+            code_b: None,
+            sign: false,
+            challenge: madoguchi_flow::ChallengeChoice::Random,
+            with_my_number: false,
+        },
+    )))
+    .unwrap();
+    w.insert_card();
+    w.type_keys(PIN);
+    face_done(w, decision);
+    assert_eq!(w.step(), madoguchi_flow::view::StepId::Review);
+}
