@@ -6,7 +6,7 @@
 //! the bank's auditors, manage teller accounts and their keys: `teller-add`,
 //! `teller-disable`, `teller-enable`, `teller-revoke-key`, `tellers`; register a service of
 //! the bank that redeems binding codes, `service-add`, and list the binding codes' metadata,
-//! `binding-codes`). Admin commands print one JSON object on stdout (`confirmations` prints
+//! `binding-codes`, and the duplicate-face flags for teller review, `duplicates`). Admin commands print one JSON object on stdout (`confirmations` prints
 //! one line per record); errors go to stderr with a non-zero exit.
 //!
 //! The master key file (`--key-file`, env `MADOGUCHI_CENTRAL_KEY_FILE`, see
@@ -92,6 +92,13 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = crate::confirmation::DEFAULT_RETENTION_DAYS,
               value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RETENTION_DAYS)))]
         confirmation_retention_days: u32,
+        /// The cosine at or above which a duplicate-face check flags another person's
+        /// template (default 0.48: the face-credential model's match threshold, SFace's in
+        /// `assets/thresholds.toml`).
+        #[arg(long, env = "MADOGUCHI_CENTRAL_DUPLICATE_THRESHOLD", value_name = "COSINE",
+              default_value_t = crate::duplicates::DEFAULT_DUPLICATE_THRESHOLD,
+              value_parser = parse_cosine)]
+        duplicate_threshold: f32,
     },
     /// Register a kiosk. Its token is read from `--token-file`, or generated into it (0600)
     /// when the file does not exist.
@@ -117,6 +124,14 @@ pub enum Command {
     /// proof, when it expires, who redeemed it; the codes themselves are not stored).
     BindingCodes {
         /// At most this many codes.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// List the duplicate-face flags as JSON, newest first (the enrollments whose face was
+    /// found under another person: kiosk, session, counts and best score; no template, no
+    /// person).
+    Duplicates {
+        /// At most this many flags.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
@@ -248,6 +263,7 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             max_batch,
             test_jpki_roots,
             confirmation_retention_days,
+            duplicate_threshold,
         } => {
             let _ = tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
@@ -284,12 +300,14 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                 %addr,
                 store = ?store,
                 confirmation_retention_days,
+                duplicate_threshold,
                 "madoguchi-central listening"
             );
             let state = AppState::new(store)
                 .with_limits(Limits {
                     max_body_bytes,
                     max_batch,
+                    duplicate_threshold,
                 })
                 .with_verifier(std::sync::Arc::new(JpkiVerifier::new(roots)))
                 .with_retention(Retention {
@@ -331,6 +349,12 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
                 })
                 .collect();
             print(json!({"as_of_ms": now, "binding_codes": codes}));
+            Ok(())
+        }
+        Command::Duplicates { limit } => {
+            let store = open_store(cli).await?;
+            let flags = store.duplicate_flags(limit).await?;
+            print(json!({"as_of_ms": crate::now_ms(), "duplicate_flags": flags}));
             Ok(())
         }
         Command::Revoke {
@@ -436,6 +460,16 @@ async fn run_async(cli: Cli) -> Result<(), CentralError> {
             print(json!({"version": list.version, "tellers": tellers}));
             Ok(())
         }
+    }
+}
+
+/// A cosine threshold: a number in `[-1, 1]`.
+fn parse_cosine(s: &str) -> Result<f32, String> {
+    let t: f32 = s.trim().parse().map_err(|e| format!("not a number: {e}"))?;
+    if t.is_finite() && (-1.0..=1.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err("a cosine threshold is in [-1, 1]".into())
     }
 }
 

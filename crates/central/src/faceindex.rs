@@ -17,9 +17,9 @@
 //!   matrix grows (it is copied into a new allocation and the old one zeroed, never left to
 //!   `Vec`'s reallocation).
 //!
-//! What it does NOT do (yet):
-//! - Any HTTP endpoint, storage of templates at rest (SQLite/PostgreSQL, encrypted or not), or
-//!   wiring to enrollment or ingest: nothing in the server builds or queries an index today.
+//! What it does NOT do:
+//! - Store templates, or speak HTTP: [`crate::duplicates`] keeps them sealed at rest, builds
+//!   the server's index from them at start and serves the check (`POST /v1/duplicate-checks`).
 //! - Decide what a duplicate means: the caller picks the threshold and flags the enrollment.
 //! - Depend on `madoguchi-faceqr` (that would link the face/tract stack into the backend): it
 //!   takes plain `&[i8]` values; the template's scale is not needed for the cosine.

@@ -9,7 +9,7 @@
 //!   keys, the signed revocation list, thresholds, the signed template keys wrapped for the
 //!   kiosk, the teller accounts with their FIDO2 credentials), and the one-time binding codes
 //!   for re-binding a customer's passkey device (issued to kiosks, redeemed by the bank's
-//!   services). Every kiosk call but health, time and the document itself needs the kiosk's
+//!   services), and the duplicate-face check at enrollment. Every kiosk call but health, time and the document itself needs the kiosk's
 //!   bearer token; the redeem needs a service's. Request bodies are bounded (413), bad input
 //!   is a 4xx with a JSON `{code, message}`, never a 5xx.
 //! - [`trust`]: the trust data in the shared formats of `madoguchi-wire` — the list signing
@@ -48,10 +48,14 @@
 //!   branches), opened with the master key.
 //! - [`cli`]: `madoguchi-central serve|kiosk-add|service-add|list-key|revoke|rotate-keys|
 //!   set-thresholds|stats|confirmations|purge-confirmations|teller-add|teller-disable|
-//!   teller-enable|teller-revoke-key|tellers|binding-codes`.
+//!   teller-enable|teller-revoke-key|tellers|binding-codes|duplicates`.
 //! - [`faceindex`]: the in-memory 1:N index for the duplicate-face check at enrollment: exact
-//!   int8 cosine search over every enrolled template, another identity's only (not wired to
-//!   enrollment, ingest or storage yet).
+//!   int8 cosine search over every enrolled template, another identity's only.
+//! - [`duplicates`]: the duplicate-face check (`POST /v1/duplicate-checks`, kiosk token): the
+//!   enrollment's template stored sealed (AES-256-GCM, a key derived from the master key),
+//!   searched against every other person's (identity: an HMAC of the verified record's name
+//!   and birth date) in an index built at start, a match flagged for teller review
+//!   (`duplicates`).
 //! - [`pgtest`]: a throwaway PostgreSQL cluster for the tests (Debian `postgresql`).
 //!
 //! What it does NOT do:
@@ -63,12 +67,14 @@
 //!   (signed lists, wrapped keys, kiosk keys, the credential event): each side speaks HTTP
 //!   on its own, so each checks the other.
 //! - Hold a kiosk's private key, or keep its own keys in an HSM.
-//! - Log request bodies, tokens, binding codes or key material.
+//! - Log request bodies, tokens, binding codes, face templates, identity attributes or key
+//!   material.
 
 pub mod binding;
 pub mod cli;
 pub mod confirmation;
 pub mod credentials;
+pub mod duplicates;
 pub mod evidence;
 pub mod faceindex;
 pub mod master_key;

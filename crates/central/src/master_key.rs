@@ -11,6 +11,11 @@
 //! Sealed text in the `keys.secret` column: `a256gcm1:` then unpadded base64url of the 12-byte
 //! random nonce, the ciphertext and the 16-byte tag.
 //!
+//! Derived keys (`MasterKey::derive`): HMAC-SHA256 of the master key over a purpose label,
+//! for secrets that are not stored at all (the duplicate check's identity keys, see
+//! [`crate::duplicates`]) or sealed under a key of their own (its face templates): each
+//! purpose gets an independent key, and none reveals the master key or another purpose's.
+//!
 //! What it does NOT do: keep the key in an HSM (a bank deployment would), rotate the master key,
 //! or print it: `Debug` shows only a short id derived from it.
 
@@ -161,6 +166,15 @@ impl MasterKey {
             .map_err(io)
     }
 
+    /// A 32-byte key for `label` derived from this key: HMAC-SHA256(master key,
+    /// `"madoguchi-central derive/1\0" || label`). Zeroed on drop.
+    pub(crate) fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac_sha256(
+            self.bytes.as_slice(),
+            &[b"madoguchi-central derive/1\0", label.as_bytes()],
+        ))
+    }
+
     /// Seals `plain`, the secret of key `kid` of `purpose`.
     pub(crate) fn seal(
         &self,
@@ -239,9 +253,61 @@ impl MasterKey {
     }
 }
 
+/// HMAC-SHA256 (RFC 2104) of the concatenated `parts` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut k0 = Zeroizing::new([0u8; BLOCK]);
+    if key.len() > BLOCK {
+        k0[..32].copy_from_slice(&sha2::Sha256::digest(key));
+    } else {
+        k0[..key.len()].copy_from_slice(key);
+    }
+    let mut pad = Zeroizing::new([0u8; BLOCK]);
+    for (p, k) in pad.iter_mut().zip(k0.iter()) {
+        *p = k ^ 0x36;
+    }
+    let mut inner = sha2::Sha256::new();
+    inner.update(pad.as_slice());
+    for part in parts {
+        inner.update(part);
+    }
+    let inner = Zeroizing::new(<[u8; 32]>::from(inner.finalize()));
+    for (p, k) in pad.iter_mut().zip(k0.iter()) {
+        *p = k ^ 0x5c;
+    }
+    let mut outer = sha2::Sha256::new();
+    outer.update(pad.as_slice());
+    outer.update(inner.as_slice());
+    outer.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_follows_rfc_4231_and_derived_keys_differ_per_label() {
+        // RFC 4231 test cases 2 and 6 (a key longer than the block).
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                b"Jefe",
+                &[b"what do ya ", b"want for nothing?"]
+            )),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        let k = MasterKey::from_bytes([1; 32]);
+        assert_ne!(*k.derive("a"), *k.derive("b"));
+        assert_eq!(*k.derive("a"), *k.derive("a"));
+        assert_ne!(*k.derive("a"), *MasterKey::from_bytes([2; 32]).derive("a"));
+        assert_ne!(*k.derive("a"), [1; 32]);
+    }
 
     #[test]
     fn sealed_secrets_open_only_with_their_key_purpose_and_id() {

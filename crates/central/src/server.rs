@@ -2,7 +2,7 @@
 //!
 //! Every error is a JSON `{code, message}` with a 4xx status for anything the client sent
 //! wrong (400 malformed, 401 no or unknown token, 403 a token of the wrong side, 404 an unknown
-//! binding code, 409 a conflict with what the backend holds, 410 an expired binding code, 413
+//! binding code or identity session, 409 a conflict with what the backend holds, 410 an expired binding code, 413
 //! too large, 415 not JSON, 422 valid JSON that breaks the schema or the limits, 429 too many
 //! live binding codes, with `Retry-After`); storage trouble is a 503 with `Retry-After`, so a
 //! kiosk backs off and re-sends. Handlers never panic on input.
@@ -34,6 +34,15 @@
 //! `already_redeemed`; 410 `expired`; 404 `unknown_code` for anything not issued here. A
 //! service's token is no kiosk token (401 at every kiosk endpoint).
 //!
+//! Duplicate-face checks ([`crate::duplicates`]): `POST /v1/duplicate-checks` (kiosk token)
+//! `{session_id, identity_session_id, template}` stores the enrollment's template (a repeat
+//! replaces it) and searches the state's [`DuplicateIndex`] for the face under another person:
+//! 200 `{check_id, flagged, matches, best_score, threshold}`; 404 `unknown_proof` (no
+//! confirmation record of that identity session from this kiosk), 409 `not_verified`, 422
+//! `invalid_duplicate_check` (schema, session ids, a template that is not 1 to 1024 bytes of
+//! unpadded base64url or is all zero). [`serve`] and [`Embedded`] build the index from the
+//! stored templates before answering; the threshold is [`Limits::duplicate_threshold`].
+//!
 //! What it does NOT do: refuse an event whose evidence does not verify or whose confirmation
 //! record, teller or credential payload is malformed (it is stored and flagged), serve
 //! confirmation records (they are read with the admin CLI only), rate-limit per kiosk (only
@@ -57,6 +66,7 @@ use serde_json::{Value, json};
 
 use crate::binding::{Proof, Refusal};
 pub use crate::confirmation::Retention;
+use crate::duplicates::{CheckRefusal, DuplicateIndex};
 use crate::master_key::MasterKey;
 use crate::store::{IngestStatus, NewEvent, Store};
 use crate::{CentralError, now_ms};
@@ -139,6 +149,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most events in one batch (more: 413).
     pub max_batch: usize,
+    /// The cosine at or above which a duplicate-face check flags another person's template
+    /// (default [`crate::duplicates::DEFAULT_DUPLICATE_THRESHOLD`], in `[-1, 1]`).
+    pub duplicate_threshold: f32,
 }
 
 impl Default for Limits {
@@ -146,6 +159,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch: DEFAULT_MAX_BATCH,
+            duplicate_threshold: crate::duplicates::DEFAULT_DUPLICATE_THRESHOLD,
         }
     }
 }
@@ -157,6 +171,7 @@ pub struct AppState {
     verifier: Arc<dyn EvidenceVerifier>,
     limits: Limits,
     retention: Retention,
+    duplicates: Arc<DuplicateIndex>,
 }
 
 impl AppState {
@@ -168,7 +183,14 @@ impl AppState {
             verifier: Arc::new(NotChecked),
             limits: Limits::default(),
             retention: Retention::default(),
+            duplicates: Arc::new(DuplicateIndex::new()),
         }
+    }
+
+    /// Builds the duplicate-face index from the stored templates, unless it was built (the
+    /// first check would build it otherwise); returns how many templates it holds.
+    pub async fn load_face_index(&self) -> Result<usize, CentralError> {
+        self.duplicates.load(&self.store).await
     }
 
     /// Replaces the retention of confirmation records (default 2557 days).
@@ -353,6 +375,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tellers", get(tellers))
         .route("/v1/binding-codes", post(issue_binding_code))
         .route("/v1/binding-codes/redeem", post(redeem_binding_code))
+        .route("/v1/duplicate-checks", post(duplicate_check))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -686,6 +709,77 @@ async fn redeem_binding_code(
     Ok(Json(redeemed))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DuplicateCheckRequest {
+    session_id: String,
+    identity_session_id: String,
+    template: String,
+}
+
+async fn duplicate_check(
+    State(state): State<AppState>,
+    Kiosk(kiosk): Kiosk,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::duplicates::DuplicateCheck>, ApiError> {
+    let body = zeroize::Zeroizing::new(json_body(&headers, body)?.to_vec());
+    let invalid = |m: String| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_duplicate_check",
+            m,
+        )
+    };
+    // Never the parse error's text: it could quote template values.
+    let req: DuplicateCheckRequest = serde_json::from_slice(&body).map_err(|e| {
+        let mut err = parse_error(&e, "invalid_duplicate_check", "duplicate check");
+        err.message = match err.status {
+            StatusCode::BAD_REQUEST => "malformed JSON".into(),
+            _ => "the duplicate check must be {\"session_id\": string, \
+                  \"identity_session_id\": string, \"template\": string}"
+                .into(),
+        };
+        err
+    })?;
+    let DuplicateCheckRequest {
+        session_id,
+        identity_session_id,
+        template,
+    } = req;
+    let template =
+        crate::duplicates::decode_template(&zeroize::Zeroizing::new(template)).map_err(invalid)?;
+    crate::binding::check_session_id("session_id", &session_id).map_err(invalid)?;
+    crate::binding::check_session_id("identity_session_id", &identity_session_id)
+        .map_err(invalid)?;
+    let checked = state
+        .duplicates
+        .check(
+            &state.store,
+            crate::duplicates::Enrollment {
+                kiosk_id: &kiosk,
+                session_id: &session_id,
+                identity_session_id: &identity_session_id,
+                template: &template,
+            },
+            state.limits.duplicate_threshold,
+            now_ms(),
+        )
+        .await
+        .map_err(|e| match e {
+            CentralError::Invalid(m) => invalid(m),
+            other => other.into(),
+        })?
+        .map_err(|r| {
+            let status = match r {
+                CheckRefusal::UnknownProof => StatusCode::NOT_FOUND,
+                _ => StatusCode::CONFLICT,
+            };
+            ApiError::new(status, r.code(), r.message())
+        })?;
+    Ok(Json(checked))
+}
+
 /// How often the server purges expired confirmation records.
 pub const CONFIRMATION_PURGE_INTERVAL: std::time::Duration =
     std::time::Duration::from_secs(24 * 60 * 60);
@@ -705,13 +799,15 @@ async fn purge_confirmations_periodically(store: Store) {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes, purging expired confirmation
-/// records at start and every 24 h meanwhile.
+/// Serves the API on `listener` until `shutdown` completes, after building the
+/// duplicate-face index (unless built), purging expired confirmation records at start and
+/// every 24 h meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CentralError> {
+    state.load_face_index().await?;
     let purger = tokio::spawn(purge_confirmations_periodically(state.store.clone()));
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
@@ -826,6 +922,7 @@ impl Embedded {
             .with_limits(limits)
             .with_verifier(verifier)
             .with_retention(retention);
+        runtime.block_on(state.load_face_index())?;
         runtime.spawn(async move {
             let stop = async move {
                 let _ = rx.await;

@@ -19,7 +19,11 @@
 //! the one-time codes for re-binding a customer's passkey device (see [`crate::binding`]):
 //! `binding_codes` (keyed by the SHA-256 of the code, never the code itself) and `services`
 //! (the bank's services that redeem them, by token digest like the kiosks; a token is a
-//! kiosk's or a service's, never both).
+//! kiosk's or a service's, never both), and since schema version 6 the duplicate-face check
+//! (see [`crate::duplicates`]): `face_templates` (one row per enrollment, the kiosk and its
+//! session: the customer's identity key, an HMAC, and the int8 template sealed with
+//! AES-256-GCM under a key derived from the [`MasterKey`]) and `duplicate_flags` (the checks
+//! that found the face under another identity: counts and score, no template, no person).
 //!
 //! Schema changes: the base schema and every later step are idempotent `CREATE … IF NOT
 //! EXISTS`; opening a database applies the steps above its stored version and records
@@ -50,7 +54,7 @@ use crate::tellers::{self, TellerEvent};
 use crate::trust;
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS kiosks (
@@ -203,6 +207,28 @@ CREATE TABLE IF NOT EXISTS services (
 );
 ";
 
+/// Schema version 6: the enrolled face templates and the duplicate-face flags (see
+/// [`crate::duplicates`]).
+const SCHEMA_V6_SQL: &str = "
+CREATE TABLE IF NOT EXISTS face_templates (
+    kiosk_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    template_sealed TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (kiosk_id, session_id)
+);
+CREATE TABLE IF NOT EXISTS duplicate_flags (
+    check_id TEXT PRIMARY KEY,
+    kiosk_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    matches BIGINT NOT NULL,
+    best_score DOUBLE PRECISION NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    UNIQUE (kiosk_id, session_id)
+);
+";
+
 /// The steps after the base schema (version 1), in order: `(version, SQL)`. Append only; each
 /// statement must be idempotent.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -210,6 +236,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, SCHEMA_V3_SQL),
     (4, SCHEMA_V4_SQL),
     (5, SCHEMA_V5_SQL),
+    (6, SCHEMA_V6_SQL),
 ];
 
 /// Whether a database at `found` (None: new) still needs step 4's code.

@@ -160,6 +160,7 @@ fn bad_requests_get_4xx_never_5xx() {
     let c = server(Limits {
         max_body_bytes: 64 * 1024,
         max_batch: 10,
+        ..Limits::default()
     });
     let url = format!("{}/v1/events/batch", c.base_url());
     let raw = |body: Vec<u8>, ctype: &str| {
