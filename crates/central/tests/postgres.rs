@@ -1,12 +1,14 @@
 //! The store and the API on a real PostgreSQL server (a temporary cluster started by the
 //! test; needs the Debian package `postgresql`), including the confirmation-record,
-//! teller-list, trust-data and binding-code scenarios shared with the SQLite tests, the
+//! teller-list, trust-data, binding-code and duplicate-face scenarios shared with the SQLite
+//! tests (face templates sealed at rest, the index rebuilt by a restarted server), the
 //! upgrade of a version-1 schema holding clear template secrets and backend-made issuer keys,
 //! and the refusal of another master key.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
 mod binding_support;
 mod confirmation_support;
+mod duplicates_support;
 mod tellers_support;
 mod trust_support;
 
@@ -117,7 +119,8 @@ fn store_and_api_on_postgresql() {
             .batch_execute(
                 "DROP TABLE confirmation_records, confirmation_malformed, confirmation_purged,
                    tellers, teller_credentials, kiosk_keys, face_credentials,
-                   face_credentials_malformed, binding_codes, services;
+                   face_credentials_malformed, binding_codes, services, face_templates,
+                   duplicate_flags;
                  DROP INDEX keys_one_list_key;
                  DROP INDEX keys_kiosk;
                  DELETE FROM keys WHERE purpose = 'template';
@@ -160,6 +163,23 @@ fn store_and_api_on_postgresql() {
         tellers_support::scenario(&upgraded).await;
         trust_support::scenario(&upgraded).await;
         binding_support::scenario(&upgraded).await;
+        duplicates_support::scenario(&upgraded).await;
+        let sealed: Vec<String> = client
+            .query("SELECT template_sealed FROM face_templates", &[])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(sealed.len(), 8);
+        assert!(
+            sealed.iter().all(|t| t.starts_with(SEALED_PREFIX)),
+            "{sealed:?}"
+        );
+        upgraded
+            .add_kiosk("K-DUP", &token_digest("pg-dup-kiosk-token-0123456789"))
+            .await
+            .unwrap();
     });
     drop(rt);
 
@@ -206,8 +226,9 @@ fn store_and_api_on_postgresql() {
         c.with_store(|s| async move { s.event_count().await })
             .unwrap(),
         // a, b, c, the confirmation scenario's four, the teller scenario's eleven, the trust
-        // scenario's five, the binding scenario's five and the two above.
-        30
+        // scenario's five, the binding scenario's five, the duplicate scenario's eight and the
+        // two above.
+        38
     );
     // A binding code over PostgreSQL: issued to the binding scenario's kiosk on its
     // credential, redeemed once by its service.
@@ -256,4 +277,17 @@ fn store_and_api_on_postgresql() {
         redeem,
     );
     assert_eq!((status, r["code"].as_str()), (403, Some("not_a_service")));
+    // A duplicate check over PostgreSQL: the server's index was built from the scenario's
+    // sealed templates (Bob's and Frank's faces match; George's own is excluded).
+    let (status, v) = post(
+        "pg-dup-kiosk-token-0123456789",
+        "duplicate-checks",
+        json!({"session_id": "enr-dup-9", "identity_session_id": "sess-dup-george",
+               "template": duplicates_support::template_b64(&duplicates_support::face(2))}),
+    );
+    assert_eq!(
+        (status, &v["flagged"], &v["matches"]),
+        (200, &json!(true), &json!(2)),
+        "{v}"
+    );
 }

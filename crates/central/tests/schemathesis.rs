@@ -13,7 +13,11 @@
 //! Two allowances, in `schemathesis.toml`: `PUT /v1/kiosk-keys` may answer 422 to a body the
 //! schema allows, since no JSON schema can say which 32-byte strings are Ed25519 points or
 //! X25519 keys of large order; `POST /v1/binding-codes` may answer 422 (a proof the backend
-//! does not hold) and 429 (five live codes) to one.
+//! does not hold) and 429 (five live codes) to one; `POST /v1/duplicate-checks` may answer 404
+//! and 409 (an identity session the backend does not hold, or not verified) and 422 (a
+//! template of all zero bytes, or base64url whose last character has stray bits: no pattern
+//! says so) to one. Its documented example names the verified identity session, so that a
+//! template is stored.
 #![allow(clippy::unwrap_used)] // test helpers: a failed set-up is a failed test
 
 #[path = "../../card/tests/virtual_support/mod.rs"]
@@ -86,6 +90,12 @@ include-operation-id = "issueBindingCode"
 
 [operations.checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "422", "429"]
+
+[[operations]]
+include-operation-id = "checkDuplicateFace"
+
+[operations.checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "404", "409", "422"]
 
 [[operations]]
 include-operation-id = "redeemBindingCode"
@@ -321,4 +331,10 @@ fn schemathesis_finds_no_failures_on_the_live_server() {
     for kind in ["credential", "identity"] {
         assert!(codes.iter().any(|c| c.proof_kind == kind), "{codes:?}");
     }
+    // The documented duplicate-check example stored its template (a 200 was checked too).
+    let templates: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM face_templates", [], |r| r.get(0))
+        .unwrap();
+    assert!(templates >= 1, "{templates}");
 }
