@@ -17,9 +17,12 @@
 //!   (decoded here as the new phone would), redeemed once by the bank's passkey service at
 //!   the backend, the second redeem refused.
 //!
+//! - a duplicate enrollment: the same face enrolled under a second identity is flagged by the
+//!   backend's 1:N search and reviewed by the teller before issuing (Japanese and English).
+//!
 //! Each checks the ledger and what the backend holds. Screenshots of every step of both
-//! windows: `target/e2e-shots/enroll-…`, `qr-auth-…`, `rebind-…`. In the nextest group
-//! `pcscd`.
+//! windows: `target/e2e-shots/enroll-…`, `qr-auth-…`, `rebind-…`, `duplicate-…`. In the
+//! nextest group `pcscd`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -725,4 +728,100 @@ fn credential_rebind_a_passkey_with_the_face_qr_en() {
         ),
     );
     assert_eq!(held, [[sessions[0].id.clone()]]);
+}
+
+/// A verified identity with `profile`'s card and its own face in front of the camera, up to
+/// the review.
+fn verify_as(run: &Run, s: &Session<'_>, profile: &str, face: &str, pin: &str) {
+    run.invoke_teller(
+        s,
+        "sim_presenter",
+        json!({ "face": face, "kind": "customer" }),
+    );
+    run.invoke_teller(s, "sim_card", json!({ "insert": true, "profile": profile }));
+    run.start(s, "pin", None);
+    run.wait_step(s, "customer", "pin_entry");
+    run.type_keys(s, pin);
+    run.wait_step(s, "teller", "review");
+    run.assert_teller(s, "proposed-outcome", "data-outcome", "verified");
+}
+
+/// The same face enrolled under a second identity (obama's card, then obama2's — another name
+/// and birth date, a photo of the same man): the backend's 1:N search flags the second
+/// enrollment, the teller reviews it and issues after checking the documents.
+fn duplicate_flagged(lang: &'static str) {
+    let _pcscd = Pcscd::start().expect("a private pcscd with vpcd");
+    let display = Display::start(1280, 800);
+    let data = data_dir(&format!("duplicate-{lang}"));
+    let d = driver(&display, &data, lang, &[]);
+    let (s, run) = start_kiosk("duplicate", lang, &d, &["--simulate"]);
+    wait_trust(&run, &s, "fresh lists", |t| t["state"] == "ok");
+    let first = madoguchi_virtual_card::profile("obama").expect("profile");
+    verify_as(&run, &s, "obama", "obama", &first.credentials.text_pin);
+    let _ = enroll(&run, &s, false);
+    let second = madoguchi_virtual_card::profile("obama2").expect("profile");
+    verify_as(&run, &s, "obama2", "obama2", &second.credentials.text_pin);
+    run.shots(&s, "01-review");
+    run.click_teller(&s, "confirm-enroll-button");
+    run.wait_step(&s, "teller", "duplicate_review");
+    run.shots(&s, "02-duplicate-review");
+    let message = run.teller_attr(&s, "step-message", "data-code");
+    assert_eq!(message, "teller.duplicate_review");
+    run.click_teller(&s, "duplicate-issue");
+    run.wait_step(&s, "teller", "show_qr");
+    run.shots(&s, "03-show-qr");
+    run.click_teller(&s, "issued-done");
+    run.wait_step(&s, "teller", "result");
+    run.shots(&s, "04-result");
+    run.click_teller(&s, "next-button");
+    run.wait_synced(&s);
+    s.close();
+    madoguchi_e2e::wait_exited(&data);
+    assert_logs_clean(&data, "obama2", &[]);
+
+    let l = ledger(&data);
+    let sessions = sessions_of(&l);
+    let kinds: Vec<&str> = sessions.iter().map(|x| x.procedure.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "identity_verification",
+            "enrollment",
+            "identity_verification",
+            "enrollment"
+        ]
+    );
+    // The outcome records as the backend received them.
+    let outcome_events: Vec<Value> = backend_events(&data)
+        .into_iter()
+        .filter(|(k, _)| k == "outcome.recorded")
+        .map(|(_, p)| p)
+        .collect();
+    let reasons = |id: &str| -> Vec<String> {
+        outcome_events
+            .iter()
+            .filter(|p| p["session_id"] == json!(id))
+            .flat_map(|p| p["reasons"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(reasons(&sessions[1].id).contains(&"duplicate.none".to_owned()));
+    assert!(reasons(&sessions[3].id).contains(&"duplicate.flagged".to_owned()));
+    // The backend holds the flag of the second enrollment only, and both templates sealed.
+    let flags = backend_rows(&data, "SELECT session_id, matches FROM duplicate_flags");
+    assert_eq!(flags, [[sessions[3].id.clone(), "1".to_owned()]]);
+    assert_eq!(
+        backend_rows(&data, "SELECT COUNT(*) FROM face_templates"),
+        [["2".to_owned()]]
+    );
+}
+
+#[test]
+fn credential_duplicate_enrollment_is_flagged_ja() {
+    duplicate_flagged("ja");
+}
+
+#[test]
+fn credential_duplicate_enrollment_is_flagged_en() {
+    duplicate_flagged("en");
 }
