@@ -245,9 +245,7 @@ fn enroll_then_authenticate(lang: &'static str, name: &'static str) {
         (outcome.as_str(), reason.as_str()),
         ("verified", "faceqr.match")
     );
-    run.wait_synced(&s);
-    s.close();
-    madoguchi_e2e::wait_exited(&data);
+    run.close_synced(s, &data);
     // Neither the customer's data nor the credential's text in any log line.
     assert_logs_clean(&data, "hopper", &[&text]);
 
@@ -401,9 +399,7 @@ fn credential_revocations_and_a_still_photo_are_refused_at_the_counter() {
         "credential.issuer_inactive",
     );
     run.click_teller(&s, "next-button");
-    run.wait_synced(&s);
-    s.close();
-    madoguchi_e2e::wait_exited(&data);
+    run.close_synced(s, &data);
 
     // The ledger and the backend hold every refusal with its reason.
     let l = ledger(&data);
@@ -500,9 +496,7 @@ fn credential_stale_lists_and_an_expired_credential_are_refused() {
             (outcome.as_str(), reason.as_str()),
             ("not_verified", "faceqr.expired")
         );
-        run.wait_synced(&s);
-        s.close();
-        madoguchi_e2e::wait_exited(&data);
+        run.close_synced(s, &data);
         text
     };
     // Two days offline: the lists in the ledger are the backend's as it signed them two days
@@ -638,9 +632,7 @@ fn credential_rebind_a_passkey_after_an_identity_verification_ja() {
     run.wait_step(&s, "teller", "requesting_code");
     run.shots(&s, "02-requesting");
     let code = shown_binding_code(&run, &s);
-    run.wait_synced(&s);
-    s.close();
-    madoguchi_e2e::wait_exited(&data);
+    run.close_synced(s, &data);
     assert_logs_clean(&data, "hopper", &[&code]);
 
     let l = ledger(&data);
@@ -695,9 +687,7 @@ fn credential_rebind_a_passkey_with_the_face_qr_en() {
     run.wait_step(&s, "teller", "face");
     run.shots(&s, "02-face");
     let code = shown_binding_code(&run, &s);
-    run.wait_synced(&s);
-    s.close();
-    madoguchi_e2e::wait_exited(&data);
+    run.close_synced(s, &data);
     assert_logs_clean(&data, "hopper", &[&code, &qr]);
 
     let l = ledger(&data);
@@ -774,9 +764,7 @@ fn duplicate_flagged(lang: &'static str) {
     run.wait_step(&s, "teller", "result");
     run.shots(&s, "04-result");
     run.click_teller(&s, "next-button");
-    run.wait_synced(&s);
-    s.close();
-    madoguchi_e2e::wait_exited(&data);
+    run.close_synced(s, &data);
     assert_logs_clean(&data, "obama2", &[]);
 
     let l = ledger(&data);

@@ -1021,6 +1021,14 @@ impl Run {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
+
+    /// Ends the run: waits for the backend to hold every record, closes the windows and waits
+    /// for the kiosk in `data` to exit (its ledger and logs can then be read).
+    pub fn close_synced(&self, s: Session<'_>, data: &Path) {
+        self.wait_synced(&s);
+        s.close();
+        wait_exited(data);
+    }
 }
 
 /// The teller the counter tests sign in as (a simulated software key; no hardware key here).
