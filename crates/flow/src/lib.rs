@@ -6,12 +6,15 @@
 //!   live face check with the head-turn challenge, the optional JPKI evidence signature, the
 //!   teller's review and the confirmation record.
 //! - [`enroll`]: the face credential issued right after a verified identity, in the same
-//!   visit (chained from the identity procedure's review, [`Flow::Then`]).
+//!   visit (chained from the identity procedure's review, [`Flow::Then`]), after the backend's
+//!   duplicate-face check.
 //! - [`qr_auth`]: authentication with the customer's face credential QR and the live face.
+//! - [`rebind`]: re-binding a passkey device after a face proof (a verified identity or a
+//!   verified face QR): the backend's one-time binding code shown as a QR.
 //! - [`face_step`]: the challenge choice, the proposal and the outcome record the face
 //!   procedures share.
-//! - [`ports`]: the card reader, face check, records, screens, clock and coin as traits, and
-//!   the data that crosses them.
+//! - [`ports`]: the card reader, face check, credentials, backend calls, records, screens,
+//!   clock and coin as traits, and the data that crosses them.
 //! - [`keypad`]: the customer keypad's zeroizing buffer and [`Secret`].
 //! - [`view`]: what each step shows on the teller console and on the customer display.
 //! - [`messages`]: the message codes the screens translate (Japanese and English).
