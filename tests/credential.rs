@@ -765,6 +765,7 @@ fn duplicate_flagged(lang: &'static str) {
     run.shots(&s, "04-result");
     run.click_teller(&s, "next-button");
     run.close_synced(s, &data);
+    assert_logs_clean(&data, "obama", &[]);
     assert_logs_clean(&data, "obama2", &[]);
 
     let l = ledger(&data);
